@@ -1,0 +1,104 @@
+"""``earmark serve`` and ``earmark transcribe FILE``: settings -> logging -> app."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from pydantic import ValidationError
+
+from earmark.config import Settings
+
+logger = logging.getLogger("earmark")
+
+
+def _add_settings_flags(parser: argparse.ArgumentParser, names: list[str]) -> None:
+    for name in names:
+        field = Settings.model_fields[name]
+        flag = "--" + name.replace("_", "-")
+        env = f"EARMARK_{name.upper()}"
+        default = field.default
+        help_text = f"{field.description} (default: {default!r}; env {env})"
+        if field.annotation is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                                help=help_text)
+        else:
+            parser.add_argument(flag, default=None, help=help_text, metavar=name.upper())
+
+
+def _settings(args: argparse.Namespace, names: list[str]) -> Settings:
+    given: dict[str, Any] = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        errors = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise SystemExit(f"earmark: invalid settings: {errors}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="earmark", description="Real-time speech transcription and tagging server."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server",
+                           description="Run the server. Every flag can also be set as an "
+                           "EARMARK_* environment variable.")
+    _add_settings_flags(serve, list(Settings.model_fields))
+    tr = sub.add_parser("transcribe", help="transcribe an audio file and print the finals")
+    tr.add_argument("file", help="any audio or video file FFmpeg can decode")
+    tr.add_argument("--json", action="store_true", help="print one JSON object per final")
+    _add_settings_flags(tr, ["model", "device", "compute_type", "cpu_threads", "beam_size",
+                             "max_utterance_s", "log_level"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    names = [n for n in Settings.model_fields if hasattr(args, n)]
+    settings = _settings(args, names)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "serve":
+        return _serve(settings)
+    from earmark.live.offline import print_file_transcript
+
+    return print_file_transcript(settings, args.file, as_json=args.json)
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from earmark.api.app import create_app
+
+    if not settings.api_key_list:
+        if not settings.binds_loopback_only and not settings.allow_unauthenticated_remote:
+            print(
+                f"earmark: refusing to serve {settings.host} without API keys; set "
+                "EARMARK_API_KEYS (or --api-keys), bind 127.0.0.1, or pass "
+                "--allow-unauthenticated-remote",
+                file=sys.stderr,
+            )
+            return 2
+        logger.warning("no API keys configured: anyone who can reach %s may connect",
+                       settings.host)
+    logger.info("Earmark listening on http://%s:%d (live socket /v1/listen)",
+                settings.host, settings.port)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ws="websockets",
+        # Above our own frame check, so oversize frames get a clear Error, not a bare 1009.
+        ws_max_size=settings.max_frame_bytes * 4,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=30,
+    )
+    return 0

@@ -1,0 +1,62 @@
+"""One frozen settings object, read from flags and ``EARMARK_*`` environment variables."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Server settings. Every field can be set as ``EARMARK_<NAME>`` (e.g. ``EARMARK_PORT``)."""
+
+    model_config = SettingsConfigDict(env_prefix="EARMARK_", frozen=True, extra="forbid")
+
+    host: str = Field("127.0.0.1", description="address to listen on")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port")
+    model: str | None = Field(
+        None,
+        description="faster-whisper model name, local CTranslate2 folder, or unset for the "
+        "bundled Whisper tiny.en",
+    )
+    device: str = Field("auto", pattern="^(auto|cpu|cuda)$", description="auto, cpu or cuda")
+    compute_type: str | None = Field(
+        None, description="CTranslate2 compute type (default: float16 on CUDA, int8 on CPU)"
+    )
+    cpu_threads: int = Field(0, ge=0, description="model threads on CPU (0: all cores)")
+    api_keys: str = Field(
+        "", description="comma-separated API keys; empty means no auth (loopback only)"
+    )
+    allow_unauthenticated_remote: bool = Field(
+        False, description="serve a non-loopback address without API keys (not recommended)"
+    )
+    max_sessions: int = Field(64, ge=1, description="live sessions at once; more get close 1013")
+    idle_timeout_s: float = Field(
+        10.0, gt=0, description="close a socket after this long without audio or KeepAlive"
+    )
+    max_frame_bytes: int = Field(1 << 20, ge=1024, description="largest binary frame accepted")
+    partial_interval_ms: int = Field(400, ge=100, description="new speech between interims")
+    max_utterance_s: float = Field(15.0, ge=2.0, le=28.0, description="forced final length")
+    beam_size: int = Field(5, ge=1, le=10, description="beam size for finals")
+    partial_beam_size: int = Field(1, ge=1, le=10, description="beam size for interims")
+    window_bucket_s: float = Field(5.0, gt=0, description="decode window rounding (s)")
+    min_window_s: float = Field(10.0, ge=0, le=30, description="shortest decode window (s)")
+    vad_threshold: float = Field(0.5, gt=0, lt=1, description="Silero speech probability")
+    outbox_max_messages: int = Field(
+        256, ge=8, description="unsent messages per socket before it is closed as a slow reader"
+    )
+    log_level: str = Field("info", description="debug, info, warning or error")
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.split(",") if k.strip()]
+
+    @property
+    def binds_loopback_only(self) -> bool:
+        if self.host in ("localhost",):
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False

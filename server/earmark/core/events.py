@@ -1,0 +1,95 @@
+"""Frozen values that cross the core's boundary: recognition requests/results and events."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+
+class Priority(enum.IntEnum):
+    """Scheduler lanes, lowest value served first."""
+
+    FINAL = 0
+    SYNC = 1
+    PARTIAL = 2
+    FILE = 3
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognised word; times are sample indices on the session's timeline."""
+
+    text: str  # as decoded, with punctuation and case
+    start_sample: int
+    end_sample: int
+    probability: float
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """What the recogniser returns for one request; times relative to the request audio."""
+
+    words: tuple[Word, ...]
+    no_speech_prob: float = 0.0
+    avg_logprob: float = 0.0
+
+
+@dataclass(frozen=True, eq=False)
+class RecognitionRequest:
+    """Audio for the recogniser. ``start_sample`` places the audio on the session timeline."""
+
+    request_id: int
+    priority: Priority
+    start_sample: int
+    audio: npt.NDArray[np.float32] = field(repr=False)
+    prompt: str | None = None
+    hotwords: str | None = None
+
+    @property
+    def end_sample(self) -> int:
+        return self.start_sample + len(self.audio)
+
+
+@dataclass(frozen=True)
+class SpeechStarted:
+    start_sample: int
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """An interim (``is_final=False``) or final result covering [start_sample, end_sample)."""
+
+    start_sample: int
+    end_sample: int
+    words: tuple[Word, ...]
+    is_final: bool
+    speech_final: bool = False
+    from_finalize: bool = False
+
+    @property
+    def text(self) -> str:
+        return " ".join(w.text.strip() for w in self.words if w.text.strip())
+
+    @property
+    def confidence(self) -> float:
+        if not self.words:
+            return 0.0
+        return float(sum(w.probability for w in self.words) / len(self.words))
+
+
+@dataclass(frozen=True)
+class UtteranceEnd:
+    last_word_end_sample: int
+
+
+@dataclass(frozen=True)
+class StreamClosed:
+    """Every final is out after a CloseStream; the adapter may send Metadata and close."""
+
+    duration_samples: int
+
+
+Event = SpeechStarted | Transcript | UtteranceEnd | StreamClosed

@@ -1,0 +1,334 @@
+"""The partial/final policy of one live stream, as a pure state machine.
+
+Inputs: ``receive_audio`` (16 kHz samples with one VAD probability per 512-sample window),
+``receive_result`` / ``receive_failure`` (recogniser answers), ``receive_finalize`` and
+``receive_close`` (client control). Outputs, swapped out when read: ``requests_to_send()``
+(audio for the recogniser) and ``events_to_send()`` (what the client should hear).
+
+Invariants the tests check: finals never overlap and never change; no interim result for audio
+that a final already covers; word times are monotonic and inside the audio received.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from earmark.core import SAMPLE_RATE, WINDOW_SAMPLES
+from earmark.core.audio import AudioBuffer
+from earmark.core.events import (
+    Event,
+    Priority,
+    Recognition,
+    RecognitionRequest,
+    SpeechStarted,
+    StreamClosed,
+    Transcript,
+    UtteranceEnd,
+    Word,
+)
+from earmark.core.segmenter import Segmenter, SegmenterConfig, SegmentEnd, SegmentStart
+from earmark.errors import RecognitionFailed
+
+_AT_COMMITTED = -1  # start hint of a region whose start is the next forced-cut point
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """Streaming policy; durations in samples at 16 kHz.
+
+    Attributes:
+        interim_results: send partial results while someone speaks.
+        partial_interval_samples: new audio between two partial requests (the scheduler may
+            stretch it under load: one partial per session is in flight at most).
+        speech_final: finals at a VAD endpoint carry ``speech_final`` (Deepgram ``endpointing``);
+            with it off, the same finals are sent with ``speech_final: false``.
+        max_utterance_samples: speech longer than this is cut at a word boundary (forced final).
+        hold_back_samples: on a forced cut, words ending in this tail are left for the next final
+            (the last word may be cut in half).
+        utterance_end_samples: gap after the last word that sends ``UtteranceEnd`` (None: off).
+        vad_events: send ``SpeechStarted``.
+        hotwords: custom vocabulary passed to every request.
+    """
+
+    interim_results: bool = True
+    partial_interval_samples: int = 6400
+    speech_final: bool = True
+    max_utterance_samples: int = 15 * SAMPLE_RATE
+    hold_back_samples: int = 8000
+    utterance_end_samples: int | None = None
+    vad_events: bool = False
+    hotwords: str | None = None
+    segmenter: SegmenterConfig = SegmenterConfig()
+
+
+@dataclass(frozen=True)
+class _FinalJob:
+    start_hint: int  # the final starts at max(committed, start_hint)
+    end_sample: int
+    speech_final: bool
+    from_finalize: bool = False
+    forced: bool = False
+
+
+class StreamSession:
+    """One stream's state. Not thread-safe: drive it from one thread (the event loop)."""
+
+    def __init__(self, config: SessionConfig) -> None:
+        self.config = config
+        self.segmenter = Segmenter(config.segmenter)
+        self.buffer = AudioBuffer()
+        self.committed_sample = 0  # audio before this is final (or known silence)
+        self._speech_start: int | None = None  # start hint of the open speech region
+        self._last_cut = 0  # where the open region's forced-final clock starts
+        self._jobs: deque[_FinalJob] = deque()
+        self._final_in_flight: tuple[RecognitionRequest, _FinalJob] | None = None
+        self._partial_in_flight: RecognitionRequest | None = None
+        self._last_partial_end = 0
+        self._last_partial_text = ""
+        self._interim_open = False  # an interim was sent that no final has closed yet
+        self._last_word_end: int | None = None
+        self._utterance_end_due = False
+        self._closing = False
+        self._closed = False
+        self._next_id = 0
+        self._events: list[Event] = []
+        self._requests: list[RecognitionRequest] = []
+
+    # ----------------------------------------------------------------- outputs
+    def events_to_send(self) -> list[Event]:
+        events, self._events = self._events, []
+        return events
+
+    def requests_to_send(self) -> list[RecognitionRequest]:
+        requests, self._requests = self._requests, []
+        return requests
+
+    @property
+    def now_sample(self) -> int:
+        return self.buffer.end_sample
+
+    @property
+    def pending_finals(self) -> int:
+        """Finals queued or being decoded: a measure of how far behind this session is."""
+        return len(self._jobs) + (self._final_in_flight is not None)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # ------------------------------------------------------------------ inputs
+    def receive_audio(self, samples: npt.NDArray[np.float32], probs: list[float]) -> None:
+        """Appends whole VAD windows (``len(samples) == 512 * len(probs)``)."""
+        if len(samples) != WINDOW_SAMPLES * len(probs):
+            raise ValueError("samples must be whole VAD windows, one probability each")
+        if self._closing:
+            raise RuntimeError("audio after receive_close()")
+        for i, prob in enumerate(probs):
+            self.buffer.append(samples[i * WINDOW_SAMPLES : (i + 1) * WINDOW_SAMPLES])
+            for event in self.segmenter.receive_probs([prob]):
+                if isinstance(event, SegmentStart):
+                    self._open_region(event.start_sample)
+                else:
+                    self._close_region(event, from_finalize=False)
+            self._maybe_force_cut()
+        self._after_input()
+
+    def receive_finalize(self) -> None:
+        """Client asked to flush the current utterance now (Deepgram ``Finalize``)."""
+        end = self.segmenter.force_end()
+        if end is not None:
+            self._close_region(end, from_finalize=True)
+        self._after_input()
+
+    def receive_close(self) -> None:
+        """End of stream: flush everything, then emit ``StreamClosed``."""
+        end = self.segmenter.force_end()
+        if end is not None:
+            self._close_region(end, from_finalize=False)
+        self._closing = True
+        self._after_input()
+
+    def receive_result(self, request_id: int, recognition: Recognition) -> None:
+        final = self._final_in_flight
+        if final is not None and final[0].request_id == request_id:
+            self._final_in_flight = None
+            self._commit(final[0], final[1], recognition)
+        elif self._partial_in_flight is not None and (
+            self._partial_in_flight.request_id == request_id
+        ):
+            request, self._partial_in_flight = self._partial_in_flight, None
+            self._emit_partial(request, recognition)
+        self._after_input()
+
+    def receive_failure(self, request_id: int) -> None:
+        """A request's model call failed. A lost partial is harmless; a lost final is not."""
+        if self._partial_in_flight is not None and (
+            self._partial_in_flight.request_id == request_id
+        ):
+            self._partial_in_flight = None
+            self._after_input()
+            return
+        final = self._final_in_flight
+        if final is not None and final[0].request_id == request_id:
+            raise RecognitionFailed("the recogniser failed on a final result; closing the stream")
+
+    # ----------------------------------------------------------------- regions
+    def _open_region(self, start_sample: int) -> None:
+        start = max(start_sample, self.committed_sample)
+        self._speech_start = start
+        self._last_cut = start
+        self._utterance_end_due = False
+        if self.config.vad_events:
+            self._events.append(SpeechStarted(start))
+
+    def _close_region(self, end: SegmentEnd, *, from_finalize: bool) -> None:
+        if self._speech_start is None:
+            return
+        speech_final = self.config.speech_final and not from_finalize
+        self._jobs.append(
+            _FinalJob(self._speech_start, end.end_sample, speech_final, from_finalize)
+        )
+        self._speech_start = None
+
+    def _maybe_force_cut(self) -> None:
+        if self._speech_start is None:
+            return
+        if self.now_sample - self._last_cut < self.config.max_utterance_samples:
+            return
+        # The cut point is known only when the result arrives; the next job starts there.
+        self._jobs.append(_FinalJob(self._speech_start, self.now_sample, False, forced=True))
+        self._speech_start = _AT_COMMITTED
+        self._last_cut = self.now_sample
+
+    # ------------------------------------------------------------ scheduling
+    def _after_input(self) -> None:
+        self._submit_final()
+        self._submit_partial()
+        self._maybe_utterance_end()
+        self._release_silence()
+        if self._closing and not self._closed and self.pending_finals == 0:
+            self._closed = True
+            self._events.append(StreamClosed(self.now_sample))
+
+    def _new_request(self, priority: Priority, start: int, end: int) -> RecognitionRequest:
+        self._next_id += 1
+        return RecognitionRequest(
+            request_id=self._next_id,
+            priority=priority,
+            start_sample=start,
+            audio=self.buffer.slice(start, end),
+            hotwords=self.config.hotwords,
+        )
+
+    def _submit_final(self) -> None:
+        # Finals of one stream are decoded one at a time, in order: a forced cut decides
+        # where the next final starts.
+        if self._final_in_flight is not None or not self._jobs:
+            return
+        job = self._jobs.popleft()
+        start = max(self.committed_sample, job.start_hint)
+        if job.end_sample - start < WINDOW_SAMPLES:
+            self._commit_empty(job, start)
+            self._submit_final()
+            return
+        request = self._new_request(Priority.FINAL, start, job.end_sample)
+        self._final_in_flight = (request, job)
+        self._requests.append(request)
+
+    def _submit_partial(self) -> None:
+        cfg = self.config
+        if not cfg.interim_results or self._closing or self._speech_start is None:
+            return
+        if self._partial_in_flight is not None:
+            return
+        if any(job.forced for job in self._jobs) or (
+            self._final_in_flight is not None and self._final_in_flight[1].forced
+        ):
+            return  # the region's start is unknown until the forced cut lands
+        start = max(self.committed_sample, self._speech_start)
+        end = self.now_sample
+        if end - max(start, self._last_partial_end) < cfg.partial_interval_samples:
+            return
+        self._last_partial_end = end
+        request = self._new_request(Priority.PARTIAL, start, end)
+        self._partial_in_flight = request
+        self._requests.append(request)
+
+    # ---------------------------------------------------------------- results
+    def _place_words(self, request: RecognitionRequest, recognition: Recognition) -> list[Word]:
+        """Moves words onto the session timeline, inside the request audio and monotonic."""
+        floor = max(request.start_sample, self._last_word_end or 0)
+        placed: list[Word] = []
+        for word in recognition.words:
+            if not word.text.strip():
+                continue
+            start = min(max(request.start_sample + word.start_sample, floor), request.end_sample)
+            end = min(max(request.start_sample + word.end_sample, start), request.end_sample)
+            placed.append(Word(word.text, start, end, word.probability))
+            floor = end
+        return placed
+
+    def _emit_partial(self, request: RecognitionRequest, recognition: Recognition) -> None:
+        # Stale: a final moved the boundary after this partial was asked for.
+        if request.start_sample < self.committed_sample or self._speech_start is None:
+            return
+        words = self._place_words(request, recognition)
+        partial = Transcript(request.start_sample, request.end_sample, tuple(words), False)
+        if not words or partial.text == self._last_partial_text:
+            return
+        self._last_partial_text = partial.text
+        self._interim_open = True
+        self._events.append(partial)
+
+    def _commit(self, request: RecognitionRequest, job: _FinalJob, result: Recognition) -> None:
+        words = self._place_words(request, result)
+        boundary = request.end_sample
+        if job.forced and words:
+            tail = request.end_sample - self.config.hold_back_samples
+            keep = [w for w in words if w.end_sample <= tail]
+            if keep and len(keep) < len(words):
+                boundary = max(keep[-1].end_sample, words[len(keep)].start_sample)
+                words = keep
+        self._emit_final(request.start_sample, boundary, words, job)
+
+    def _commit_empty(self, job: _FinalJob, start: int) -> None:
+        self._emit_final(start, max(start, job.end_sample), [], job)
+
+    def _emit_final(self, start: int, end: int, words: list[Word], job: _FinalJob) -> None:
+        if words or self._interim_open:
+            self._events.append(
+                Transcript(start, end, tuple(words), True, job.speech_final, job.from_finalize)
+            )
+        if words:
+            self._last_word_end = words[-1].end_sample
+            self._utterance_end_due = True
+        self._interim_open = False
+        self._last_partial_text = ""
+        self.committed_sample = max(self.committed_sample, end)
+        self._last_partial_end = max(self._last_partial_end, end)
+        if job.forced and self._speech_start == _AT_COMMITTED:
+            self._speech_start = end
+        self.buffer.trim_before(self.committed_sample)
+
+    def _maybe_utterance_end(self) -> None:
+        gap = self.config.utterance_end_samples
+        if gap is None or not self._utterance_end_due or self._last_word_end is None:
+            return
+        if self._speech_start is not None or self.pending_finals:
+            return
+        if self.now_sample - self._last_word_end >= gap or self._closing:
+            self._utterance_end_due = False
+            self._events.append(UtteranceEnd(self._last_word_end))
+
+    def _release_silence(self) -> None:
+        """Lets go of silent audio that no future request can reach."""
+        if self._speech_start is not None or self.pending_finals:
+            return
+        floor = self.now_sample - self.config.segmenter.lookback_samples
+        if floor > self.committed_sample:
+            self.committed_sample = floor
+            self.buffer.trim_before(floor)

