@@ -1,0 +1,121 @@
+"""Shared fixtures: real servers on loopback, synthetic speech (espeak-ng), evaldata."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from earmark.evaldata import evaldata_dir, load_items, read_wav
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.base = f"127.0.0.1:{self.port}"
+        self.http = f"http://{self.base}"
+        self.ws = f"ws://{self.base}"
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.log_path = ARTIFACTS / f"server-{self.port}.log"
+        full_env = {**os.environ, "EARMARK_PORT": str(self.port), "EARMARK_CPU_THREADS": "2",
+                    **env}
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "earmark", "serve"], env=full_env, stdout=self._log,
+            stderr=subprocess.STDOUT, cwd=ROOT,
+        )
+
+    def wait_ready(self, timeout_s: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"{self.http}/readyz", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            time.sleep(0.2)
+        raise RuntimeError(f"server not ready: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._log.close()
+
+
+@contextlib.contextmanager
+def running_server(**settings: str) -> Iterator[Server]:
+    server = Server({f"EARMARK_{k.upper()}": str(v) for k, v in settings.items()})
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[Server]:
+    """The default server (bundled model, no keys, loopback)."""
+    with running_server() as s:
+        yield s
+
+
+# ---------------------------------------------------------------- synthetic speech
+@pytest.fixture(scope="session")
+def speak():
+    """Returns ``speak(text) -> int16 numpy array at 16 kHz`` made with espeak-ng."""
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        pytest.fail("espeak-ng is missing: run `make setup` (it installs the Debian package)")
+    cache: dict[str, np.ndarray] = {}
+
+    def _speak(text: str) -> np.ndarray:
+        if text not in cache:
+            with tempfile.TemporaryDirectory() as tmp:
+                wav = Path(tmp) / "s.wav"
+                subprocess.run([exe, "-v", "en-us", "-s", "150", "-w", str(wav), text],
+                               check=True, capture_output=True)
+                data, rate, _ = read_wav(wav)
+            import soxr
+
+            audio = soxr.resample(data.astype(np.float32) / 32768, rate, 16000)
+            cache[text] = (np.clip(audio, -1, 1) * 32767).astype(np.int16)
+        return cache[text]
+
+    return _speak
+
+
+def silence_pcm(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * 16000), dtype=np.int16)
+
+
+# ---------------------------------------------------------------------- evaldata
+def evaldata_items(kind: str):
+    items = load_items(kind)
+    if not items:
+        pytest.skip(f"evaldata not found at {evaldata_dir()} (set EARMARK_EVALDATA)")
+    return items
+

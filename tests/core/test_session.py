@@ -1,0 +1,136 @@
+import numpy as np
+import pytest
+
+from earmark.core import SAMPLE_RATE
+from earmark.core.events import SpeechStarted, StreamClosed, UtteranceEnd
+from earmark.core.segmenter import SegmenterConfig
+from earmark.core.session import SessionConfig, StreamSession
+from earmark.errors import RecognitionFailed
+from tests.core.fakes import Driver, check_invariants, silence, utterance
+
+
+def config(**kw) -> SessionConfig:
+    kw.setdefault("segmenter", SegmenterConfig(silence_samples=8000, pad_samples=3200))
+    return SessionConfig(**kw)
+
+
+def texts(transcripts) -> list[str]:
+    return [t.text for t in transcripts]
+
+
+def test_two_utterances_give_interims_then_one_final_each():
+    d = Driver(StreamSession(config(vad_events=True)))
+    audio = np.concatenate([silence(0.5), utterance(0, 4), silence(1.0), utterance(4, 3),
+                            silence(1.0)])
+    d.feed(audio)
+    assert texts(d.finals) == ["w0 w1 w2 w3", "w4 w5 w6"]
+    assert all(f.speech_final and not f.from_finalize for f in d.finals)
+    assert d.interims, "interim results while speaking"
+    assert sum(isinstance(e, SpeechStarted) for e in d.events) == 2
+    check_invariants(d.events, len(audio))
+
+
+def test_interims_only_when_text_changes_and_never_after_their_final():
+    d = Driver(StreamSession(config()))
+    d.feed(np.concatenate([utterance(0, 6), silence(1.0)]))
+    interim_texts = texts(d.interims)
+    assert len(interim_texts) == len(set(interim_texts))
+    first_final = d.events.index(d.finals[0])
+    assert all(e.is_final for e in d.events[first_final:] if hasattr(e, "is_final"))
+
+
+def test_long_speech_is_cut_at_word_boundaries_without_losing_or_repeating_words():
+    cfg = config(max_utterance_samples=3 * SAMPLE_RATE, hold_back_samples=8000)
+    d = Driver(StreamSession(cfg))
+    audio = np.concatenate([utterance(0, 30), silence(1.0)])  # 12 s of unbroken speech
+    d.feed(audio)
+    words = " ".join(texts(d.finals)).split()
+    assert words == [f"w{k}" for k in range(30)]
+    assert len(d.finals) >= 4
+    assert not any(f.speech_final for f in d.finals[:-1]), "forced finals are not speech_final"
+    assert d.finals[-1].speech_final
+    check_invariants(d.events, len(audio))
+
+
+def test_slow_recogniser_partial_results_arriving_after_the_final_are_dropped():
+    d = Driver(StreamSession(config()), hold=True)
+    d.feed(utterance(0, 4))
+    partial = d.held[0]
+    d.feed(silence(1.0))  # endpoint: final job waits behind nothing (finals are separate)
+    final = next(r for r in d.held if r.priority.name == "FINAL")
+    d.answer(final)
+    d.answer(partial)  # late: its audio is already final
+    d.answer_all()
+    assert texts(d.finals) == ["w0 w1 w2 w3"]
+    check_invariants(d.events, d.session.now_sample)
+
+
+def test_finalize_flushes_the_open_utterance():
+    d = Driver(StreamSession(config()))
+    d.feed(utterance(0, 3))
+    d.session.receive_finalize()
+    d.pump()
+    assert texts(d.finals) == ["w0 w1 w2"]
+    assert d.finals[0].from_finalize and not d.finals[0].speech_final
+    d.feed(np.concatenate([utterance(3, 2), silence(1.0)]))
+    assert texts(d.finals) == ["w0 w1 w2", "w3 w4"]
+    check_invariants(d.events, d.session.now_sample)
+
+
+def test_close_flushes_everything_then_reports_closed():
+    d = Driver(StreamSession(config()), hold=True)
+    d.feed(utterance(0, 3))
+    d.session.receive_close()
+    d.pump()
+    assert not any(isinstance(e, StreamClosed) for e in d.events)
+    d.answer_all()
+    assert texts(d.finals) == ["w0 w1 w2"]
+    assert isinstance(d.events[-1], StreamClosed)
+
+
+def test_interim_results_off_sends_finals_only():
+    d = Driver(StreamSession(config(interim_results=False)))
+    d.feed(np.concatenate([utterance(0, 5), silence(1.0)]))
+    assert not d.interims
+    assert all(r.priority.name == "FINAL" for r in d.requests)
+    assert texts(d.finals) == ["w0 w1 w2 w3 w4"]
+
+
+def test_endpointing_off_sends_finals_without_speech_final():
+    d = Driver(StreamSession(config(speech_final=False)))
+    d.feed(np.concatenate([utterance(0, 2), silence(1.0)]))
+    assert texts(d.finals) == ["w0 w1"] and not d.finals[0].speech_final
+
+
+def test_utterance_end_after_the_gap():
+    d = Driver(StreamSession(config(utterance_end_samples=SAMPLE_RATE)))
+    d.feed(np.concatenate([utterance(0, 2), silence(0.6)]))
+    assert not any(isinstance(e, UtteranceEnd) for e in d.events)
+    d.feed(silence(1.0))
+    ends = [e for e in d.events if isinstance(e, UtteranceEnd)]
+    assert len(ends) == 1 and ends[0].last_word_end_sample == d.finals[0].words[-1].end_sample
+
+
+def test_silence_produces_nothing_and_keeps_memory_bounded():
+    d = Driver(StreamSession(config()))
+    d.feed(silence(60.0), chunk_windows=32)
+    assert d.events == [] and d.requests == []
+    assert d.session.buffer.end_sample - d.session.buffer.start_sample < SAMPLE_RATE
+
+
+def test_failed_partial_is_harmless_but_failed_final_raises():
+    s = StreamSession(config())
+    d = Driver(s, hold=True)
+    d.feed(utterance(0, 3))
+    partial = d.held.pop(0)
+    s.receive_failure(partial.request_id)
+    d.feed(silence(1.0))
+    final = next(r for r in d.held if r.priority.name == "FINAL")
+    with pytest.raises(RecognitionFailed):
+        s.receive_failure(final.request_id)
+
+
+def test_audio_must_be_whole_windows():
+    s = StreamSession(config())
+    with pytest.raises(ValueError):
+        s.receive_audio(np.zeros(100, dtype=np.float32), [0.0])

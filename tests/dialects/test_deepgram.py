@@ -1,0 +1,98 @@
+import orjson
+import pytest
+
+from earmark.core.events import SpeechStarted, Transcript, UtteranceEnd, Word
+from earmark.dialects.deepgram import (
+    DeepgramEncoder,
+    LiveOptions,
+    parse_live_options,
+    session_config,
+)
+from earmark.errors import InvalidParameter
+
+
+def parse(query: str, multilingual: bool = False) -> LiveOptions:
+    pairs = [tuple(p.split("=", 1)) for p in query.split("&") if p]
+    return parse_live_options(pairs, multilingual=multilingual)
+
+
+def test_defaults():
+    o = parse("")
+    assert (o.encoding, o.sample_rate, o.channels) == ("linear16", 16000, 1)
+    assert o.interim_results and o.endpointing_ms == 500 and o.utterance_end_ms is None
+
+
+def test_sdk_style_query_is_accepted():
+    o = parse("model=nova-3&encoding=linear16&sample_rate=48000&channels=2&interim_results=false"
+              "&endpointing=300&utterance_end_ms=1000&vad_events=true&punctuate=true"
+              "&smart_format=true&language=en-US&keyterm=Earmark&keywords=Whisper:2"
+              "&keywords=CTranslate2&mip_opt_out=false&tag=demo")
+    assert o.sample_rate == 48000 and o.channels == 2 and not o.interim_results
+    assert o.endpointing_ms == 300 and o.utterance_end_ms == 1000 and o.vad_events
+    assert o.keyterms == ("Earmark", "Whisper", "CTranslate2")
+    assert o.hotwords == "Earmark, Whisper, CTranslate2"
+
+
+def test_endpointing_false_and_f32():
+    o = parse("endpointing=false&encoding=f32")
+    assert o.endpointing_ms is None and o.encoding == "f32"
+    assert session_config(o, partial_interval_ms=400, max_utterance_s=15,
+                          vad_threshold=0.5).speech_final is False
+
+
+@pytest.mark.parametrize(
+    "query, param",
+    [
+        ("bogus=1", "bogus"),
+        ("encoding=opus", "encoding"),
+        ("sample_rate=4000", "sample_rate"),
+        ("sample_rate=abc", "sample_rate"),
+        ("channels=0", "channels"),
+        ("interim_results=maybe", "interim_results"),
+        ("endpointing=-5", "endpointing"),
+        ("utterance_end_ms=200", "utterance_end_ms"),
+        ("language=de", "language"),
+        ("language=../../etc", "language"),
+        ("diarize=true", "diarize"),
+        ("redact=pci", "redact"),
+        ("sample_rate=8000&sample_rate=16000", "sample_rate"),
+    ],
+)
+def test_bad_parameters_name_the_parameter(query, param):
+    with pytest.raises(InvalidParameter) as err:
+        parse(query)
+    assert err.value.param == param
+    assert err.value.http_status == 400
+
+
+def test_other_languages_need_a_multilingual_model():
+    assert parse("language=de", multilingual=True).language == "de"
+
+
+def test_results_message_shape():
+    enc = DeepgramEncoder(request_id="r1", model_name="tiny.en",
+                          options=LiveOptions(punctuate=True))
+    t = Transcript(16000, 48000, (Word("Hello,", 16000, 24000, 0.9),
+                                  Word("World!", 24000, 40000, 0.7)),
+                   is_final=True, speech_final=True)
+    msg = orjson.loads(enc.encode(t))
+    assert msg["type"] == "Results" and msg["is_final"] and msg["speech_final"]
+    assert msg["start"] == 1.0 and msg["duration"] == 2.0 and msg["from_finalize"] is False
+    alt = msg["channel"]["alternatives"][0]
+    assert alt["transcript"] == "Hello, World!"
+    assert alt["words"][0] == {"word": "hello", "start": 1.0, "end": 1.5, "confidence": 0.9,
+                               "punctuated_word": "Hello,"}
+    assert alt["confidence"] == pytest.approx(0.8)
+    assert msg["metadata"]["request_id"] == "r1"
+    plain = DeepgramEncoder(request_id="r1", model_name="tiny.en", options=LiveOptions())
+    assert orjson.loads(plain.encode(t))["channel"]["alternatives"][0]["transcript"] == \
+        "hello world"
+
+
+def test_other_messages():
+    enc = DeepgramEncoder(request_id="r", model_name="m", options=LiveOptions())
+    assert orjson.loads(enc.encode(SpeechStarted(8000))) == {
+        "type": "SpeechStarted", "channel": [0], "timestamp": 0.5}
+    assert orjson.loads(enc.encode(UtteranceEnd(24000)))["last_word_end"] == 1.5
+    meta = orjson.loads(enc.metadata(duration_samples=32000, sha256="ab", channels=1))
+    assert meta["type"] == "Metadata" and meta["duration"] == 2.0 and meta["request_id"] == "r"
