@@ -134,3 +134,36 @@ def test_audio_must_be_whole_windows():
     s = StreamSession(config())
     with pytest.raises(ValueError):
         s.receive_audio(np.zeros(100, dtype=np.float32), [0.0])
+
+
+def test_early_final_is_decoded_during_the_endpoint_silence_and_reused():
+    cfg = config(early_final_samples=3200)
+    d = Driver(StreamSession(cfg), hold=True)
+    d.feed(np.concatenate([utterance(0, 3), silence(0.3)]))  # silence < endpointing (0.5 s)
+    early = [r for r in d.held if r.priority.name == "FINAL"]
+    assert len(early) == 1 and not d.finals
+    d.answer(early[0])  # decoded before the endpoint
+    d.feed(silence(0.4))  # the endpoint lands where predicted: no second decode
+    assert texts(d.finals) == ["w0 w1 w2"]
+    assert [r.priority.name for r in d.requests].count("FINAL") == 1
+    d.answer_all()
+    check_invariants(d.events, d.session.now_sample)
+
+
+def test_early_final_is_dropped_when_speech_resumes():
+    d = Driver(StreamSession(config(early_final_samples=3200)), hold=True)
+    d.feed(np.concatenate([utterance(0, 2), silence(0.3)]))
+    stale = next(r for r in d.held if r.priority.name == "FINAL")
+    d.feed(np.concatenate([utterance(2, 2), silence(1.0)]))
+    d.answer(stale)
+    d.answer_all()
+    assert texts(d.finals) == ["w0 w1 w2 w3"]
+    check_invariants(d.events, d.session.now_sample)
+
+
+def test_no_interim_requests_while_the_speaker_is_silent():
+    d = Driver(StreamSession(config(partial_interval_samples=1600, early_final_samples=None)))
+    d.feed(utterance(0, 3))
+    before = len([r for r in d.requests if r.priority.name == "PARTIAL"])
+    d.feed(silence(0.45))  # trailing silence, endpoint not reached yet
+    assert len([r for r in d.requests if r.priority.name == "PARTIAL"]) == before

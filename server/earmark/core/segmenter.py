@@ -58,6 +58,16 @@ class Segmenter:
     def now_sample(self) -> int:
         return self.windows_seen * self.config.window_samples
 
+    @property
+    def silence_start(self) -> int | None:
+        """Start of the silence inside an open region (None: talking, or no region open)."""
+        return self._silence_start if self.in_speech else None
+
+    def end_if_silence_holds(self) -> int:
+        """The end sample a region would get if the current silence reaches the endpoint."""
+        assert self._silence_start is not None
+        return min(self._silence_start + self.config.pad_samples, self.now_sample)
+
     def receive_probs(self, probs: Iterable[float]) -> list[SegmentEvent]:
         events: list[SegmentEvent] = []
         cfg = self.config

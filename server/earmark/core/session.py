@@ -49,6 +49,9 @@ class SessionConfig:
         max_utterance_samples: speech longer than this is cut at a word boundary (forced final).
         hold_back_samples: on a forced cut, words ending in this tail are left for the next final
             (the last word may be cut in half).
+        early_final_samples: silence after which the final is decoded speculatively, before
+            the endpoint confirms it; it is used if the endpoint lands where predicted (None:
+            off). Takes the decode time off the final's latency.
         utterance_end_samples: gap after the last word that sends ``UtteranceEnd`` (None: off).
         vad_events: send ``SpeechStarted``.
         hotwords: custom vocabulary passed to every request.
@@ -59,6 +62,7 @@ class SessionConfig:
     speech_final: bool = True
     max_utterance_samples: int = 15 * SAMPLE_RATE
     hold_back_samples: int = 8000
+    early_final_samples: int | None = 3200
     utterance_end_samples: int | None = None
     vad_events: bool = False
     hotwords: str | None = None
@@ -74,6 +78,14 @@ class _FinalJob:
     forced: bool = False
 
 
+@dataclass
+class _Early:
+    """A speculative final request for [start, end), and its result once it arrives."""
+
+    request: RecognitionRequest
+    result: Recognition | None = None
+
+
 class StreamSession:
     """One stream's state. Not thread-safe: drive it from one thread (the event loop)."""
 
@@ -87,6 +99,7 @@ class StreamSession:
         self._jobs: deque[_FinalJob] = deque()
         self._final_in_flight: tuple[RecognitionRequest, _FinalJob] | None = None
         self._partial_in_flight: RecognitionRequest | None = None
+        self._early: _Early | None = None
         self._last_partial_end = 0
         self._last_partial_text = ""
         self._interim_open = False  # an interim was sent that no final has closed yet
@@ -135,6 +148,7 @@ class StreamSession:
                 else:
                     self._close_region(event, from_finalize=False)
             self._maybe_force_cut()
+            self._maybe_decode_early()
         self._after_input()
 
     def receive_finalize(self) -> None:
@@ -153,6 +167,9 @@ class StreamSession:
         self._after_input()
 
     def receive_result(self, request_id: int, recognition: Recognition) -> None:
+        early = self._early
+        if early is not None and early.request.request_id == request_id:
+            early.result = recognition
         final = self._final_in_flight
         if final is not None and final[0].request_id == request_id:
             self._final_in_flight = None
@@ -172,9 +189,12 @@ class StreamSession:
             self._partial_in_flight = None
             self._after_input()
             return
+        if self._early is not None and self._early.request.request_id == request_id:
+            self._early = None
         final = self._final_in_flight
         if final is not None and final[0].request_id == request_id:
             raise RecognitionFailed("the recogniser failed on a final result; closing the stream")
+        self._after_input()
 
     # ----------------------------------------------------------------- regions
     def _open_region(self, start_sample: int) -> None:
@@ -193,6 +213,7 @@ class StreamSession:
             _FinalJob(self._speech_start, end.end_sample, speech_final, from_finalize)
         )
         self._speech_start = None
+        self._submit_final()  # now, while a speculative decode for this region is still valid
 
     def _maybe_force_cut(self) -> None:
         if self._speech_start is None:
@@ -203,6 +224,26 @@ class StreamSession:
         self._jobs.append(_FinalJob(self._speech_start, self.now_sample, False, forced=True))
         self._speech_start = _AT_COMMITTED
         self._last_cut = self.now_sample
+
+    def _maybe_decode_early(self) -> None:
+        """Decodes the final speculatively once the trailing silence is long enough."""
+        silence_start = self.segmenter.silence_start
+        if silence_start is None:
+            if self.segmenter.in_speech:
+                self._early = None  # talking again: a speculative result would be stale
+            return
+        early_samples = self.config.early_final_samples
+        if early_samples is None or self._early is not None or self._speech_start is None:
+            return
+        if self.now_sample - silence_start < early_samples or self.pending_finals:
+            return
+        start = max(self.committed_sample, self._speech_start)
+        end = self.segmenter.end_if_silence_holds()
+        if end - start < WINDOW_SAMPLES:
+            return
+        request = self._new_request(Priority.FINAL, start, end)
+        self._early = _Early(request)
+        self._requests.append(request)
 
     # ------------------------------------------------------------ scheduling
     def _after_input(self) -> None:
@@ -235,6 +276,17 @@ class StreamSession:
             self._commit_empty(job, start)
             self._submit_final()
             return
+        early, self._early = self._early, None
+        if early is not None and (early.request.start_sample, early.request.end_sample) == (
+            start,
+            job.end_sample,
+        ):
+            if early.result is not None:  # decoded while the endpoint silence ran
+                self._commit(early.request, job, early.result)
+                self._submit_final()
+            else:
+                self._final_in_flight = (early.request, job)
+            return
         request = self._new_request(Priority.FINAL, start, job.end_sample)
         self._final_in_flight = (request, job)
         self._requests.append(request)
@@ -243,8 +295,8 @@ class StreamSession:
         cfg = self.config
         if not cfg.interim_results or self._closing or self._speech_start is None:
             return
-        if self._partial_in_flight is not None:
-            return
+        if self._partial_in_flight is not None or self.segmenter.silence_start is not None:
+            return  # one in flight at most; none while the speaker is silent
         if any(job.forced for job in self._jobs) or (
             self._final_in_flight is not None and self._final_in_flight[1].forced
         ):

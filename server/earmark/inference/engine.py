@@ -36,6 +36,7 @@ class Engine:
             cpu_threads=s.cpu_threads,
             window_bucket_s=s.window_bucket_s,
             min_window_s=s.min_window_s,
+            min_pad_s=s.min_pad_s,
         )
         self.vad = SileroVad()
         self.scheduler = InferenceScheduler(self._recognize)

@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 HOP_SAMPLES = 160  # one mel frame
 MAX_FRAMES = 3000  # Whisper's 30 s window
 ENCODER_FRAMES_PER_S = 50  # alignment time steps per second
+SILENCE_PEAK = 1e-3  # -60 dBFS
+NO_SPEECH_ALONE = 0.9
 _PREPEND = "\"'“¿([{-"
 _APPEND = "\"'.。,，!！?？:：”)]}、"
 
@@ -99,7 +101,7 @@ class WhisperBackend:
         cpu_threads: int = 0,
         language: str | None = "en",
         window_bucket_s: float = 5.0,
-        min_pad_s: float = 1.0,
+        min_pad_s: float = 2.0,
         min_window_s: float = 10.0,
     ) -> None:
         from faster_whisper import WhisperModel
@@ -141,8 +143,8 @@ class WhisperBackend:
     # ------------------------------------------------------------------ public
     def transcribe(self, audio: npt.NDArray[np.float32], options: DecodeOptions) -> Recognition:
         """Decodes one utterance. Word times are sample offsets into ``audio``."""
-        if len(audio) < HOP_SAMPLES * 2:
-            return Recognition(words=())
+        if len(audio) < HOP_SAMPLES * 2 or float(np.max(np.abs(audio))) < SILENCE_PEAK:
+            return Recognition(words=())  # Whisper "hears" words in digital silence
         frames = window_frames(
             len(audio),
             bucket_s=self.window_bucket_s,
@@ -154,7 +156,8 @@ class WhisperBackend:
         features = self._features(audio, frames)
         encoded = self._encode(features)
         tokens, avg_logprob, no_speech = self._generate(encoded, options, len(audio))
-        if no_speech > 0.6 and avg_logprob < -1.0:
+        # Whisper's own rule, plus: near-certain "no speech" wins on its own.
+        if (no_speech > 0.6 and avg_logprob < -1.0) or no_speech > NO_SPEECH_ALONE:
             return Recognition((), no_speech, avg_logprob)
         text = self.tokenizer.decode(tokens)
         if not text.strip():
@@ -162,7 +165,7 @@ class WhisperBackend:
         if compression_ratio(text) > 2.4:
             logger.debug("dropping repetitive decode (%d tokens)", len(tokens))
             return Recognition((), no_speech, avg_logprob)
-        words = self._align(encoded, tokens, content_frames)
+        words = cut_repeats(self._align(encoded, tokens, content_frames))
         return Recognition(tuple(words), no_speech, avg_logprob)
 
     # ----------------------------------------------------------------- helpers
@@ -229,6 +232,18 @@ class WhisperBackend:
             Word(text, int(round(s * SAMPLE_RATE)), int(round(e * SAMPLE_RATE)), p)
             for text, s, e, p in _merge_punctuation(raw)
         ]
+
+
+def cut_repeats(words: list[Word], min_span: int = 5) -> list[Word]:
+    """Drops a decoding loop: from the first place where a span of ``min_span`` or more words
+    repeats straight after itself, keep only the first copy."""
+    keys = [w.text.strip(string.punctuation + " ").lower() for w in words]
+    n = len(keys)
+    for i in range(min_span, n):
+        for span in range(min_span, min(i, n - i) + 1):
+            if keys[i : i + span] == keys[i - span : i]:
+                return words[:i]
+    return words
 
 
 def _merge_punctuation(raw: list[list]) -> list[tuple[str, float, float, float]]:

@@ -1,0 +1,56 @@
+# Earmark: `make serve` sets up and runs the server; `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+# Debian packages the tests need: espeak-ng makes synthetic speech, ffmpeg serves streams.
+APT_PACKAGES := espeak-ng ffmpeg
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup setup-server system-deps serve test test-all lint bench clean
+
+$(VENV)/.server-installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# Pinned first: an unpinned torch (silero-vad's dependency) would pull multi-GB CUDA wheels.
+	$(PIP) install -q "torch==2.13.0"
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.test-installed: $(VENV)/.server-installed
+	$(PIP) install -q -e ".[test]"
+	touch $@
+
+setup-server: $(VENV)/.server-installed
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+
+setup: system-deps $(VENV)/.test-installed
+
+serve: setup-server
+	$(VENV)/bin/earmark serve --host $(HOST) --port $(PORT)
+
+# The default run: everything but GPU-only tests (real-speech tests skip without evaldata).
+test: setup
+	$(PY) -m pytest -m "not gpu" $(PYTEST_ARGS)
+
+test-all: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check server tests benchmarks client_examples
+	$(VENV)/bin/mypy server/earmark/core
+
+bench: setup
+	$(PY) benchmarks/window_wer.py
+	$(PY) benchmarks/live_latency.py
+
+clean:
+	rm -rf $(VENV) test-artifacts .pytest_cache

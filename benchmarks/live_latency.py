@@ -1,0 +1,219 @@
+"""Live latency: one real-time stream of evaldata speech through the socket.
+
+Joins short_read utterances with 1-2 s of silence, streams them paced in real time (100 ms
+frames) to a server it starts (or ``--url``), and reports:
+
+- first-seen latency: when a word first shows up in any result (interim or final), minus when
+  the end of that word's audio was sent;
+- final latency: when the last final of an utterance arrives, minus when the end of that
+  utterance's audio was sent (the recordings end with a little silence, so the same figure
+  is also given from the end of the last recognised word);
+- streaming WER of the finals against offline faster-whisper on the same audio and model;
+- server CPU (cores busy) and peak RSS.
+
+    python benchmarks/live_latency.py [--items 10] [--endpointing 500] [--url ws://...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+from _common import print_table, write_json
+
+from earmark.evaldata import load_items, normalize, read_mono_16k, wer
+
+ROOT = Path(__file__).resolve().parents[1]
+CHUNK_S = 0.1
+
+
+def build_session(n_items: int, seed: int = 3):
+    rng = np.random.default_rng(seed)
+    items = [it for it in load_items("short_read") if it.reference][:n_items]
+    if not items:
+        raise SystemExit("no evaldata found (set EARMARK_EVALDATA)")
+    parts, spans = [np.zeros(8000, np.float32)], []
+    pos = 8000
+    for it in items:
+        audio = read_mono_16k(it.path)
+        spans.append((pos / 16000, (pos + len(audio)) / 16000))
+        parts.append(audio)
+        pos += len(audio)
+        gap = np.zeros(int(rng.uniform(1.0, 2.0) * 16000), np.float32)
+        parts.append(gap)
+        pos += len(gap)
+    return items, np.concatenate(parts), spans
+
+
+def start_server(port: int, extra_env: dict[str, str]) -> subprocess.Popen:
+    env = {**os.environ, "EARMARK_PORT": str(port), **extra_env}
+    proc = subprocess.Popen([sys.executable, "-m", "earmark", "serve"], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise SystemExit("server did not become ready")
+
+
+def proc_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def run_stream(url: str, audio: np.ndarray, endpointing: int):
+    import websockets
+
+    pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
+    step = int(16000 * CHUNK_S) * 2
+    query = f"?encoding=linear16&sample_rate=16000&interim_results=true&endpointing={endpointing}"
+    received: list[tuple[float, dict]] = []
+    async with websockets.connect(url + "/v1/listen" + query, max_size=None) as ws:
+        t0 = time.monotonic()
+
+        async def send() -> None:
+            for i in range(0, len(pcm), step):
+                due = t0 + (i // 2) / 16000
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                await ws.send(pcm[i : i + step])
+            await ws.send(json.dumps({"type": "CloseStream"}))
+
+        sender = asyncio.create_task(send())
+        async for raw in ws:
+            received.append((time.monotonic() - t0, json.loads(raw)))
+        await sender
+    return received
+
+
+def sent_at(audio_t: float) -> float:
+    """Wall time (from stream start) at which audio time ``audio_t`` had been sent: frames
+    are sent at their start time and hold CHUNK_S of audio."""
+    return max(0.0, np.ceil(audio_t / CHUNK_S - 1e-9) * CHUNK_S - CHUNK_S)
+
+
+def latencies(received, spans):
+    results = [(t, m) for t, m in received if m.get("type") == "Results"]
+    finals = [(t, m) for t, m in results if m["is_final"]]
+    first_seen = []
+    for _, fm in finals:
+        for w in fm["channel"]["alternatives"][0]["words"]:
+            key = normalize(w["word"])
+            for t, m in results:
+                hit = any(normalize(x["word"]) == key and abs(x["start"] - w["start"]) < 0.6
+                          for x in m["channel"]["alternatives"][0]["words"])
+                if hit:
+                    first_seen.append(t - sent_at(w["end"]))
+                    break
+    final_lat, after_word = [], []
+    for start, end in spans:
+        hits = [(t, m["channel"]["alternatives"][0]["words"][-1]["end"]) for t, m in finals
+                if m["channel"]["alternatives"][0]["words"]
+                and start - 0.3 <= m["channel"]["alternatives"][0]["words"][-1]["end"]
+                <= end + 0.5]
+        if hits:
+            arrival, last_word_end = max(hits)
+            final_lat.append(arrival - sent_at(end))
+            after_word.append(arrival - sent_at(last_word_end))
+    text = " ".join(m["channel"]["alternatives"][0]["transcript"] for _, m in finals)
+    return first_seen, final_lat, after_word, text
+
+
+def offline_text(items, model) -> str:
+    from faster_whisper import WhisperModel
+
+    from earmark.inference.whisper import resolve_model
+
+    fw = WhisperModel(resolve_model(model), device="cpu", compute_type="int8")
+    texts = []
+    for it in items:
+        segments, _ = fw.transcribe(read_mono_16k(it.path), beam_size=5, language="en")
+        texts.append(" ".join(s.text for s in segments))
+    return " ".join(texts)
+
+
+def pct(values, q) -> float | None:
+    return float(np.percentile(values, q)) if values else None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--items", type=int, default=10)
+    ap.add_argument("--endpointing", type=int, default=500)
+    ap.add_argument("--url", default=None, help="use a running server instead of starting one")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    items, audio, spans = build_session(args.items)
+    proc = None
+    url = args.url
+    if url is None:
+        port = 8765
+        env = {"EARMARK_MODEL": args.model} if args.model else {}
+        proc = start_server(port, env)
+        url = f"ws://127.0.0.1:{port}"
+    try:
+        cpu0, wall0 = (proc_cpu_s(proc.pid) if proc else 0.0), time.monotonic()
+        received = asyncio.run(run_stream(url, audio, args.endpointing))
+        wall = time.monotonic() - wall0
+        cpu = (proc_cpu_s(proc.pid) - cpu0) / wall if proc else None
+        rss = proc_peak_rss_mb(proc.pid) if proc else None
+    finally:
+        if proc:
+            proc.terminate()
+            proc.wait(30)
+    first_seen, final_lat, after_word, text = latencies(received, spans)
+    refs = " ".join(it.reference or "" for it in items)
+    streaming_wer = wer([refs], [text])
+    offline_wer = wer([refs], [offline_text(items, args.model)])
+    row = {
+        "audio_s": round(len(audio) / 16000, 1),
+        "utterances": len(spans),
+        "first_seen_p50_s": pct(first_seen, 50),
+        "first_seen_p90_s": pct(first_seen, 90),
+        "final_p50_s": pct(final_lat, 50),
+        "final_p90_s": pct(final_lat, 90),
+        # The utterance files end with some silence; this one counts from the last word.
+        "final_after_last_word_p50_s": pct(after_word, 50),
+        "endpointing_ms": args.endpointing,
+        "wer_streaming": streaming_wer,
+        "wer_offline": offline_wer,
+        "server_cpu_cores": cpu,
+        "server_peak_rss_mb": rss,
+    }
+    print(f"one real-time stream, {len(spans)} utterances, {row['audio_s']} s of audio")
+    print_table([row], list(row))
+    targets = {
+        "first_seen_p50<=0.8s": row["first_seen_p50_s"] is not None
+        and row["first_seen_p50_s"] <= 0.8,
+        "final_p50<=endpointing+0.4s": row["final_p50_s"] is not None
+        and row["final_p50_s"] <= args.endpointing / 1000 + 0.4,
+        "wer<=offline+1pt": streaming_wer <= offline_wer + 0.01,
+    }
+    print("targets:", ", ".join(f"{k} {'PASS' if v else 'FAIL'}" for k, v in targets.items()))
+    write_json("live_latency", {"result": row, "targets": targets,
+                                "first_seen_s": first_seen, "final_s": final_lat}, args.out)
+
+
+if __name__ == "__main__":
+    main()

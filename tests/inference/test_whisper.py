@@ -1,0 +1,57 @@
+"""The real bundled tiny.en model on synthetic speech; window and loop helpers."""
+
+import numpy as np
+import pytest
+
+from earmark.core.events import Word
+from earmark.evaldata import wer
+from earmark.inference.whisper import (
+    DecodeOptions,
+    WhisperBackend,
+    cut_repeats,
+    resolve_model,
+    window_frames,
+)
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return WhisperBackend(None, device="cpu", cpu_threads=2)
+
+
+def test_window_is_padded_bucketed_and_capped():
+    assert window_frames(16000 * 3, bucket_s=5, min_pad_s=2, min_window_s=10) == 1000
+    assert window_frames(16000 * 9, bucket_s=5, min_pad_s=2, min_window_s=10) == 1500
+    assert window_frames(16000 * 29, bucket_s=5, min_pad_s=2, min_window_s=10) == 3000
+
+
+def test_cut_repeats_keeps_one_copy_of_a_loop():
+    words = [Word(t, i, i + 1, 1.0) for i, t in enumerate(
+        "a b c d e f g b c d e f g b c".split())]
+    assert [w.text for w in cut_repeats(words)] == "a b c d e f g".split()
+    short = [Word(t, i, i + 1, 1.0) for i, t in enumerate("we will we will rock you".split())]
+    assert cut_repeats(short) == short
+
+
+def test_bundled_model_resolves_to_a_local_folder():
+    from pathlib import Path
+
+    assert (Path(resolve_model(None)) / "model.bin").exists()
+    with pytest.raises(RuntimeError, match="model.bin"):
+        resolve_model("/")
+
+
+def test_transcribes_speech_with_monotonic_word_times(backend, speak):
+    text = "Thank you very much for your help with this project."
+    audio = speak(text).astype(np.float32) / 32768
+    result = backend.transcribe(audio, DecodeOptions(beam_size=1))
+    assert wer([text], [" ".join(w.text for w in result.words)]) < 0.3
+    ends = 0
+    for w in result.words:
+        assert ends <= w.start_sample <= w.end_sample <= len(audio) + 1600
+        ends = w.end_sample
+
+
+def test_silence_and_tiny_input_give_no_words(backend):
+    assert backend.transcribe(np.zeros(16000 * 3, np.float32), DecodeOptions()).words == ()
+    assert backend.transcribe(np.zeros(100, np.float32), DecodeOptions()).words == ()
