@@ -38,7 +38,7 @@ class Settings(BaseSettings):
     max_frame_bytes: int = Field(1 << 20, ge=1024, description="largest binary frame accepted")
     partial_interval_ms: int = Field(400, ge=100, description="new speech between interims")
     max_utterance_s: float = Field(15.0, ge=2.0, le=28.0, description="forced final length")
-    beam_size: int = Field(1, ge=1, le=10, description="beam size for finals")
+    beam_size: int = Field(5, ge=1, le=10, description="beam size for finals")
     partial_beam_size: int = Field(1, ge=1, le=10, description="beam size for interims")
     window_bucket_s: float = Field(5.0, gt=0, description="decode window rounding (s)")
     min_window_s: float = Field(10.0, ge=0, le=30, description="shortest decode window (s)")
