@@ -1,4 +1,4 @@
-from earmark.core.segmenter import Segmenter, SegmenterConfig, SegmentEnd, SegmentStart
+from earmark.core.segmenter import SegmentEnd, Segmenter, SegmenterConfig, SegmentStart
 
 W = 512
 CFG = SegmenterConfig(threshold=0.5, neg_threshold=0.35, min_speech_samples=2 * W,

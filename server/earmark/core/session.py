@@ -30,7 +30,7 @@ from earmark.core.events import (
     UtteranceEnd,
     Word,
 )
-from earmark.core.segmenter import Segmenter, SegmenterConfig, SegmentEnd, SegmentStart
+from earmark.core.segmenter import SegmentEnd, Segmenter, SegmenterConfig, SegmentStart
 from earmark.errors import RecognitionFailed
 
 _AT_COMMITTED = -1  # start hint of a region whose start is the next forced-cut point

@@ -19,8 +19,8 @@ from starlette.websockets import WebSocketState
 
 from earmark.api.auth import key_from_request, key_is_valid
 from earmark.config import Settings
-from earmark.core.events import Event, Transcript
 from earmark.core.audio import PcmDecoder
+from earmark.core.events import Event, Transcript
 from earmark.dialects.deepgram import (
     DeepgramEncoder,
     LiveOptions,
