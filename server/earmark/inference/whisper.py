@@ -141,32 +141,62 @@ class WhisperBackend:
         )
 
     # ------------------------------------------------------------------ public
-    def transcribe(self, audio: npt.NDArray[np.float32], options: DecodeOptions) -> Recognition:
-        """Decodes one utterance. Word times are sample offsets into ``audio``."""
-        if len(audio) < HOP_SAMPLES * 2 or float(np.max(np.abs(audio))) < SILENCE_PEAK:
-            return Recognition(words=())  # Whisper "hears" words in digital silence
-        frames = window_frames(
-            len(audio),
+    def frames_for(self, n_samples: int) -> int:
+        """Mel frames of the decode window for ``n_samples`` of audio."""
+        return window_frames(
+            n_samples,
             bucket_s=self.window_bucket_s,
             min_pad_s=self.min_pad_s,
             min_window_s=self.min_window_s,
         )
-        audio = audio[: frames * HOP_SAMPLES]
-        content_frames = min(frames, len(audio) // HOP_SAMPLES)
-        features = self._features(audio, frames)
-        encoded = self._encode(features)
-        tokens, avg_logprob, no_speech = self._generate(encoded, options, len(audio))
-        # Whisper's own rule, plus: near-certain "no speech" wins on its own.
-        if (no_speech > 0.6 and avg_logprob < -1.0) or no_speech > NO_SPEECH_ALONE:
-            return Recognition((), no_speech, avg_logprob)
-        text = self.tokenizer.decode(tokens)
-        if not text.strip():
-            return Recognition((), no_speech, avg_logprob)
-        if compression_ratio(text) > 2.4:
-            logger.debug("dropping repetitive decode (%d tokens)", len(tokens))
-            return Recognition((), no_speech, avg_logprob)
-        words = cut_repeats(self._align(encoded, tokens, content_frames))
-        return Recognition(tuple(words), no_speech, avg_logprob)
+
+    def transcribe(self, audio: npt.NDArray[np.float32], options: DecodeOptions) -> Recognition:
+        """Decodes one utterance. Word times are sample offsets into ``audio``."""
+        return self.transcribe_batch([audio], options)[0]
+
+    def transcribe_batch(
+        self, audios: list[npt.NDArray[np.float32]], options: DecodeOptions
+    ) -> list[Recognition]:
+        """Decodes several utterances in one encoder pass, one generate and one align call.
+
+        Every item is padded to the largest window among them, so callers batch items of the
+        same window size (``frames_for``) for the best cost.
+        """
+        results = [Recognition(()) for _ in audios]
+        # Whisper "hears" words in digital silence; such items never reach the model.
+        live = [
+            i
+            for i, a in enumerate(audios)
+            if len(a) >= HOP_SAMPLES * 2 and float(np.max(np.abs(a))) >= SILENCE_PEAK
+        ]
+        if not live:
+            return results
+        frames = max(self.frames_for(len(audios[i])) for i in live)
+        clips = [audios[i][: frames * HOP_SAMPLES] for i in live]
+        encoded = self._encode(np.stack([self._features(c, frames) for c in clips]))
+        decoded = self._generate(encoded, options, [len(c) for c in clips])
+        keep: list[tuple[int, list[int], int]] = []  # (item, tokens, content frames)
+        for k, (tokens, avg_logprob, no_speech) in enumerate(decoded):
+            item = live[k]
+            results[item] = Recognition((), no_speech, avg_logprob)
+            # Whisper's own rule, plus: near-certain "no speech" wins on its own.
+            if (no_speech > 0.6 and avg_logprob < -1.0) or no_speech > NO_SPEECH_ALONE:
+                continue
+            text = self.tokenizer.decode(tokens)
+            if not text.strip():
+                continue
+            if compression_ratio(text) > 2.4:
+                logger.debug("dropping repetitive decode (%d tokens)", len(tokens))
+                continue
+            keep.append((item, tokens, min(frames, len(clips[k]) // HOP_SAMPLES)))
+        if keep:
+            aligned = self._align(encoded, live, keep)
+            for (item, _, _), words in zip(keep, aligned, strict=True):
+                old = results[item]
+                results[item] = Recognition(
+                    tuple(cut_repeats(words)), old.no_speech_prob, old.avg_logprob
+                )
+        return results
 
     # ----------------------------------------------------------------- helpers
     def _features(self, audio: npt.NDArray[np.float32], frames: int) -> npt.NDArray[np.float32]:
@@ -180,7 +210,7 @@ class WhisperBackend:
     def _encode(self, features: npt.NDArray[np.float32]):  # noqa: ANN202 - ctranslate2 type
         import ctranslate2
 
-        storage = ctranslate2.StorageView.from_array(features[None])
+        storage = ctranslate2.StorageView.from_array(np.ascontiguousarray(features))
         return self.model.encode(storage, to_cpu=False)
 
     def _prompt(self, options: DecodeOptions) -> list[int]:
@@ -190,29 +220,46 @@ class WhisperBackend:
             prompt = [self.tokenizer.sot_prev, *vocab, *prompt]
         return [*prompt, self.tokenizer.no_timestamps]
 
-    def _generate(self, encoded, options: DecodeOptions, n_samples: int):  # noqa: ANN001,ANN202
+    def _generate(self, encoded, options: DecodeOptions, lengths: list[int]):  # noqa: ANN001
+        """Returns (tokens, avg_logprob, no_speech_prob) per item of the batch."""
         prompt = self._prompt(options)
         # Speech is under ~5 tokens/s; a generous cap stops a looping decode early.
-        budget = int(n_samples / SAMPLE_RATE * 10) + 16
-        result = self.model.generate(
+        budget = int(max(lengths) / SAMPLE_RATE * 10) + 16
+        results = self.model.generate(
             encoded,
-            [prompt],
+            [prompt] * len(lengths),
             beam_size=options.beam_size,
             max_length=min(448, len(prompt) + budget),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
             suppress_tokens=self._suppress,
-        )[0]
-        tokens = [t for t in result.sequences_ids[0] if t < self.tokenizer.eot]
-        seq_len = max(1, len(tokens))
-        avg_logprob = result.scores[0] * seq_len / (seq_len + 1)
-        return tokens, float(avg_logprob), float(result.no_speech_prob)
+        )
+        out = []
+        for result in results:
+            tokens = [t for t in result.sequences_ids[0] if t < self.tokenizer.eot]
+            seq_len = max(1, len(tokens))
+            avg_logprob = result.scores[0] * seq_len / (seq_len + 1)
+            out.append((tokens, float(avg_logprob), float(result.no_speech_prob)))
+        return out
 
-    def _align(self, encoded, tokens: list[int], content_frames: int) -> list[Word]:  # noqa: ANN001
-        result = self.model.align(
-            encoded, self.tokenizer.sot_sequence, [tokens], content_frames, median_filter_width=7
-        )[0]
+    def _align(self, encoded, live: list[int], keep: list[tuple[int, list[int], int]]):  # noqa: ANN001
+        """Word timings for the kept items. Items without text get a stand-in token so the
+        batch keeps the encoder's shape; their alignment is discarded."""
+        tokens_by_item = {item: (tokens, frames) for item, tokens, frames in keep}
+        batch_tokens, batch_frames = [], []
+        for item in live:
+            tokens, frames = tokens_by_item.get(item, ([self.tokenizer.eot], 1))
+            batch_tokens.append(tokens)
+            batch_frames.append(frames)
+        results = self.model.align(
+            encoded, self.tokenizer.sot_sequence, batch_tokens, batch_frames,
+            median_filter_width=7,
+        )
+        by_item = dict(zip(live, results, strict=True))
+        return [self._words(by_item[item], tokens) for item, tokens, _ in keep]
+
+    def _words(self, result, tokens: list[int]) -> list[Word]:  # noqa: ANN001
         pairs = np.array(result.alignments, dtype=np.int64).reshape(-1, 2)
         probs = np.asarray(result.text_token_probs, dtype=np.float32)
         words, word_tokens = self.tokenizer.split_to_word_tokens(tokens + [self.tokenizer.eot])
