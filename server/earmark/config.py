@@ -44,6 +44,20 @@ class Settings(BaseSettings):
     min_window_s: float = Field(10.0, ge=0, le=30, description="shortest decode window (s)")
     min_pad_s: float = Field(2.0, ge=0, le=10, description="least silence after the audio in "
                              "a decode window (s); less makes Whisper loop")
+    max_batch: int | None = Field(
+        None, ge=1, le=256, description="requests per model batch (default: 4 on CPU, 32 on CUDA)"
+    )
+    max_wait_ms: float | None = Field(
+        None, ge=0, le=200, description="wait this long for a batch to fill (default: 0 on "
+        "CPU, 10 on CUDA)"
+    )
+    capacity_headroom: float = Field(
+        0.8, gt=0, le=1, description="share of model time finals may use when every session "
+        "talks; sets the measured session capacity (0 < x <= 1)"
+    )
+    shed_partials_after_s: float = Field(
+        0.5, gt=0, description="when finals wait this long in the queue, interims pause"
+    )
     vad_threshold: float = Field(0.5, gt=0, lt=1, description="Silero speech probability")
     outbox_max_messages: int = Field(
         256, ge=8, description="unsent messages per socket before it is closed as a slow reader"

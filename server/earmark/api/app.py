@@ -8,9 +8,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from earmark import __version__
+from earmark.api.metrics import AppMetrics
 from earmark.config import Settings
 from earmark.inference.engine import Engine
 from earmark.ingest.websocket import router as websocket_router
@@ -34,7 +36,13 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = set()
+    app.state.metrics = AppMetrics(engine, app.state.sessions)
     app.include_router(websocket_router)
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(app.state.metrics.registry),
+                        media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -50,6 +58,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
                 "model": engine.model_name,
                 "device": engine.backend.device if engine.backend else None,
                 "sessions": len(app.state.sessions),
+                "capacity": engine.capacity(),
             }
         )
 

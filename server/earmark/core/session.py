@@ -100,6 +100,8 @@ class StreamSession:
         self._final_in_flight: tuple[RecognitionRequest, _FinalJob] | None = None
         self._partial_in_flight: RecognitionRequest | None = None
         self._early: _Early | None = None
+        self._partial_interval: int | None = config.partial_interval_samples
+        self.decoded_until = 0  # audio before this is covered by some decoded result
         self._last_partial_end = 0
         self._last_partial_text = ""
         self._interim_open = False  # an interim was sent that no final has closed yet
@@ -132,6 +134,15 @@ class StreamSession:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def lag_samples(self) -> int:
+        """Audio received that no result (interim or final) has covered yet."""
+        return max(0, self.now_sample - max(self.decoded_until, self.committed_sample))
+
+    def set_partial_interval(self, samples: int | None) -> None:
+        """Load shedding from outside: a longer interval, or None to ask for no partials."""
+        self._partial_interval = samples
 
     # ------------------------------------------------------------------ inputs
     def receive_audio(self, samples: npt.NDArray[np.float32], probs: list[float]) -> None:
@@ -173,11 +184,13 @@ class StreamSession:
         final = self._final_in_flight
         if final is not None and final[0].request_id == request_id:
             self._final_in_flight = None
+            self.decoded_until = max(self.decoded_until, final[0].end_sample)
             self._commit(final[0], final[1], recognition)
         elif self._partial_in_flight is not None and (
             self._partial_in_flight.request_id == request_id
         ):
             request, self._partial_in_flight = self._partial_in_flight, None
+            self.decoded_until = max(self.decoded_until, request.end_sample)
             self._emit_partial(request, recognition)
         self._after_input()
 
@@ -292,8 +305,10 @@ class StreamSession:
         self._requests.append(request)
 
     def _submit_partial(self) -> None:
-        cfg = self.config
-        if not cfg.interim_results or self._closing or self._speech_start is None:
+        interval = self._partial_interval
+        if not self.config.interim_results or interval is None:
+            return
+        if self._closing or self._speech_start is None:
             return
         if self._partial_in_flight is not None or self.segmenter.silence_start is not None:
             return  # one in flight at most; none while the speaker is silent
@@ -303,7 +318,7 @@ class StreamSession:
             return  # the region's start is unknown until the forced cut lands
         start = max(self.committed_sample, self._speech_start)
         end = self.now_sample
-        if end - max(start, self._last_partial_end) < cfg.partial_interval_samples:
+        if end - max(start, self._last_partial_end) < interval:
             return
         self._last_partial_end = end
         request = self._new_request(Priority.PARTIAL, start, end)
@@ -384,3 +399,4 @@ class StreamSession:
         if floor > self.committed_sample:
             self.committed_sample = floor
             self.buffer.trim_before(floor)
+        self.decoded_until = max(self.decoded_until, self.now_sample)  # silence needs none

@@ -1,9 +1,22 @@
-"""Loads the models once per process and hands out the scheduler and VAD to sessions."""
+"""Loads the models once per process, owns the scheduler, and reads its load.
+
+Capacity and load policy (documented in docs/design.md):
+- Each live session may cost, at worst (someone talking all the time), the model time of its
+  finals: ``final_cost`` model-seconds per audio-second, measured from the finals decoded so
+  far (batch costs shared out per item). ``capacity = capacity_headroom / final_cost``
+  sessions; new sessions past it are refused. Until 20 s of finals are measured, only the
+  configured ``max_sessions`` applies.
+- Interims use what is left: their interval stretches with how long the oldest queued partial
+  has waited, and they pause while the oldest queued final has waited longer than
+  ``shed_partials_after_s``.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -14,6 +27,17 @@ from earmark.inference.vad import SileroVad
 from earmark.inference.whisper import DecodeOptions, WhisperBackend
 
 logger = logging.getLogger(__name__)
+
+MIN_MEASURED_FINAL_S = 20.0
+MAX_STRETCH = 8
+
+
+@dataclass(frozen=True)
+class LoadPolicy:
+    """What a session should do about interims right now."""
+
+    partial_stretch: float  # multiply the partial interval by this
+    shed_partials: bool  # ask for none at all
 
 
 class Engine:
@@ -38,11 +62,19 @@ class Engine:
             min_window_s=s.min_window_s,
             min_pad_s=s.min_pad_s,
         )
+        on_gpu = self.backend.device == "cuda"
         self.vad = SileroVad()
-        self.scheduler = InferenceScheduler(self._recognize)
+        self.scheduler = InferenceScheduler(
+            self._recognize_batch,
+            batch_key=self._batch_key,
+            max_batch=s.max_batch or (32 if on_gpu else 4),
+            max_wait_ms=s.max_wait_ms if s.max_wait_ms is not None else (10.0 if on_gpu else 0.0),
+        )
+        # Warm-up: the first decode allocates buffers; no user should pay for it. Low noise,
+        # since digital silence never reaches the model.
+        noise = np.random.default_rng(0).normal(0, 0.05, 16000).astype(np.float32)
+        self.backend.transcribe(noise, DecodeOptions(beam_size=s.beam_size))
         self.scheduler.start()
-        # Warm-up: the first decode allocates buffers; no user should pay for it.
-        self.backend.transcribe(np.zeros(16000, dtype=np.float32), DecodeOptions())
         self.ready = True
         logger.info("models ready in %.1f s", time.perf_counter() - started)
 
@@ -59,11 +91,48 @@ class Engine:
     def multilingual(self) -> bool:
         return bool(self.backend and self.backend.multilingual)
 
-    def _recognize(self, request: RecognitionRequest) -> Recognition:
+    # ------------------------------------------------------------------ model
+    def _beam(self, priority: Priority) -> int:
+        if priority is Priority.PARTIAL:
+            return self.settings.partial_beam_size
+        return self.settings.beam_size
+
+    def _batch_key(self, request: RecognitionRequest) -> tuple[int, int]:
         assert self.backend is not None
-        beam = (
-            self.settings.partial_beam_size
-            if request.priority is Priority.PARTIAL
-            else self.settings.beam_size
+        return self.backend.frames_for(len(request.audio)), self._beam(request.priority)
+
+    def _recognize_batch(self, requests: list[RecognitionRequest]) -> list[Recognition]:
+        assert self.backend is not None
+        beam = self._beam(requests[0].priority)
+        return self.backend.transcribe_batch(
+            [r.audio for r in requests], [DecodeOptions(beam, r.hotwords) for r in requests]
         )
-        return self.backend.transcribe(request.audio, DecodeOptions(beam, request.hotwords))
+
+    # ------------------------------------------------------------------- load
+    def final_cost(self) -> float | None:
+        """Measured model-seconds per audio-second of finals (None until enough is seen)."""
+        if self.scheduler is None:
+            return None
+        lane = self.scheduler.stats.lanes["final"]
+        if lane.audio_s < MIN_MEASURED_FINAL_S:
+            return None
+        return lane.busy_s / lane.audio_s
+
+    def capacity(self) -> int:
+        """Sessions this machine can hold with finals on time (at most ``max_sessions``)."""
+        cost = self.final_cost()
+        if cost is None or cost <= 0:
+            return self.settings.max_sessions
+        return max(1, min(self.settings.max_sessions,
+                          math.floor(self.settings.capacity_headroom / cost)))
+
+    def load_policy(self) -> LoadPolicy:
+        if self.scheduler is None:
+            return LoadPolicy(1.0, False)
+        # Live queue ages, not averages: a signal that stops when the backlog clears.
+        age = self.scheduler.queue_age_s()
+        if age["final"] > self.settings.shed_partials_after_s:
+            return LoadPolicy(MAX_STRETCH, True)
+        interval_s = self.settings.partial_interval_ms / 1000
+        stretch = 1.0 + age["partial"] / interval_s
+        return LoadPolicy(min(MAX_STRETCH, stretch), False)

@@ -1,9 +1,17 @@
-"""The one owner of the model: a thread that runs every recognition request, by priority.
+"""The one owner of the model: a thread that runs every recognition request, in batches.
 
 Sessions and handlers call ``submit()`` from any thread and get a ``concurrent.futures.Future``.
-Lanes are served lowest ``Priority`` first (finals before sync requests before partials before
-file jobs); a newer partial from the same owner replaces its pending one, whose future is
-cancelled. A request that raises fails only its own future; the thread keeps running.
+
+Policy:
+- Lanes are served lowest ``Priority`` first: finals, then synchronous HTTP requests, then
+  partials, then file jobs. A file job that has waited ``file_aging_s`` is served before
+  partials, so jobs never starve.
+- A batch takes the head of the chosen lane and every queued request with the same batch key
+  (window size and beam: what the model can stack), from that lane and lower ones, up to
+  ``max_batch``. With ``max_wait_ms`` it waits that long for a batch to fill (worth it on GPU).
+- A newer partial from the same owner replaces its pending one (its future is cancelled).
+- A batch that raises fails only its own requests; the thread keeps running.
+- The queue is bounded: past ``max_pending`` requests ``submit`` raises ``Overloaded``.
 """
 
 from __future__ import annotations
@@ -12,16 +20,21 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from earmark.core import SAMPLE_RATE
 from earmark.core.events import Priority, Recognition, RecognitionRequest
 from earmark.errors import Overloaded
 
 logger = logging.getLogger(__name__)
 
-Recognize = Callable[[RecognitionRequest], Recognition]
+RecognizeBatch = Callable[[list[RecognitionRequest]], list[Recognition]]
+BatchKey = Callable[[RecognitionRequest], Hashable]
+
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64)
+LATENCY_BUCKETS_S = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
 
 @dataclass
@@ -33,20 +46,51 @@ class _Item:
 
 
 @dataclass
-class SchedulerStats:
+class LaneStats:
     completed: int = 0
     failed: int = 0
-    superseded: int = 0
     audio_s: float = 0.0
+    busy_s: float = 0.0  # model time spent on this lane's items (batch time shared out)
+    wait_ewma_s: float = 0.0  # queueing delay, exponentially weighted
+    # request latency (queued -> result) histogram: counts per LATENCY_BUCKETS_S bound, +Inf
+    latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS_S) + 1))
+    latency_sum_s: float = 0.0
+
+
+@dataclass
+class SchedulerStats:
+    batches: int = 0
+    superseded: int = 0
     busy_s: float = 0.0
+    batch_sizes: dict[int, int] = field(default_factory=dict)
+    lanes: dict[str, LaneStats] = field(
+        default_factory=lambda: {p.name.lower(): LaneStats() for p in Priority}
+    )
 
 
 class InferenceScheduler:
-    """Runs ``recognize`` on its own thread for every submitted request."""
+    """Runs ``recognize_batch`` on its own thread for every submitted request."""
 
-    def __init__(self, recognize: Recognize, *, max_pending: int = 1024) -> None:
-        self._recognize = recognize
+    def __init__(
+        self,
+        recognize_batch: RecognizeBatch,
+        *,
+        batch_key: BatchKey = lambda request: 0,
+        max_batch: int = 8,
+        max_wait_ms: float = 0.0,
+        max_pending: int = 1024,
+        file_aging_s: float = 10.0,
+        ewma_alpha: float = 0.2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._recognize = recognize_batch
+        self._key = batch_key
+        self.max_batch = max_batch
+        self._max_wait_s = max_wait_ms / 1000
         self._max_pending = max_pending
+        self._file_aging_s = file_aging_s
+        self._alpha = ewma_alpha
+        self._clock = clock
         self._lanes: dict[Priority, deque[_Item]] = {p: deque() for p in Priority}
         self._partials: dict[int, _Item] = {}  # id(owner) -> its pending partial
         self._cond = threading.Condition()
@@ -54,6 +98,7 @@ class InferenceScheduler:
         self._thread: threading.Thread | None = None
         self.stats = SchedulerStats()
 
+    # ------------------------------------------------------------------ control
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="earmark-inference", daemon=True)
         self._thread.start()
@@ -75,8 +120,17 @@ class InferenceScheduler:
         with self._cond:
             return {p.name.lower(): len(lane) for p, lane in self._lanes.items()}
 
+    def queue_age_s(self) -> dict[str, float]:
+        """How long the oldest request of each lane has waited (0 for an empty lane)."""
+        now = self._clock()
+        with self._cond:
+            return {
+                p.name.lower(): (now - lane[0].queued_at) if lane else 0.0
+                for p, lane in self._lanes.items()
+            }
+
     def submit(self, owner: object, request: RecognitionRequest) -> Future[Recognition]:
-        item = _Item(owner, request)
+        item = _Item(owner, request, queued_at=self._clock())
         superseded: _Item | None = None
         with self._cond:
             if self._stopping:
@@ -96,33 +150,112 @@ class InferenceScheduler:
             superseded.future.cancel()
         return item.future
 
-    def _next(self) -> _Item | None:
+    # ----------------------------------------------------------------- batching
+    def _lane_order(self, now: float) -> list[Priority]:
+        order = list(Priority)
+        files = self._lanes[Priority.FILE]
+        if files and now - files[0].queued_at >= self._file_aging_s:
+            order.remove(Priority.FILE)
+            order.insert(order.index(Priority.PARTIAL), Priority.FILE)
+        return order
+
+    def _take_batch(self) -> list[_Item]:
+        """Pops the next batch (caller holds the lock); empty if nothing is queued."""
+        order = self._lane_order(self._clock())
+        head_lane = next((p for p in order if self._lanes[p]), None)
+        if head_lane is None:
+            return []
+        head = self._lanes[head_lane][0]
+        key = self._key(head.request)
+        batch: list[_Item] = []
+        for priority in order[order.index(head_lane) :]:
+            lane = self._lanes[priority]
+            for item in [it for it in lane if self._key(it.request) == key]:
+                if len(batch) == self.max_batch:
+                    break
+                lane.remove(item)
+                if priority is Priority.PARTIAL:
+                    self._partials.pop(id(item.owner), None)
+                batch.append(item)
+        return batch
+
+    def _next_batch(self) -> list[_Item] | None:
         with self._cond:
             while not self._stopping:
-                for priority in Priority:
-                    lane = self._lanes[priority]
-                    if lane:
-                        item = lane.popleft()
-                        if priority is Priority.PARTIAL:
-                            self._partials.pop(id(item.owner), None)
-                        return item
-                self._cond.wait()
+                batch = self._take_batch()
+                if not batch:
+                    self._cond.wait()
+                    continue
+                deadline = self._clock() + self._max_wait_s
+                while len(batch) < self.max_batch and self._max_wait_s > 0:
+                    remaining = deadline - self._clock()
+                    if remaining <= 0 or not self._cond.wait(remaining):
+                        break
+                    self._top_up(batch)
+                return batch
             return None
 
+    def _top_up(self, batch: list[_Item]) -> None:
+        key = self._key(batch[0].request)
+        floor = min(item.request.priority for item in batch)
+        for priority in Priority:
+            if priority < floor:
+                continue
+            lane = self._lanes[priority]
+            for item in [it for it in lane if self._key(it.request) == key]:
+                if len(batch) == self.max_batch:
+                    return
+                lane.remove(item)
+                if priority is Priority.PARTIAL:
+                    self._partials.pop(id(item.owner), None)
+                batch.append(item)
+
+    # ------------------------------------------------------------------ running
     def _run(self) -> None:
-        while (item := self._next()) is not None:
-            if not item.future.set_running_or_notify_cancel():
+        while (batch := self._next_batch()) is not None:
+            batch = [item for item in batch if item.future.set_running_or_notify_cancel()]
+            if not batch:
                 continue
-            started = time.perf_counter()
+            started = self._clock()
+            for item in batch:
+                self._note_wait(item, started)
             try:
-                result = self._recognize(item.request)
-            except Exception as exc:  # one bad request must not stop the thread
-                logger.exception("recognition failed for request %d", item.request.request_id)
-                self.stats.failed += 1
-                item.future.set_exception(exc)
+                results = self._recognize([item.request for item in batch])
+                if len(results) != len(batch):
+                    raise RuntimeError("the recogniser returned the wrong number of results")
+            except Exception as exc:  # a failing batch fails only its own requests
+                logger.exception("recognition failed for a batch of %d", len(batch))
+                self._account(batch, self._clock() - started, failed=True)
+                for item in batch:
+                    item.future.set_exception(exc)
                 continue
-            finally:
-                self.stats.busy_s += time.perf_counter() - started
-            self.stats.completed += 1
-            self.stats.audio_s += len(item.request.audio) / 16000
-            item.future.set_result(result)
+            self._account(batch, self._clock() - started, failed=False)
+            for item, result in zip(batch, results, strict=True):
+                item.future.set_result(result)
+
+    def _note_wait(self, item: _Item, started: float) -> None:
+        lane = self.stats.lanes[item.request.priority.name.lower()]
+        wait = started - item.queued_at
+        lane.wait_ewma_s += self._alpha * (wait - lane.wait_ewma_s)
+
+    def _account(self, batch: list[_Item], elapsed_s: float, *, failed: bool) -> None:
+        stats = self.stats
+        stats.batches += 1
+        stats.busy_s += elapsed_s
+        stats.batch_sizes[len(batch)] = stats.batch_sizes.get(len(batch), 0) + 1
+        total_audio = sum(len(item.request.audio) for item in batch) or 1
+        now = self._clock()
+        for item in batch:
+            lane = stats.lanes[item.request.priority.name.lower()]
+            latency = now - item.queued_at
+            lane.latency_sum_s += latency
+            slot = next((i for i, b in enumerate(LATENCY_BUCKETS_S) if latency <= b),
+                        len(LATENCY_BUCKETS_S))
+            lane.latency_counts[slot] += 1
+            share = len(item.request.audio) / total_audio
+            lane.busy_s += elapsed_s * share
+            if failed:
+                lane.failed += 1
+            else:
+                lane.completed += 1
+                lane.audio_s += len(item.request.audio) / SAMPLE_RATE

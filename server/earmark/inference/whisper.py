@@ -152,16 +152,18 @@ class WhisperBackend:
 
     def transcribe(self, audio: npt.NDArray[np.float32], options: DecodeOptions) -> Recognition:
         """Decodes one utterance. Word times are sample offsets into ``audio``."""
-        return self.transcribe_batch([audio], options)[0]
+        return self.transcribe_batch([audio], [options])[0]
 
     def transcribe_batch(
-        self, audios: list[npt.NDArray[np.float32]], options: DecodeOptions
+        self, audios: list[npt.NDArray[np.float32]], options: list[DecodeOptions]
     ) -> list[Recognition]:
         """Decodes several utterances in one encoder pass, one generate and one align call.
 
         Every item is padded to the largest window among them, so callers batch items of the
-        same window size (``frames_for``) for the best cost.
+        same window size (``frames_for``) for the best cost. All items share one beam size.
         """
+        if len({o.beam_size for o in options}) > 1:
+            raise ValueError("a batch must use one beam size")
         results = [Recognition(()) for _ in audios]
         # Whisper "hears" words in digital silence; such items never reach the model.
         live = [
@@ -174,7 +176,7 @@ class WhisperBackend:
         frames = max(self.frames_for(len(audios[i])) for i in live)
         clips = [audios[i][: frames * HOP_SAMPLES] for i in live]
         encoded = self._encode(np.stack([self._features(c, frames) for c in clips]))
-        decoded = self._generate(encoded, options, [len(c) for c in clips])
+        decoded = self._generate(encoded, [options[i] for i in live], [len(c) for c in clips])
         keep: list[tuple[int, list[int], int]] = []  # (item, tokens, content frames)
         for k, (tokens, avg_logprob, no_speech) in enumerate(decoded):
             item = live[k]
@@ -220,16 +222,16 @@ class WhisperBackend:
             prompt = [self.tokenizer.sot_prev, *vocab, *prompt]
         return [*prompt, self.tokenizer.no_timestamps]
 
-    def _generate(self, encoded, options: DecodeOptions, lengths: list[int]):  # noqa: ANN001
+    def _generate(self, encoded, options: list[DecodeOptions], lengths: list[int]):  # noqa: ANN001
         """Returns (tokens, avg_logprob, no_speech_prob) per item of the batch."""
-        prompt = self._prompt(options)
+        prompts = [self._prompt(o) for o in options]
         # Speech is under ~5 tokens/s; a generous cap stops a looping decode early.
         budget = int(max(lengths) / SAMPLE_RATE * 10) + 16
         results = self.model.generate(
             encoded,
-            [prompt] * len(lengths),
-            beam_size=options.beam_size,
-            max_length=min(448, len(prompt) + budget),
+            prompts,
+            beam_size=options[0].beam_size,
+            max_length=min(448, max(len(p) for p in prompts) + budget),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketState
 
 from earmark.api.auth import key_from_request, key_is_valid
+from earmark.api.metrics import AppMetrics
 from earmark.config import Settings
 from earmark.core.audio import PcmDecoder
 from earmark.core.events import Event, Transcript
@@ -81,12 +82,16 @@ async def listen(websocket: WebSocket) -> None:
         return
     await websocket.accept(subprotocol=subprotocol)
     sessions: set[Any] = app.state.sessions
-    if len(sessions) >= settings.max_sessions:
+    capacity = engine.capacity()
+    if len(sessions) >= capacity:
+        app.state.metrics.sessions_refused.inc()
         await _close_with_error(
-            websocket, Overloaded(f"the server is at its limit of {settings.max_sessions} sessions")
+            websocket,
+            Overloaded(f"the server is at its capacity of {capacity} live sessions; retry later"),
         )
         return
-    connection = LiveConnection(websocket, settings, engine, options, request_id)
+    connection = LiveConnection(websocket, settings, engine, options, request_id,
+                                app.state.metrics)
     sessions.add(connection)
     try:
         await connection.run()
@@ -112,8 +117,10 @@ class LiveConnection:
         engine: Engine,
         options: LiveOptions,
         request_id: str,
+        metrics: AppMetrics,
     ) -> None:
         assert engine.vad is not None and engine.scheduler is not None
+        self.metrics = metrics
         self.ws = websocket
         self.settings = settings
         self.options = options
@@ -137,7 +144,16 @@ class LiveConnection:
             vad=engine.vad,
             scheduler=engine.scheduler,
             emit=self._emit,
+            load_policy=engine.load_policy,
         )
+
+    @property
+    def lag_s(self) -> float:
+        return self.runner.session.lag_samples / 16000
+
+    @property
+    def partials_shed(self) -> bool:
+        return self.runner.partials_shed
 
     def _emit(self, event: Event) -> None:
         message = self.encoder.encode(event)
@@ -205,6 +221,9 @@ class LiveConnection:
                 if not data:  # Deepgram's legacy end-of-stream: an empty binary frame
                     return
                 self.runner.feed(data)
+                self.metrics.audio_received.inc(
+                    len(data) / self.runner.decoder.frame_bytes / self.options.sample_rate
+                )
                 continue
             if self._control(message.get("text") or ""):
                 return

@@ -17,6 +17,7 @@ from earmark.core.audio import PcmDecoder, WindowFramer
 from earmark.core.events import Event, Recognition, RecognitionRequest, StreamClosed
 from earmark.core.session import SessionConfig, StreamSession
 from earmark.errors import EarmarkError
+from earmark.inference.engine import LoadPolicy
 from earmark.inference.scheduler import InferenceScheduler
 from earmark.inference.vad import SileroVad
 
@@ -38,6 +39,7 @@ class LiveRunner:
         vad: SileroVad,
         scheduler: InferenceScheduler,
         emit: Callable[[Event], None],
+        load_policy: Callable[[], LoadPolicy] | None = None,
     ) -> None:
         self.session = StreamSession(config)
         self.decoder = decoder
@@ -46,6 +48,9 @@ class LiveRunner:
         self.vad_state = vad.new_state()
         self.scheduler = scheduler
         self.emit = emit
+        self._load_policy = load_policy
+        self._base_interval = config.partial_interval_samples
+        self.partials_shed = False
         self.sha256 = hashlib.sha256()
         self.bytes_received = 0
         self._loop = asyncio.get_running_loop()
@@ -78,9 +83,19 @@ class LiveRunner:
             future.cancel()
         self._futures.clear()
 
+    def _apply_load(self) -> None:
+        if self._load_policy is None:
+            return
+        policy = self._load_policy()
+        self.partials_shed = policy.shed_partials
+        self.session.set_partial_interval(
+            None if policy.shed_partials else int(self._base_interval * policy.partial_stretch)
+        )
+
     def _push(self, windows) -> None:  # noqa: ANN001
         if not len(windows):
             return
+        self._apply_load()
         probs = self.vad.probs(self.vad_state, windows)
         self.session.receive_audio(windows, probs)
         self._pump()
