@@ -24,7 +24,13 @@ class Settings(BaseSettings):
     compute_type: str | None = Field(
         None, description="CTranslate2 compute type (default: float16 on CUDA, int8 on CPU)"
     )
-    cpu_threads: int = Field(0, ge=0, description="model threads on CPU (0: all cores)")
+    cpu_threads: int = Field(
+        0, ge=0, description="threads per model worker on CPU (0: cores / workers)"
+    )
+    model_workers: int = Field(
+        0, ge=0, le=16, description="model calls that run at once (0: 2 on CPU, so a final "
+        "need not wait for a running batch of interims; 1 on CUDA)"
+    )
     api_keys: str = Field(
         "", description="comma-separated API keys; empty means no auth (loopback only)"
     )
@@ -54,6 +60,9 @@ class Settings(BaseSettings):
     capacity_headroom: float = Field(
         0.8, gt=0, le=1, description="share of model time finals may use when every session "
         "talks; sets the measured session capacity (0 < x <= 1)"
+    )
+    admit_by_capacity: bool = Field(
+        True, description="refuse sessions past the measured capacity (off: only max_sessions)"
     )
     shed_partials_after_s: float = Field(
         0.5, gt=0, description="when finals wait this long in the queue, interims pause"

@@ -3,8 +3,8 @@
 Capacity and load policy (documented in docs/design.md):
 - Each live session may cost, at worst (someone talking all the time), the model time of its
   finals: ``final_cost`` model-seconds per audio-second, measured from the finals decoded so
-  far (batch costs shared out per item). ``capacity = capacity_headroom / final_cost``
-  sessions; new sessions past it are refused. Until 20 s of finals are measured, only the
+  far (batch costs shared out per item). With ``workers`` model calls at once,
+  ``capacity = capacity_headroom * workers / final_cost`` sessions; new sessions past it are refused. Until 20 s of finals are measured, only the
   configured ``max_sessions`` applies.
 - Interims use what is left: their interval stretches with how long the oldest queued partial
   has waited, and they pause while the oldest queued final has waited longer than
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 
@@ -23,8 +24,8 @@ import numpy as np
 from earmark.config import Settings
 from earmark.core.events import Priority, Recognition, RecognitionRequest
 from earmark.inference.scheduler import InferenceScheduler
-from earmark.inference.vad import SileroVad
-from earmark.inference.whisper import DecodeOptions, WhisperBackend
+from earmark.inference.vad import SileroVad, VadWorker
+from earmark.inference.whisper import DecodeOptions, WhisperBackend, choose_device
 
 logger = logging.getLogger(__name__)
 
@@ -47,28 +48,38 @@ class Engine:
         self.settings = settings
         self.backend: WhisperBackend | None = None
         self.vad: SileroVad | None = None
+        self.vad_worker: VadWorker | None = None
         self.scheduler: InferenceScheduler | None = None
         self.ready = False
+        self.workers = 1
 
     def load(self) -> None:
         s = self.settings
         started = time.perf_counter()
+        device, _ = choose_device(s.device, s.compute_type)
+        cores = os.cpu_count() or 2
+        workers = s.model_workers or (1 if device == "cuda" else min(2, cores))
+        self.workers = workers
         self.backend = WhisperBackend(
             s.model,
             device=s.device,
             compute_type=s.compute_type,
-            cpu_threads=s.cpu_threads,
+            cpu_threads=s.cpu_threads or max(1, cores // workers),
+            num_workers=workers,
             window_bucket_s=s.window_bucket_s,
             min_window_s=s.min_window_s,
             min_pad_s=s.min_pad_s,
         )
         on_gpu = self.backend.device == "cuda"
         self.vad = SileroVad()
+        self.vad_worker = VadWorker(self.vad)
+        self.vad_worker.start()
         self.scheduler = InferenceScheduler(
             self._recognize_batch,
             batch_key=self._batch_key,
             max_batch=s.max_batch or (32 if on_gpu else 4),
             max_wait_ms=s.max_wait_ms if s.max_wait_ms is not None else (10.0 if on_gpu else 0.0),
+            workers=workers,
         )
         # Warm-up: the first decode allocates buffers; no user should pay for it. Low noise,
         # since digital silence never reaches the model.
@@ -82,6 +93,8 @@ class Engine:
         self.ready = False
         if self.scheduler is not None:
             self.scheduler.stop()
+        if self.vad_worker is not None:
+            self.vad_worker.stop()
 
     @property
     def model_name(self) -> str:
@@ -121,10 +134,10 @@ class Engine:
     def capacity(self) -> int:
         """Sessions this machine can hold with finals on time (at most ``max_sessions``)."""
         cost = self.final_cost()
-        if cost is None or cost <= 0:
+        if cost is None or cost <= 0 or not self.settings.admit_by_capacity:
             return self.settings.max_sessions
-        return max(1, min(self.settings.max_sessions,
-                          math.floor(self.settings.capacity_headroom / cost)))
+        budget = self.settings.capacity_headroom * self.workers  # model-seconds per second
+        return max(1, min(self.settings.max_sessions, math.floor(budget / cost)))
 
     def load_policy(self) -> LoadPolicy:
         if self.scheduler is None:

@@ -1,4 +1,4 @@
-"""The one owner of the model: a thread that runs every recognition request, in batches.
+"""The one owner of the model: worker threads that run every recognition request, in batches.
 
 Sessions and handlers call ``submit()`` from any thread and get a ``concurrent.futures.Future``.
 
@@ -12,6 +12,8 @@ Policy:
 - A newer partial from the same owner replaces its pending one (its future is cancelled).
 - A batch that raises fails only its own requests; the thread keeps running.
 - The queue is bounded: past ``max_pending`` requests ``submit`` raises ``Overloaded``.
+- ``workers`` threads take batches from the same queues (on a CPU, two let a final start
+  while a batch of interims is still running); nothing else calls the model.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class InferenceScheduler:
         max_wait_ms: float = 0.0,
         max_pending: int = 1024,
         file_aging_s: float = 10.0,
+        workers: int = 1,
         ewma_alpha: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -95,13 +98,18 @@ class InferenceScheduler:
         self._partials: dict[int, _Item] = {}  # id(owner) -> its pending partial
         self._cond = threading.Condition()
         self._stopping = False
-        self._thread: threading.Thread | None = None
+        self._workers = workers
+        self._threads: list[threading.Thread] = []
+        self._stats_lock = threading.Lock()
         self.stats = SchedulerStats()
 
     # ------------------------------------------------------------------ control
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="earmark-inference", daemon=True)
-        self._thread.start()
+        for n in range(self._workers):
+            thread = threading.Thread(target=self._run, name=f"earmark-inference-{n}",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         with self._cond:
@@ -113,8 +121,8 @@ class InferenceScheduler:
             self._cond.notify_all()
         for item in pending:
             item.future.cancel()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        for thread in self._threads:
+            thread.join(timeout_s)
 
     def pending(self) -> dict[str, int]:
         with self._cond:
@@ -234,11 +242,16 @@ class InferenceScheduler:
                 item.future.set_result(result)
 
     def _note_wait(self, item: _Item, started: float) -> None:
-        lane = self.stats.lanes[item.request.priority.name.lower()]
-        wait = started - item.queued_at
-        lane.wait_ewma_s += self._alpha * (wait - lane.wait_ewma_s)
+        with self._stats_lock:
+            lane = self.stats.lanes[item.request.priority.name.lower()]
+            wait = started - item.queued_at
+            lane.wait_ewma_s += self._alpha * (wait - lane.wait_ewma_s)
 
     def _account(self, batch: list[_Item], elapsed_s: float, *, failed: bool) -> None:
+        with self._stats_lock:
+            self._account_locked(batch, elapsed_s, failed=failed)
+
+    def _account_locked(self, batch: list[_Item], elapsed_s: float, *, failed: bool) -> None:
         stats = self.stats
         stats.batches += 1
         stats.busy_s += elapsed_s

@@ -90,7 +90,8 @@ def compression_ratio(text: str) -> float:
 
 
 class WhisperBackend:
-    """Owns one Whisper model. Not thread-safe: the scheduler's thread is its only caller."""
+    """Owns one Whisper model. Up to ``num_workers`` threads may call it at once (CTranslate2
+    keeps one replica per worker); the scheduler's threads are its only callers."""
 
     def __init__(
         self,
@@ -99,6 +100,7 @@ class WhisperBackend:
         device: str = "auto",
         compute_type: str | None = None,
         cpu_threads: int = 0,
+        num_workers: int = 1,
         language: str | None = "en",
         window_bucket_s: float = 5.0,
         min_pad_s: float = 2.0,
@@ -116,6 +118,7 @@ class WhisperBackend:
             device=self.device,
             compute_type=self.compute_type,
             cpu_threads=cpu_threads,
+            num_workers=num_workers,
             local_files_only=Path(self.model_ref).exists(),
         )
         self._fw = fw

@@ -119,7 +119,7 @@ class LiveConnection:
         request_id: str,
         metrics: AppMetrics,
     ) -> None:
-        assert engine.vad is not None and engine.scheduler is not None
+        assert engine.vad_worker is not None and engine.scheduler is not None
         self.metrics = metrics
         self.ws = websocket
         self.settings = settings
@@ -141,7 +141,7 @@ class LiveConnection:
                 sample_rate=options.sample_rate,
                 channels=options.channels,
             ),
-            vad=engine.vad,
+            vad=engine.vad_worker,
             scheduler=engine.scheduler,
             emit=self._emit,
             load_policy=engine.load_policy,
@@ -220,7 +220,7 @@ class LiveConnection:
                     )
                 if not data:  # Deepgram's legacy end-of-stream: an empty binary frame
                     return
-                self.runner.feed(data)
+                await self.runner.feed(data)
                 self.metrics.audio_received.inc(
                     len(data) / self.runner.decoder.frame_bytes / self.options.sample_rate
                 )
@@ -252,7 +252,7 @@ class LiveConnection:
 
     async def _finish(self, sender: asyncio.Task[None]) -> None:
         """CloseStream: flush every final, send Metadata, close 1000."""
-        self.runner.close()
+        await self.runner.close()
         done, _ = await asyncio.wait(
             {self.runner.closed, self.runner.failed, sender},
             timeout=CLOSE_WAIT_S,

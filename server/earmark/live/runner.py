@@ -19,7 +19,7 @@ from earmark.core.session import SessionConfig, StreamSession
 from earmark.errors import EarmarkError
 from earmark.inference.engine import LoadPolicy
 from earmark.inference.scheduler import InferenceScheduler
-from earmark.inference.vad import SileroVad
+from earmark.inference.vad import VadWorker
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class LiveRunner:
         *,
         config: SessionConfig,
         decoder: PcmDecoder,
-        vad: SileroVad,
+        vad: VadWorker,
         scheduler: InferenceScheduler,
         emit: Callable[[Event], None],
         load_policy: Callable[[], LoadPolicy] | None = None,
@@ -45,7 +45,7 @@ class LiveRunner:
         self.decoder = decoder
         self.framer = WindowFramer()
         self.vad = vad
-        self.vad_state = vad.new_state()
+        self.vad_state = vad.vad.new_state()
         self.scheduler = scheduler
         self.emit = emit
         self._load_policy = load_policy
@@ -58,22 +58,22 @@ class LiveRunner:
         self.failed: asyncio.Future[None] = self._loop.create_future()
         self.closed: asyncio.Future[int] = self._loop.create_future()
 
-    def feed(self, data: bytes) -> None:
+    async def feed(self, data: bytes) -> None:
         """One binary frame from the client. Raises BadAudio for malformed frames."""
         samples = self.decoder.decode(data)
         self.sha256.update(data)
         self.bytes_received += len(data)
-        self._push(self.framer.push(samples))
+        await self._push(self.framer.push(samples))
 
     def finalize(self) -> None:
         self.session.receive_finalize()
         self._pump()
 
-    def close(self) -> None:
+    async def close(self) -> None:
         """End of audio: flush the resampler and framer, then every pending final."""
         tail = self.framer.push(self.decoder.flush())
-        self._push(tail)
-        self._push(self.framer.flush())
+        await self._push(tail)
+        await self._push(self.framer.flush())
         self.session.receive_close()
         self._pump()
 
@@ -92,11 +92,11 @@ class LiveRunner:
             None if policy.shed_partials else int(self._base_interval * policy.partial_stretch)
         )
 
-    def _push(self, windows) -> None:  # noqa: ANN001
+    async def _push(self, windows) -> None:  # noqa: ANN001
         if not len(windows):
             return
         self._apply_load()
-        probs = self.vad.probs(self.vad_state, windows)
+        probs = await asyncio.wrap_future(self.vad.submit(self.vad_state, windows))
         self.session.receive_audio(windows, probs)
         self._pump()
 
