@@ -38,8 +38,8 @@ def sessions(n: int, seconds: float):
     for k in range(n):
         rng = np.random.default_rng(100 + k)
         order = rng.permutation(len(items))
-        parts, spans, refs, pos = [np.zeros(int(rng.uniform(0.2, 2.0) * 16000), np.float32)], [], [], 0
-        pos = len(parts[0])
+        parts = [np.zeros(int(rng.uniform(0.2, 2.0) * 16000), np.float32)]
+        spans, refs, pos = [], [], len(parts[0])
         for idx in order:
             if pos / 16000 >= seconds:
                 break
@@ -87,7 +87,7 @@ async def run_level(n: int, seconds: float, base: str, http: str):
     await poller
     after = await asyncio.to_thread(scrape, http + "/metrics")
     first_seen, finals_lat, texts, refs = [], [], [], []
-    for (audio, spans, ref), rec in zip(streams, received, strict=True):
+    for (_audio, spans, ref), rec in zip(streams, received, strict=True):
         fs, fl, _, text = latencies(rec, spans)
         first_seen += fs
         finals_lat += fl

@@ -4,8 +4,8 @@ Capacity and load policy (documented in docs/design.md):
 - Each live session may cost, at worst (someone talking all the time), the model time of its
   finals: ``final_cost`` model-seconds per audio-second, measured from the finals decoded so
   far (batch costs shared out per item). With ``workers`` model calls at once,
-  ``capacity = capacity_headroom * workers / final_cost`` sessions; new sessions past it are refused. Until 20 s of finals are measured, only the
-  configured ``max_sessions`` applies.
+  ``capacity = capacity_headroom * workers / final_cost`` sessions; new sessions past it are
+  refused. Until 20 s of finals are measured, only the configured ``max_sessions`` applies.
 - Interims use what is left: their interval stretches with how long the oldest queued partial
   has waited, and they pause while the oldest queued final has waited longer than
   ``shed_partials_after_s``.
