@@ -167,3 +167,28 @@ def test_no_interim_requests_while_the_speaker_is_silent():
     before = len([r for r in d.requests if r.priority.name == "PARTIAL"])
     d.feed(silence(0.45))  # trailing silence, endpoint not reached yet
     assert len([r for r in d.requests if r.priority.name == "PARTIAL"]) == before
+
+
+def test_load_shedding_stretches_then_stops_interims_but_never_finals():
+    s = StreamSession(config(partial_interval_samples=3200))
+    d = Driver(s)
+    d.feed(utterance(0, 4))
+    normal = len(d.interims)
+    s.set_partial_interval(3200 * 4)  # stretched
+    d.feed(utterance(4, 4))
+    stretched = len(d.interims) - normal
+    s.set_partial_interval(None)  # shed
+    d.feed(np.concatenate([utterance(8, 4), silence(1.0)]))
+    assert len(d.interims) - normal - stretched == 0
+    assert 0 < stretched < normal
+    assert texts(d.finals) == [" ".join(f"w{k}" for k in range(12))]
+
+
+def test_lag_counts_audio_no_result_has_covered():
+    s = StreamSession(config(interim_results=False, early_final_samples=None))
+    d = Driver(s, hold=True)
+    d.feed(utterance(0, 5))
+    assert s.lag_samples == s.now_sample  # nothing decoded yet
+    d.feed(silence(1.0))
+    d.answer_all()
+    assert s.lag_samples == 0

@@ -170,13 +170,42 @@ async def test_api_keys_in_every_documented_form(speak):
             assert json.loads(await ws.recv())["type"] == "Metadata"
 
 
-async def test_sessions_past_the_limit_are_refused_with_1013():
-    with running_server(max_sessions="1") as srv:
-        async with websockets.connect(url(srv.ws)) as first:
-            s = await raw_session(srv.ws, [])
-            assert s.messages[-1]["variant"] == "OVERLOADED" and s.close_code == 1013
-            await first.send(json.dumps({"type": "CloseStream"}))
-            assert json.loads(await first.recv())["type"] == "Metadata"
+async def test_three_times_capacity_excess_refused_admitted_keep_their_own_results(speak):
+    with running_server(max_sessions="2") as srv:
+        sentences = [SENTENCE, SECOND]
+        admitted = [
+            asyncio.create_task(stream(srv.ws, np.concatenate(
+                [silence_pcm(0.3), speak(text), silence_pcm(1.2)]), pace=2.0))
+            for text in sentences
+        ]
+        await asyncio.sleep(0.5)  # both admitted sessions are connected
+        refused = await asyncio.gather(*(raw_session(srv.ws, []) for _ in range(4)))
+        for r in refused:
+            assert r.messages[-1]["variant"] == "OVERLOADED" and r.close_code == 1013
+        results = await asyncio.gather(*admitted)
+        for text, r in zip(sentences, results, strict=True):  # no results mixed up
+            assert r.close_code == 1000 and wer([text], [r.final_text]) < 0.3, r.final_text
+        with urllib.request.urlopen(f"{srv.http}/metrics") as resp:
+            assert "earmark_sessions_refused_total 4.0" in resp.read().decode()
+
+
+async def test_metrics_report_sessions_queues_batches_and_latency(server, speak):
+    pcm = np.concatenate([speak(SECOND), silence_pcm(1.2)])
+    s = await stream(server.ws, pcm, pace=3.0)
+    assert s.close_code == 1000
+    with urllib.request.urlopen(f"{server.http}/metrics") as resp:
+        text = resp.read().decode()
+    for name in ("earmark_sessions ", 'earmark_queue_depth{lane="final"}',
+                 'earmark_queue_age_seconds{lane="partial"}', "earmark_batch_size_bucket",
+                 "earmark_request_latency_seconds_bucket", "earmark_realtime_factor",
+                 "earmark_capacity_sessions", "earmark_session_lag_max_seconds",
+                 "earmark_inference_busy_seconds_total", "earmark_sessions_shedding_partials"):
+        assert name in text, name
+    values = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+              for line in text.splitlines() if line and not line.startswith("#")}
+    assert values['earmark_requests_total{lane="final",outcome="ok"}'] >= 1
+    assert values["earmark_audio_received_seconds_total"] >= len(pcm) / 16000 - 0.01
+    assert values['earmark_decoded_audio_seconds_total{lane="partial"}'] > 0
 
 
 async def test_deepgram_sdk_gets_interim_and_final_results(server, speak):

@@ -1,0 +1,56 @@
+"""Capacity and load policy read from the scheduler's measured costs and queue ages."""
+
+import numpy as np
+
+from earmark.config import Settings
+from earmark.core.events import Priority, Recognition, RecognitionRequest
+from earmark.inference.engine import Engine
+from earmark.inference.scheduler import InferenceScheduler
+
+
+class Clock:
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def engine_with(settings: Settings, clock: Clock | None = None) -> Engine:
+    engine = Engine(settings)
+    engine.scheduler = InferenceScheduler(lambda rs: [Recognition(()) for _ in rs],
+                                          clock=clock or Clock())
+    engine.workers = 2
+    return engine
+
+
+def test_capacity_is_the_configured_limit_until_finals_are_measured():
+    engine = engine_with(Settings(max_sessions=50))
+    assert engine.capacity() == 50
+    lane = engine.scheduler.stats.lanes["final"]
+    lane.audio_s, lane.busy_s = 100.0, 10.0  # 0.1 model-s per audio-s
+    # 0.8 headroom x 2 workers / 0.1 = 16 sessions
+    assert engine.capacity() == 16
+    assert engine_with(Settings(max_sessions=10)).capacity() == 10
+
+
+def test_capacity_admission_can_be_turned_off():
+    engine = engine_with(Settings(max_sessions=50, admit_by_capacity=False))
+    lane = engine.scheduler.stats.lanes["final"]
+    lane.audio_s, lane.busy_s = 100.0, 10.0
+    assert engine.capacity() == 50
+
+
+def test_interims_stretch_with_partial_backlog_and_pause_when_finals_wait():
+    clock = Clock()
+    engine = engine_with(Settings(partial_interval_ms=400, shed_partials_after_s=0.5), clock)
+    sched = engine.scheduler
+    assert engine.load_policy().partial_stretch == 1.0
+    audio = np.zeros(1600, np.float32)
+    sched.submit(object(), RecognitionRequest(1, Priority.PARTIAL, 0, audio))
+    clock.now = 0.8  # the queued partial has waited two intervals
+    policy = engine.load_policy()
+    assert policy.partial_stretch == 3.0 and not policy.shed_partials
+    sched.submit(object(), RecognitionRequest(2, Priority.FINAL, 0, audio))
+    clock.now = 1.4  # a final has waited 0.6 s > 0.5 s
+    assert engine.load_policy().shed_partials
+    sched.stop()
