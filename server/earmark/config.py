@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     partial_beam_size: int = Field(1, ge=1, le=10, description="beam size for interims")
     window_bucket_s: float = Field(5.0, gt=0, description="decode window rounding (s)")
     min_window_s: float = Field(10.0, ge=0, le=30, description="shortest decode window (s)")
+    partial_min_window_s: float = Field(
+        5.0, ge=0, le=30, description="shortest decode window for interims (s): cheaper "
+        "than finals' windows, at some interim accuracy"
+    )
     min_pad_s: float = Field(2.0, ge=0, le=10, description="least silence after the audio in "
                              "a decode window (s); less makes Whisper loop")
     max_batch: int | None = Field(

@@ -110,15 +110,23 @@ class Engine:
             return self.settings.partial_beam_size
         return self.settings.beam_size
 
+    def _min_window(self, priority: Priority) -> float:
+        if priority is Priority.PARTIAL:
+            return self.settings.partial_min_window_s
+        return self.settings.min_window_s
+
     def _batch_key(self, request: RecognitionRequest) -> tuple[int, int]:
         assert self.backend is not None
-        return self.backend.frames_for(len(request.audio)), self._beam(request.priority)
+        frames = self.backend.frames_for(len(request.audio), self._min_window(request.priority))
+        return frames, self._beam(request.priority)
 
     def _recognize_batch(self, requests: list[RecognitionRequest]) -> list[Recognition]:
         assert self.backend is not None
-        beam = self._beam(requests[0].priority)
+        priority = requests[0].priority
         return self.backend.transcribe_batch(
-            [r.audio for r in requests], [DecodeOptions(beam, r.hotwords) for r in requests]
+            [r.audio for r in requests],
+            [DecodeOptions(self._beam(priority), r.hotwords) for r in requests],
+            min_window_s=self._min_window(priority),
         )
 
     # ------------------------------------------------------------------- load

@@ -144,13 +144,13 @@ class WhisperBackend:
         )
 
     # ------------------------------------------------------------------ public
-    def frames_for(self, n_samples: int) -> int:
+    def frames_for(self, n_samples: int, min_window_s: float | None = None) -> int:
         """Mel frames of the decode window for ``n_samples`` of audio."""
         return window_frames(
             n_samples,
             bucket_s=self.window_bucket_s,
             min_pad_s=self.min_pad_s,
-            min_window_s=self.min_window_s,
+            min_window_s=self.min_window_s if min_window_s is None else min_window_s,
         )
 
     def transcribe(self, audio: npt.NDArray[np.float32], options: DecodeOptions) -> Recognition:
@@ -158,7 +158,11 @@ class WhisperBackend:
         return self.transcribe_batch([audio], [options])[0]
 
     def transcribe_batch(
-        self, audios: list[npt.NDArray[np.float32]], options: list[DecodeOptions]
+        self,
+        audios: list[npt.NDArray[np.float32]],
+        options: list[DecodeOptions],
+        *,
+        min_window_s: float | None = None,
     ) -> list[Recognition]:
         """Decodes several utterances in one encoder pass, one generate and one align call.
 
@@ -176,7 +180,7 @@ class WhisperBackend:
         ]
         if not live:
             return results
-        frames = max(self.frames_for(len(audios[i])) for i in live)
+        frames = max(self.frames_for(len(audios[i]), min_window_s) for i in live)
         clips = [audios[i][: frames * HOP_SAMPLES] for i in live]
         encoded = self._encode(np.stack([self._features(c, frames) for c in clips]))
         decoded = self._generate(encoded, [options[i] for i in live], [len(c) for c in clips])
