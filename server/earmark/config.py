@@ -62,8 +62,8 @@ class Settings(BaseSettings):
         "CPU, 10 on CUDA)"
     )
     capacity_headroom: float = Field(
-        0.8, gt=0, le=1, description="share of model time finals may use when every session "
-        "talks; sets the measured session capacity (0 < x <= 1)"
+        0.5, gt=0, le=1, description="share of model time finals may use when every session "
+        "talks (the rest is for interims); sets the measured session capacity (0 < x <= 1)"
     )
     admit_by_capacity: bool = Field(
         True, description="refuse sessions past the measured capacity (off: only max_sessions)"

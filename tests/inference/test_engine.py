@@ -24,7 +24,7 @@ def engine_with(settings: Settings, clock: Clock | None = None) -> Engine:
 
 
 def test_capacity_is_the_configured_limit_until_finals_are_measured():
-    engine = engine_with(Settings(max_sessions=50))
+    engine = engine_with(Settings(max_sessions=50, capacity_headroom=0.8))
     assert engine.capacity() == 50
     lane = engine.scheduler.stats.lanes["final"]
     lane.audio_s, lane.busy_s = 100.0, 10.0  # 0.1 model-s per audio-s
