@@ -48,18 +48,18 @@ async def one(base: str, audio: np.ndarray):
             t0 = time.monotonic()
 
             async def send() -> None:
-                for i in range(0, len(pcm), step):
-                    await asyncio.sleep(max(0.0, t0 + (i // 2) / 16000 - time.monotonic()))
-                    await ws.send(pcm[i : i + step])
-                await ws.send(json.dumps({"type": "CloseStream"}))
+                try:
+                    for i in range(0, len(pcm), step):
+                        await asyncio.sleep(max(0.0, t0 + (i // 2) / 16000 - time.monotonic()))
+                        await ws.send(pcm[i : i + step])
+                    await ws.send(json.dumps({"type": "CloseStream"}))
+                except websockets.ConnectionClosed:
+                    pass  # refused: the server closed first
 
             sender = asyncio.create_task(send())
             async for raw in ws:
                 received.append((time.monotonic() - t0, json.loads(raw)))
-            try:
-                await sender
-            except websockets.ConnectionClosed:
-                pass
+            await sender
             return received, ws.close_code
     except websockets.ConnectionClosed as exc:
         return received, exc.rcvd.code if exc.rcvd else None
