@@ -173,19 +173,22 @@ class InferenceScheduler:
         head_lane = next((p for p in order if self._lanes[p]), None)
         if head_lane is None:
             return []
-        head = self._lanes[head_lane][0]
-        key = self._key(head.request)
         batch: list[_Item] = []
-        for priority in order[order.index(head_lane) :]:
+        key = self._key(self._lanes[head_lane][0].request)
+        self._take_matching(batch, key, order[order.index(head_lane) :])
+        return batch
+
+    def _take_matching(self, batch: list[_Item], key: Hashable, lanes: list[Priority]) -> None:
+        """Moves queued requests with ``key`` from ``lanes``, in order, into ``batch``."""
+        for priority in lanes:
             lane = self._lanes[priority]
             for item in [it for it in lane if self._key(it.request) == key]:
                 if len(batch) == self.max_batch:
-                    break
+                    return
                 lane.remove(item)
                 if priority is Priority.PARTIAL:
                     self._partials.pop(id(item.owner), None)
                 batch.append(item)
-        return batch
 
     def _next_batch(self) -> list[_Item] | None:
         with self._cond:
@@ -204,19 +207,8 @@ class InferenceScheduler:
             return None
 
     def _top_up(self, batch: list[_Item]) -> None:
-        key = self._key(batch[0].request)
         floor = min(item.request.priority for item in batch)
-        for priority in Priority:
-            if priority < floor:
-                continue
-            lane = self._lanes[priority]
-            for item in [it for it in lane if self._key(it.request) == key]:
-                if len(batch) == self.max_batch:
-                    return
-                lane.remove(item)
-                if priority is Priority.PARTIAL:
-                    self._partials.pop(id(item.owner), None)
-                batch.append(item)
+        self._take_matching(batch, self._key(batch[0].request), [p for p in Priority if p >= floor])
 
     # ------------------------------------------------------------------ running
     def _run(self) -> None:
