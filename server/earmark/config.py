@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     outbox_max_messages: int = Field(
         256, ge=8, description="unsent messages per socket before it is closed as a slow reader"
     )
+    url_allow_networks: str = Field(
+        "", description="comma-separated CIDRs that pulled URLs may resolve to even though "
+        "they are private or loopback (e.g. 10.0.0.0/8)"
+    )
+    url_reconnect_budget_s: float = Field(
+        30.0, ge=0, description="how long a dropped live source is retried before failing"
+    )
+    max_url_pulls: int = Field(16, ge=0, description="URL pulls at once")
     log_level: str = Field("info", description="debug, info, warning or error")
 
     @property

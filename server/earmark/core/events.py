@@ -92,4 +92,12 @@ class StreamClosed:
     duration_samples: int
 
 
-Event = SpeechStarted | Transcript | UtteranceEnd | StreamClosed
+@dataclass(frozen=True)
+class SourceStatus:
+    """State of a pulled URL source: "live", "reconnecting", "ended" or "failed"."""
+
+    state: str
+    reason: str | None = None
+
+
+Event = SpeechStarted | Transcript | UtteranceEnd | StreamClosed | SourceStatus

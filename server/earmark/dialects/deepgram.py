@@ -15,7 +15,14 @@ import orjson
 
 from earmark import __version__
 from earmark.core import SAMPLE_RATE, WINDOW_SAMPLES
-from earmark.core.events import Event, SpeechStarted, StreamClosed, Transcript, UtteranceEnd
+from earmark.core.events import (
+    Event,
+    SourceStatus,
+    SpeechStarted,
+    StreamClosed,
+    Transcript,
+    UtteranceEnd,
+)
 from earmark.core.segmenter import SegmenterConfig
 from earmark.core.session import SessionConfig
 from earmark.errors import EarmarkError, InvalidParameter
@@ -34,7 +41,7 @@ _NOT_YET = {
 _NOT_YET_VALUED = {"replace", "search", "callback", "callback_method", "diarize_model"}
 _KNOWN = (
     {"encoding", "sample_rate", "channels", "interim_results", "endpointing", "utterance_end_ms",
-     "vad_events", "language", "keywords", "keyterm", "token"}
+     "vad_events", "language", "keywords", "keyterm", "token", "url", "url_headers"}
     | _ACCEPTED_NO_EFFECT | _NOT_YET | _NOT_YET_VALUED
 )
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -56,6 +63,8 @@ class LiveOptions:
     keyterms: tuple[str, ...] = ()
     punctuate: bool = False
     smart_format: bool = False
+    url: str | None = None  # the server pulls this source instead of reading audio frames
+    url_headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def hotwords(self) -> str | None:
@@ -135,6 +144,12 @@ def parse_live_options(params: Iterable[tuple[str, str]], *, multilingual: bool)
             f"language {language!r} needs a multilingual model; the loaded model is English-only",
             param="language",
         )
+    url = single.get("url")
+    headers: tuple[tuple[str, str], ...] = ()
+    if "url_headers" in single:
+        if url is None:
+            raise InvalidParameter("url_headers needs url", param="url_headers")
+        headers = _headers(single["url_headers"])
     model = single.get("model")
     if model is not None and not 0 < len(model) <= 100:
         raise InvalidParameter("model must be 1-100 characters", param="model")
@@ -151,7 +166,28 @@ def parse_live_options(params: Iterable[tuple[str, str]], *, multilingual: bool)
         keyterms=tuple(keyterms),
         punctuate=_bool("punctuate", single.get("punctuate", "false")),
         smart_format=_bool("smart_format", single.get("smart_format", "false")),
+        url=url,
+        url_headers=headers,
     )
+
+
+def _headers(raw: str) -> tuple[tuple[str, str], ...]:
+    """``url_headers`` is a JSON object of header names to values (e.g. Authorization)."""
+    try:
+        parsed = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidParameter("url_headers must be a JSON object", param="url_headers") from None
+    if not isinstance(parsed, dict) or len(parsed) > 20:
+        raise InvalidParameter("url_headers must be a JSON object of at most 20 headers",
+                               param="url_headers")
+    out = []
+    for name, value in parsed.items():
+        if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9-]{1,64}", name) or (
+            "\r" in value or "\n" in value or len(value) > 4096
+        ):
+            raise InvalidParameter(f"url_headers: bad header {name!r}", param="url_headers")
+        out.append((name, value))
+    return tuple(out)
 
 
 def session_config(
@@ -222,6 +258,9 @@ class DeepgramEncoder:
             )
         if isinstance(event, StreamClosed):
             return None  # the adapter sends Metadata with the byte counts it owns
+        if isinstance(event, SourceStatus):
+            return orjson.dumps({"type": "SourceStatus", "state": event.state,
+                                 "reason": event.reason})
         raise TypeError(f"no encoding for {event!r}")  # pragma: no cover
 
     def _results(self, t: Transcript) -> dict:

@@ -39,6 +39,8 @@ from earmark.errors import (
     Unauthorized,
 )
 from earmark.inference.engine import Engine
+from earmark.ingest.url_safety import check_url, parse_networks
+from earmark.ingest.url_source import SourceConfig, SourceError, UrlSource
 from earmark.live.outbox import Outbox
 from earmark.live.runner import LiveRunner
 
@@ -80,6 +82,18 @@ async def listen(websocket: WebSocket) -> None:
     if not engine.ready:
         await websocket.send_denial_response(_deny(NotReady("models are loading"), request_id))
         return
+    if options.url is not None:
+        try:
+            await asyncio.to_thread(check_url, options.url,
+                                    parse_networks(settings.url_allow_networks))
+        except EarmarkError as err:
+            await websocket.send_denial_response(_deny(err, request_id))
+            return
+        pulls = sum(1 for c in app.state.sessions if c.options.url is not None)
+        if pulls >= settings.max_url_pulls:
+            await websocket.send_denial_response(_deny(
+                Overloaded(f"at the limit of {settings.max_url_pulls} URL pulls"), request_id))
+            return
     await websocket.accept(subprotocol=subprotocol)
     sessions: set[Any] = app.state.sessions
     capacity = engine.capacity()
@@ -126,6 +140,7 @@ class LiveConnection:
         self.options = options
         self.log = logging.LoggerAdapter(logger, {"session": request_id})
         self.outbox = Outbox(settings.outbox_max_messages)
+        self.puller: asyncio.Task[None] | None = None
         self.encoder = DeepgramEncoder(
             request_id=request_id, model_name=engine.model_name, options=options
         )
@@ -136,7 +151,10 @@ class LiveConnection:
                 max_utterance_s=settings.max_utterance_s,
                 vad_threshold=settings.vad_threshold,
             ),
-            decoder=PcmDecoder(
+            # A pulled URL arrives as 16 kHz mono linear16 whatever the query said.
+            decoder=PcmDecoder(encoding="linear16", sample_rate=16000, channels=1)
+            if options.url is not None
+            else PcmDecoder(
                 encoding=options.encoding,
                 sample_rate=options.sample_rate,
                 channels=options.channels,
@@ -163,6 +181,7 @@ class LiveConnection:
 
     async def run(self) -> None:
         sender = asyncio.create_task(self._send_loop())
+        self.puller = asyncio.create_task(self._pull_loop()) if self.options.url else None
         try:
             await self._receive_loop(sender)
             await self._finish(sender)
@@ -176,6 +195,8 @@ class LiveConnection:
             await _close_with_error(self.ws, EarmarkError("internal server error"))
         finally:
             sender.cancel()
+            if self.puller is not None:
+                self.puller.cancel()
             self.runner.abandon()
 
     async def _send_loop(self) -> None:
@@ -187,13 +208,46 @@ class LiveConnection:
                 raise _ClientGone() from exc
             self.outbox.sent()
 
+    async def _pull_loop(self) -> None:
+        """Feeds the pulled source into the runner; returns when the source has ended."""
+        assert self.options.url is not None
+        source = UrlSource(self.options.url, SourceConfig(
+            headers=dict(self.options.url_headers),
+            reconnect_budget_s=self.settings.url_reconnect_budget_s,
+        ))
+        async for item in source.chunks():
+            if isinstance(item, bytes):
+                # A file is read faster than real time: wait while finals queue up, so neither
+                # the session's audio buffer nor the scheduler queue grows without bound.
+                while self.runner.session.pending_finals > 2:
+                    await asyncio.sleep(0.02)
+                await self.runner.feed(item)
+                continue
+            self._emit(item)
+            if item.state == "failed":
+                # What was heard before the failure is still the client's: finalize it first.
+                await self.runner.close()
+                await asyncio.wait({self.runner.closed, self.runner.failed},
+                                   timeout=CLOSE_WAIT_S, return_when=asyncio.FIRST_COMPLETED)
+                raise SourceError(f"source failed: {item.reason}")
+            if item.state == "ended":
+                return
+
     async def _next_message(self, sender: asyncio.Task[None]) -> dict[str, Any]:
         receive = asyncio.ensure_future(self.ws.receive())
+        waits: set[asyncio.Future[Any]] = {receive, sender, self.runner.failed}
+        if self.puller is not None:
+            waits.add(self.puller)
         done, _ = await asyncio.wait(
-            {receive, sender, self.runner.failed},
-            timeout=self.settings.idle_timeout_s,
+            waits,
+            # A pulled source is the activity: the client need not send anything.
+            timeout=None if self.puller is not None else self.settings.idle_timeout_s,
             return_when=asyncio.FIRST_COMPLETED,
         )
+        if self.puller is not None and self.puller in done:
+            receive.cancel()
+            self.puller.result()  # raises when the source failed
+            return {"type": "earmark.source_ended"}
         if receive not in done:
             receive.cancel()
             if sender in done:
@@ -211,7 +265,11 @@ class LiveConnection:
             message = await self._next_message(sender)
             if message["type"] == "websocket.disconnect":
                 raise _ClientGone()
+            if message["type"] == "earmark.source_ended":
+                return
             data = message.get("bytes")
+            if data is not None and self.puller is not None:
+                raise BadMessage("this session pulls a URL; it takes no audio frames")
             if data is not None:
                 if len(data) > self.settings.max_frame_bytes:
                     raise FrameTooLarge(

@@ -1,0 +1,194 @@
+"""Pulls a media URL with PyAV (FFmpeg): audio stream only, 16 kHz mono 16-bit PCM out.
+
+A reader thread opens the source, keeps only the audio stream (every other stream is
+discarded, so video is never decoded, and HLS downloads only the chosen variant), resamples
+once per connection with one kept resampler, and hands PCM chunks to the event loop through a
+bounded queue: a source faster than real time (a file) is read only as fast as it is consumed.
+Live sources that stall or drop are reopened with backoff within a budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from earmark.core.events import SourceStatus
+from earmark.errors import EarmarkError
+
+logger = logging.getLogger(__name__)
+
+CHUNK_SAMPLES = 3200  # 200 ms of 16 kHz audio per queued chunk
+QUEUE_CHUNKS = 25  # 5 s of audio buffered at most
+FFMPEG_PROTOCOLS = "http,https,tcp,tls,crypto,rtmp,rtmps,rtsp,rtsps,rtp,udp,srtp,hls"
+
+
+class SourceError(EarmarkError):
+    """The URL could not be pulled (404, TLS, no audio, gave up reconnecting...)."""
+
+    code = "SOURCE_FAILED"
+    http_status = 400
+    close_code = 1008
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    headers: dict[str, str]
+    open_timeout_s: float = 10.0
+    read_timeout_s: float = 10.0
+    reconnect_budget_s: float = 30.0
+    max_duration_s: float = 4 * 3600.0
+
+
+def _pick_audio(container):  # noqa: ANN001, ANN202 - PyAV types
+    """The audio stream to keep: for HLS variants, the one with the lowest bandwidth."""
+    audio = [s for s in container.streams if s.type == "audio"]
+    if not audio:
+        raise SourceError("the source has no audio stream")
+
+    def bandwidth(stream) -> int:  # noqa: ANN001
+        try:
+            return int(stream.metadata.get("variant_bitrate", 0))
+        except ValueError:
+            return 0
+
+    return min(audio, key=bandwidth)
+
+
+class UrlSource:
+    """One pull. ``chunks()`` yields PCM bytes and SourceStatus events until it ends."""
+
+    def __init__(self, url: str, config: SourceConfig) -> None:
+        self.url = url
+        self.config = config
+        self._queue: asyncio.Queue[bytes | SourceStatus | None] = asyncio.Queue(QUEUE_CHUNKS)
+        self._loop = asyncio.get_running_loop()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="earmark-url", daemon=True)
+        self.samples = 0
+        self._connected = False  # opened at least once: later failures are worth a retry
+
+    async def chunks(self) -> AsyncIterator[bytes | SourceStatus]:
+        self._thread.start()
+        try:
+            while (item := await self._queue.get()) is not None:
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        # Unblock a reader waiting on a full queue.
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
+    # ------------------------------------------------------------ reader thread
+    def _put(self, item: bytes | SourceStatus | None) -> bool:
+        """Blocks while the queue is full (backpressure); False once the pull is stopped."""
+        while not self._stop.is_set():
+            future = asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop)
+            try:
+                future.result(timeout=0.5)
+                return True
+            except TimeoutError:
+                future.cancel()
+            except RuntimeError:  # the loop is gone
+                return False
+        return False
+
+    def _run(self) -> None:
+        deadline: float | None = None
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                finite = self._pull_once(self._connected)
+                if finite:
+                    self._put(SourceStatus("ended", "end of the source"))
+                    break
+                reason = "the source stopped sending"
+            except SourceError as exc:
+                if not self._connected:  # bad URL, 404, no audio: no point retrying
+                    self._put(SourceStatus("failed", exc.message))
+                    break
+                reason = exc.message
+            except Exception as exc:  # noqa: BLE001 - FFmpeg raises many kinds
+                reason = _describe(exc)
+                if not self._connected:
+                    self._put(SourceStatus("failed", reason))
+                    break
+            if self._stop.is_set():
+                break
+            now = time.monotonic()
+            deadline = deadline or now + self.config.reconnect_budget_s
+            if now >= deadline:
+                self._put(SourceStatus("failed", f"gave up reconnecting: {reason}"))
+                break
+            self._put(SourceStatus("reconnecting", reason))
+            self._stop.wait(min(backoff, max(0.0, deadline - now)))
+            backoff = min(backoff * 2, 8.0)
+        self._put(None)
+
+    def _pull_once(self, reconnect: bool) -> bool:
+        """Pulls until the source ends; True when it was a finite file that ended."""
+        import av
+        import av.stream
+
+        options = {"protocol_whitelist": FFMPEG_PROTOCOLS, "rw_timeout": str(
+            int(self.config.read_timeout_s * 1_000_000))}
+        if self.config.headers:
+            options["headers"] = "".join(f"{k}: {v}\r\n" for k, v in self.config.headers.items())
+        if self.url.startswith(("rtsp://", "rtsps://")):
+            options["rtsp_transport"] = "tcp"
+        try:
+            container = av.open(self.url, options=options,
+                                timeout=(self.config.open_timeout_s, self.config.read_timeout_s))
+        except av.error.HTTPNotFoundError:
+            raise SourceError("the source answered 404 Not Found") from None
+        except av.error.FFmpegError as exc:
+            raise SourceError(f"cannot open the source: {_describe(exc)}") from None
+        with container:
+            stream = _pick_audio(container)
+            for other in container.streams:
+                if other is not stream:
+                    other.discard = av.stream.Discard.all  # never demux or decode video
+            # Over HTTP (files, HLS) a clean end of the demuxer is the real end: a live HLS
+            # playlist is polled until it says #EXT-X-ENDLIST. RTMP/RTSP publishers that stop
+            # may come back, so those reconnect.
+            finite = self.url.startswith(("http:", "https:"))
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=16000)
+            self._connected = True
+            deadline_reset = SourceStatus("live", "reconnected" if reconnect else None)
+            self._put(deadline_reset)
+            pending = bytearray()
+            for packet in container.demux(stream):
+                if self._stop.is_set():
+                    return True
+                for frame in packet.decode():
+                    for out in resampler.resample(frame):
+                        pending += out.to_ndarray().astype("<i2", copy=False).tobytes()
+                while len(pending) >= CHUNK_SAMPLES * 2:
+                    if not self._put(bytes(pending[: CHUNK_SAMPLES * 2])):
+                        return True
+                    del pending[: CHUNK_SAMPLES * 2]
+                    self.samples += CHUNK_SAMPLES
+                    if self.samples / 16000 > self.config.max_duration_s:
+                        raise SourceError("the session reached its maximum duration")
+            for out in resampler.resample(None):
+                pending += out.to_ndarray().astype("<i2", copy=False).tobytes()
+            if pending:
+                self._put(bytes(pending))
+                self.samples += len(pending) // 2
+            return finite
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text[:200]
+
+
+_ = np  # PCM arrays come from PyAV as numpy
