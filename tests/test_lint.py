@@ -26,3 +26,4 @@ def test_core_is_mypy_strict_clean():
     out = subprocess.run([sys.executable, "-m", "mypy", "server/earmark/core"], cwd=ROOT,
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
+

@@ -74,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 def _serve(settings: Settings) -> int:
     import uvicorn
 
+    from earmark.api import redact
     from earmark.api.app import create_app
 
     if not settings.api_key_list:
@@ -89,7 +90,7 @@ def _serve(settings: Settings) -> int:
                        settings.host)
     logger.info("Earmark listening on http://%s:%d (live socket /v1/listen)",
                 settings.host, settings.port)
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
@@ -101,4 +102,6 @@ def _serve(settings: Settings) -> int:
         log_level=settings.log_level,
         timeout_graceful_shutdown=30,
     )
+    redact.install()  # after uvicorn set up its loggers
+    uvicorn.Server(config).run()
     return 0

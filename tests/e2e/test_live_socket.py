@@ -168,6 +168,8 @@ async def test_api_keys_in_every_documented_form(speak):
         async with websockets.connect(url(srv.ws, token="k-two")) as ws:
             await ws.send(json.dumps({"type": "CloseStream"}))
             assert json.loads(await ws.recv())["type"] == "Metadata"
+        log = srv.log_path.read_text()
+        assert "/v1/listen?" in log and "token=***" in log and "k-two" not in log
 
 
 async def test_three_times_capacity_excess_refused_admitted_keep_their_own_results(speak):

@@ -1,0 +1,9 @@
+from earmark.api.redact import redact
+
+
+def test_secrets_in_query_strings_are_masked_in_logs():
+    line = ('127.0.0.1 - "WebSocket /v1/listen?token=k-secret&url=http%3A%2F%2Fx'
+            '&url_headers=%7B%22A%22%7D" 200')
+    out = redact(line)
+    assert "k-secret" not in out and "%7B%22A" not in out
+    assert "url=http%3A%2F%2Fx" in out and "token=***" in out
