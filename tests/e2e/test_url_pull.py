@@ -181,3 +181,47 @@ async def test_private_addresses_and_other_schemes_are_refused(server, url):
 def test_media_files_exist(media):
     root, _ = media
     assert (root / "hls" / "master.m3u8").exists() and Path(root / "video.mp4").stat().st_size
+
+
+def _system_python_has_gstreamer_rtsp() -> bool:
+    probe = ("import gi; gi.require_version('GstRtspServer', '1.0'); "
+             "from gi.repository import GstRtspServer")
+    try:
+        return subprocess.run(["/usr/bin/python3", "-c", probe], capture_output=True,
+                              timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.skipif(not _system_python_has_gstreamer_rtsp(),
+                    reason="gst-rtsp-server for the system Python is missing: run `make setup`")
+async def test_rtsp_source(pull_server, media):
+    root, _ = media
+    wav = root / "speech.wav"
+    ffmpeg("-f", "s16le", "-ar", "16000", "-ac", "1", "-i", str(root / "speech.raw"), str(wav))
+    port = free_port()
+    server = subprocess.Popen(["/usr/bin/python3", str(Path(__file__).with_name("rtsp_server.py")),
+                               str(port), str(wav)], stdout=subprocess.PIPE, text=True)
+    audio_s = (wav.stat().st_size - 44) / 32000
+
+    async def stop_after_one_play() -> None:
+        await asyncio.sleep(audio_s + 1.0)
+        server.kill()
+
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        stopper = asyncio.create_task(stop_after_one_play())
+        messages, code = await pull(pull_server, f"rtsp://127.0.0.1:{port}/speech")
+        await stopper
+    finally:
+        server.kill()
+        server.wait()
+        if server.stdout is not None:
+            server.stdout.close()
+    # At the end of the file the RTSP server ends the session; a live source that stops is
+    # retried (this server plays the file again) until the server is gone: then it fails.
+    got = states(messages)
+    assert got[0] == "live" and "reconnecting" in got and got[-1] == "failed", got
+    assert code == 1008
+    first_play = " ".join(final_text(messages).split()[: len(TEXT.split())])
+    assert wer([TEXT], [first_play]) < 0.3, final_text(messages)
