@@ -195,10 +195,13 @@ def _system_python_has_gstreamer_rtsp() -> bool:
 
 @pytest.mark.skipif(not _system_python_has_gstreamer_rtsp(),
                     reason="gst-rtsp-server for the system Python is missing: run `make setup`")
-async def test_rtsp_source(pull_server, media):
+@pytest.mark.parametrize("transport", ["tcp", "udp"])
+async def test_rtsp_source(pull_server, media, transport):
     root, _ = media
     wav = root / "speech.wav"
-    ffmpeg("-f", "s16le", "-ar", "16000", "-ac", "1", "-i", str(root / "speech.raw"), str(wav))
+    if not wav.exists():
+        ffmpeg("-f", "s16le", "-ar", "16000", "-ac", "1", "-i", str(root / "speech.raw"),
+               str(wav))
     port = free_port()
     server = subprocess.Popen(["/usr/bin/python3", str(Path(__file__).with_name("rtsp_server.py")),
                                str(port), str(wav)], stdout=subprocess.PIPE, text=True)
@@ -211,7 +214,8 @@ async def test_rtsp_source(pull_server, media):
     try:
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"
         stopper = asyncio.create_task(stop_after_one_play())
-        messages, code = await pull(pull_server, f"rtsp://127.0.0.1:{port}/speech")
+        messages, code = await pull(pull_server, f"rtsp://127.0.0.1:{port}/speech",
+                                    rtsp_transport=transport)
         await stopper
     finally:
         server.kill()

@@ -41,7 +41,8 @@ _NOT_YET = {
 _NOT_YET_VALUED = {"replace", "search", "callback", "callback_method", "diarize_model"}
 _KNOWN = (
     {"encoding", "sample_rate", "channels", "interim_results", "endpointing", "utterance_end_ms",
-     "vad_events", "language", "keywords", "keyterm", "token", "url", "url_headers"}
+     "vad_events", "language", "keywords", "keyterm", "token", "url", "url_headers",
+     "rtsp_transport"}
     | _ACCEPTED_NO_EFFECT | _NOT_YET | _NOT_YET_VALUED
 )
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -65,6 +66,7 @@ class LiveOptions:
     smart_format: bool = False
     url: str | None = None  # the server pulls this source instead of reading audio frames
     url_headers: tuple[tuple[str, str], ...] = ()
+    rtsp_transport: str = "tcp"
 
     @property
     def hotwords(self) -> str | None:
@@ -150,6 +152,9 @@ def parse_live_options(params: Iterable[tuple[str, str]], *, multilingual: bool)
         if url is None:
             raise InvalidParameter("url_headers needs url", param="url_headers")
         headers = _headers(single["url_headers"])
+    rtsp_transport = single.get("rtsp_transport", "tcp").lower()
+    if rtsp_transport not in ("tcp", "udp"):
+        raise InvalidParameter("rtsp_transport must be tcp or udp", param="rtsp_transport")
     model = single.get("model")
     if model is not None and not 0 < len(model) <= 100:
         raise InvalidParameter("model must be 1-100 characters", param="model")
@@ -168,6 +173,7 @@ def parse_live_options(params: Iterable[tuple[str, str]], *, multilingual: bool)
         smart_format=_bool("smart_format", single.get("smart_format", "false")),
         url=url,
         url_headers=headers,
+        rtsp_transport=rtsp_transport,
     )
 
 

@@ -43,6 +43,7 @@ class SourceConfig:
     read_timeout_s: float = 10.0
     reconnect_budget_s: float = 30.0
     max_duration_s: float = 4 * 3600.0
+    rtsp_transport: str = "tcp"
 
 
 def _pick_audio(container):  # noqa: ANN001, ANN202 - PyAV types
@@ -143,7 +144,7 @@ class UrlSource:
         if self.config.headers:
             options["headers"] = "".join(f"{k}: {v}\r\n" for k, v in self.config.headers.items())
         if self.url.startswith(("rtsp://", "rtsps://")):
-            options["rtsp_transport"] = "tcp"
+            options["rtsp_transport"] = self.config.rtsp_transport
         try:
             container = av.open(self.url, options=options,
                                 timeout=(self.config.open_timeout_s, self.config.read_timeout_s))

@@ -214,6 +214,7 @@ class LiveConnection:
         source = UrlSource(self.options.url, SourceConfig(
             headers=dict(self.options.url_headers),
             reconnect_budget_s=self.settings.url_reconnect_budget_s,
+            rtsp_transport=self.options.rtsp_transport,
         ))
         async for item in source.chunks():
             if isinstance(item, bytes):
