@@ -53,7 +53,6 @@ class LaneStats:
     failed: int = 0
     audio_s: float = 0.0
     busy_s: float = 0.0  # model time spent on this lane's items (batch time shared out)
-    wait_ewma_s: float = 0.0  # queueing delay, exponentially weighted
     # request latency (queued -> result) histogram: counts per LATENCY_BUCKETS_S bound, +Inf
     latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS_S) + 1))
     latency_sum_s: float = 0.0
@@ -83,7 +82,6 @@ class InferenceScheduler:
         max_pending: int = 1024,
         file_aging_s: float = 10.0,
         workers: int = 1,
-        ewma_alpha: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._recognize = recognize_batch
@@ -92,7 +90,6 @@ class InferenceScheduler:
         self._max_wait_s = max_wait_ms / 1000
         self._max_pending = max_pending
         self._file_aging_s = file_aging_s
-        self._alpha = ewma_alpha
         self._clock = clock
         self._lanes: dict[Priority, deque[_Item]] = {p: deque() for p in Priority}
         self._partials: dict[int, _Item] = {}  # id(owner) -> its pending partial
@@ -217,8 +214,6 @@ class InferenceScheduler:
             if not batch:
                 continue
             started = self._clock()
-            for item in batch:
-                self._note_wait(item, started)
             try:
                 results = self._recognize([item.request for item in batch])
                 if len(results) != len(batch):
@@ -232,12 +227,6 @@ class InferenceScheduler:
             self._account(batch, self._clock() - started, failed=False)
             for item, result in zip(batch, results, strict=True):
                 item.future.set_result(result)
-
-    def _note_wait(self, item: _Item, started: float) -> None:
-        with self._stats_lock:
-            lane = self.stats.lanes[item.request.priority.name.lower()]
-            wait = started - item.queued_at
-            lane.wait_ewma_s += self._alpha * (wait - lane.wait_ewma_s)
 
     def _account(self, batch: list[_Item], elapsed_s: float, *, failed: bool) -> None:
         with self._stats_lock:

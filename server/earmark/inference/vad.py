@@ -56,17 +56,7 @@ class SileroVad:
 
     def probs(self, state: VadState, samples: npt.NDArray[np.float32]) -> list[float]:
         """Scores whole windows (``len(samples)`` a multiple of 512), updating ``state``."""
-        n = len(samples) // WINDOW_SAMPLES
-        out: list[float] = []
-        for i in range(n):
-            window = samples[i * WINDOW_SAMPLES : (i + 1) * WINDOW_SAMPLES]
-            x = np.concatenate([state.context, window])[None, :]
-            prob, state.state = self._session.run(
-                None, {"input": x, "state": state.state, "sr": self._sr}
-            )
-            state.context = window[-CONTEXT_SAMPLES:].copy()
-            out.append(float(prob[0, 0]))
-        return out
+        return self.probs_batch([state], [samples])[0]
 
     def probs_batch(
         self, states: list[VadState], windows: list[npt.NDArray[np.float32]]

@@ -25,12 +25,10 @@ class Outbox:
         self._idle = asyncio.Event()
         self._idle.set()
         self._sending = False
-        self.collapsed = 0
 
     def put(self, message: bytes, *, interim: bool = False) -> None:
         if interim and self._queue and self._queue[-1][1]:
             self._queue[-1] = (message, True)
-            self.collapsed += 1
         else:
             if len(self._queue) >= self.max_messages:
                 raise SlowConsumer(
@@ -56,6 +54,3 @@ class Outbox:
     async def drained(self) -> None:
         """Waits until every queued message has been written."""
         await self._idle.wait()
-
-    def empty(self) -> bool:
-        return not self._queue

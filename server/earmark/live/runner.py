@@ -52,7 +52,6 @@ class LiveRunner:
         self._base_interval = config.partial_interval_samples
         self.partials_shed = False
         self.sha256 = hashlib.sha256()
-        self.bytes_received = 0
         self._loop = asyncio.get_running_loop()
         self._futures: dict[int, Future[Recognition]] = {}
         self.failed: asyncio.Future[None] = self._loop.create_future()
@@ -62,7 +61,6 @@ class LiveRunner:
         """One binary frame from the client. Raises BadAudio for malformed frames."""
         samples = self.decoder.decode(data)
         self.sha256.update(data)
-        self.bytes_received += len(data)
         await self._push(self.framer.push(samples))
 
     def finalize(self) -> None:
