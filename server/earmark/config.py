@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         5.0, ge=0, le=30, description="shortest decode window for interims (s): cheaper "
         "than finals' windows, at some interim accuracy"
     )
+    partial_min_pad_s: float = Field(
+        2.0, ge=0, le=10, description="least silence after the audio in an interim's window (s)"
+    )
+    partial_window_bucket_s: float = Field(
+        5.0, gt=0, description="interim decode window rounding (s)"
+    )
     min_pad_s: float = Field(2.0, ge=0, le=10, description="least silence after the audio in "
                              "a decode window (s); less makes Whisper loop")
     max_batch: int | None = Field(

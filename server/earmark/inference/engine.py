@@ -25,7 +25,12 @@ from earmark.config import Settings
 from earmark.core.events import Priority, Recognition, RecognitionRequest
 from earmark.inference.scheduler import InferenceScheduler
 from earmark.inference.vad import SileroVad, VadWorker
-from earmark.inference.whisper import DecodeOptions, WhisperBackend, choose_device
+from earmark.inference.whisper import (
+    DecodeOptions,
+    WhisperBackend,
+    WindowPolicy,
+    choose_device,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -110,14 +115,16 @@ class Engine:
             return self.settings.partial_beam_size
         return self.settings.beam_size
 
-    def _min_window(self, priority: Priority) -> float:
+    def _window(self, priority: Priority) -> WindowPolicy:
+        s = self.settings
         if priority is Priority.PARTIAL:
-            return self.settings.partial_min_window_s
-        return self.settings.min_window_s
+            return WindowPolicy(s.partial_window_bucket_s, s.partial_min_pad_s,
+                                s.partial_min_window_s)
+        return WindowPolicy(s.window_bucket_s, s.min_pad_s, s.min_window_s)
 
     def _batch_key(self, request: RecognitionRequest) -> tuple[int, int]:
         assert self.backend is not None
-        frames = self.backend.frames_for(len(request.audio), self._min_window(request.priority))
+        frames = self.backend.frames_for(len(request.audio), self._window(request.priority))
         return frames, self._beam(request.priority)
 
     def _recognize_batch(self, requests: list[RecognitionRequest]) -> list[Recognition]:
@@ -126,7 +133,7 @@ class Engine:
         return self.backend.transcribe_batch(
             [r.audio for r in requests],
             [DecodeOptions(self._beam(priority), r.hotwords) for r in requests],
-            min_window_s=self._min_window(priority),
+            window=self._window(priority),
         )
 
     # ------------------------------------------------------------------- load

@@ -34,6 +34,15 @@ _APPEND = "\"'.。,，!！?？:：”)]}、"
 
 
 @dataclass(frozen=True)
+class WindowPolicy:
+    """How a request's decode window is sized (see ``window_frames``)."""
+
+    bucket_s: float = 5.0
+    min_pad_s: float = 2.0
+    min_window_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class DecodeOptions:
     """Per-request decoding settings."""
 
@@ -144,13 +153,15 @@ class WhisperBackend:
         )
 
     # ------------------------------------------------------------------ public
-    def frames_for(self, n_samples: int, min_window_s: float | None = None) -> int:
+    @property
+    def window(self) -> WindowPolicy:
+        return WindowPolicy(self.window_bucket_s, self.min_pad_s, self.min_window_s)
+
+    def frames_for(self, n_samples: int, window: WindowPolicy | None = None) -> int:
         """Mel frames of the decode window for ``n_samples`` of audio."""
+        w = window or self.window
         return window_frames(
-            n_samples,
-            bucket_s=self.window_bucket_s,
-            min_pad_s=self.min_pad_s,
-            min_window_s=self.min_window_s if min_window_s is None else min_window_s,
+            n_samples, bucket_s=w.bucket_s, min_pad_s=w.min_pad_s, min_window_s=w.min_window_s
         )
 
     def transcribe(self, audio: npt.NDArray[np.float32], options: DecodeOptions) -> Recognition:
@@ -162,7 +173,7 @@ class WhisperBackend:
         audios: list[npt.NDArray[np.float32]],
         options: list[DecodeOptions],
         *,
-        min_window_s: float | None = None,
+        window: WindowPolicy | None = None,
     ) -> list[Recognition]:
         """Decodes several utterances in one encoder pass, one generate and one align call.
 
@@ -180,7 +191,7 @@ class WhisperBackend:
         ]
         if not live:
             return results
-        frames = max(self.frames_for(len(audios[i]), min_window_s) for i in live)
+        frames = max(self.frames_for(len(audios[i]), window) for i in live)
         clips = [audios[i][: frames * HOP_SAMPLES] for i in live]
         encoded = self._encode(np.stack([self._features(c, frames) for c in clips]))
         decoded = self._generate(encoded, [options[i] for i in live], [len(c) for c in clips])
