@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from earmark.config import Settings
 
 logger = logging.getLogger("earmark")
+DRAIN_TIMEOUT_S = 20
 
 
 def _add_settings_flags(parser: argparse.ArgumentParser, names: list[str]) -> None:
@@ -90,8 +91,9 @@ def _serve(settings: Settings) -> int:
                        settings.host)
     logger.info("Earmark listening on http://%s:%d (live socket /v1/listen)",
                 settings.host, settings.port)
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         ws="websockets",
@@ -103,5 +105,28 @@ def _serve(settings: Settings) -> int:
         timeout_graceful_shutdown=30,
     )
     redact.install()  # after uvicorn set up its loggers
-    uvicorn.Server(config).run()
+    _graceful_server_class()(config, app).run()
     return 0
+
+
+def _graceful_server_class():  # noqa: ANN202 - uvicorn is imported lazily
+    import uvicorn
+
+    from earmark.ingest.websocket import drain_sessions
+
+    class GracefulServer(uvicorn.Server):
+        """On SIGTERM/SIGINT, live sessions get their last finals before uvicorn closes the
+        sockets (it would otherwise fail them with 1012 at once)."""
+
+        def __init__(self, config: uvicorn.Config, app: Any) -> None:
+            super().__init__(config)
+            self.app = app
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            left = await drain_sessions(self.app, timeout_s=DRAIN_TIMEOUT_S)
+            if left:
+                logger.warning("%d live sessions did not finish within %d s", left,
+                               DRAIN_TIMEOUT_S)
+            await super().shutdown(sockets)
+
+    return GracefulServer

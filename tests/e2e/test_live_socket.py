@@ -256,3 +256,28 @@ def test_importing_the_app_loads_no_model_runtime():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+async def test_sigterm_flushes_finals_and_metadata_before_closing(speak):
+    import signal
+
+    with running_server() as srv:
+        async with websockets.connect(url(srv.ws, interim_results=False)) as ws:
+            pcm = speak(SENTENCE)  # no trailing silence: no endpoint has fired yet
+            for i in range(0, len(pcm), 1600):
+                await ws.send(pcm[i : i + 1600].tobytes())
+            await asyncio.sleep(0.5)  # the server has taken the audio
+            srv.proc.send_signal(signal.SIGTERM)
+            messages = []
+            try:
+                async for raw in ws:
+                    messages.append(json.loads(raw))
+            except websockets.ConnectionClosed:
+                pass
+            finals = [m for m in messages if m.get("type") == "Results" and m["is_final"]]
+            text = " ".join(m["channel"]["alternatives"][0]["transcript"] for m in finals)
+            assert wer([SENTENCE], [text]) < 0.3, messages
+            assert messages[-1]["type"] == "Metadata"
+            assert ws.close_code == 1012
+        # uvicorn re-raises the signal it handled once shutdown is complete
+        assert srv.proc.wait(30) in (0, -signal.SIGTERM)

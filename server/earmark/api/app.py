@@ -36,6 +36,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = set()
+    app.state.draining = False
     app.state.metrics = AppMetrics(engine, app.state.sessions)
     app.include_router(websocket_router)
 

@@ -79,8 +79,10 @@ async def listen(websocket: WebSocket) -> None:
     except EarmarkError as err:
         await websocket.send_denial_response(_deny(err, request_id))
         return
-    if not engine.ready:
-        await websocket.send_denial_response(_deny(NotReady("models are loading"), request_id))
+    if not engine.ready or app.state.draining:
+        await websocket.send_denial_response(
+            _deny(NotReady("the server is starting or shutting down"), request_id)
+        )
         return
     if options.url is not None:
         try:
@@ -141,6 +143,9 @@ class LiveConnection:
         self.log = logging.LoggerAdapter(logger, {"session": request_id})
         self.outbox = Outbox(settings.outbox_max_messages)
         self.puller: asyncio.Task[None] | None = None
+        # Set at server shutdown: finish like CloseStream, then close 1012.
+        self.draining: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.finished = asyncio.Event()
         self.encoder = DeepgramEncoder(
             request_id=request_id, model_name=engine.model_name, options=options
         )
@@ -179,7 +184,18 @@ class LiveConnection:
             interim = isinstance(event, Transcript) and not event.is_final
             self.outbox.put(message, interim=interim)
 
+    def drain(self) -> None:
+        """Server shutdown: stop taking audio, flush every final, send Metadata, close 1012."""
+        if not self.draining.done():
+            self.draining.set_result(None)
+
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            self.finished.set()
+
+    async def _run(self) -> None:
         sender = asyncio.create_task(self._send_loop())
         self.puller = asyncio.create_task(self._pull_loop()) if self.options.url else None
         try:
@@ -236,7 +252,7 @@ class LiveConnection:
 
     async def _next_message(self, sender: asyncio.Task[None]) -> dict[str, Any]:
         receive = asyncio.ensure_future(self.ws.receive())
-        waits: set[asyncio.Future[Any]] = {receive, sender, self.runner.failed}
+        waits: set[asyncio.Future[Any]] = {receive, sender, self.runner.failed, self.draining}
         if self.puller is not None:
             waits.add(self.puller)
         done, _ = await asyncio.wait(
@@ -245,6 +261,9 @@ class LiveConnection:
             timeout=None if self.puller is not None else self.settings.idle_timeout_s,
             return_when=asyncio.FIRST_COMPLETED,
         )
+        if self.draining in done:
+            receive.cancel()
+            return {"type": "earmark.drain"}
         if self.puller is not None and self.puller in done:
             receive.cancel()
             self.puller.result()  # raises when the source failed
@@ -266,7 +285,7 @@ class LiveConnection:
             message = await self._next_message(sender)
             if message["type"] == "websocket.disconnect":
                 raise _ClientGone()
-            if message["type"] == "earmark.source_ended":
+            if message["type"] in ("earmark.source_ended", "earmark.drain"):
                 return
             data = message.get("bytes")
             if data is not None and self.puller is not None:
@@ -329,7 +348,10 @@ class LiveConnection:
             )
         )
         await self._drain(sender)
-        await self.ws.close(1000)
+        if self.draining.done():
+            await self.ws.close(1012, "server shutting down; results so far were sent")
+        else:
+            await self.ws.close(1000)
 
     async def _drain(self, sender: asyncio.Task[None]) -> None:
         drained = asyncio.ensure_future(self.outbox.drained())
@@ -347,3 +369,19 @@ class LiveConnection:
             except Exception:  # noqa: BLE001
                 return
         await _close_with_error(self.ws, err)
+
+
+async def drain_sessions(app: Any, timeout_s: float) -> int:
+    """Asks every live session to finish (finals, Metadata, close 1012) and waits for them, up
+    to ``timeout_s``. Returns how many were still running at the deadline."""
+    app.state.draining = True
+    connections = list(app.state.sessions)
+    for connection in connections:
+        connection.drain()
+    if not connections:
+        return 0
+    waits = [asyncio.ensure_future(c.finished.wait()) for c in connections]
+    _, pending = await asyncio.wait(waits, timeout=timeout_s)
+    for task in pending:
+        task.cancel()
+    return len(pending)
