@@ -6,7 +6,7 @@
     python client_examples/stream_file.py talk.wav --url ws://host:8000 --key KEY --speed 0
 
 Prints interim lines (prefixed ``..``) as they change and final lines with their times.
-Needs: ``pip install websockets av numpy``.
+Needs: ``pip install websockets av``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import sys
 import time
 import urllib.parse
 
-import numpy as np
 import websockets
 
 CHUNK_MS = 100
@@ -113,7 +112,6 @@ def main() -> None:
         asyncio.run(run(args))
     except KeyboardInterrupt:
         pass
-    _ = np  # numpy is what sounddevice/PyAV hand back; imported to fail early if missing
 
 
 if __name__ == "__main__":

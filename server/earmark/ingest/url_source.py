@@ -16,8 +16,6 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import numpy as np
-
 from earmark.core.events import SourceStatus
 from earmark.errors import EarmarkError
 
@@ -26,6 +24,10 @@ logger = logging.getLogger(__name__)
 CHUNK_SAMPLES = 3200  # 200 ms of 16 kHz audio per queued chunk
 QUEUE_CHUNKS = 25  # 5 s of audio buffered at most
 FFMPEG_PROTOCOLS = "http,https,tcp,tls,crypto,rtmp,rtmps,rtsp,rtsps,rtp,udp,srtp,hls"
+
+
+class _DurationReached(Exception):
+    """The pull reached ``max_duration_s``: an end, not a fault to retry."""
 
 
 class SourceError(EarmarkError):
@@ -73,6 +75,7 @@ class UrlSource:
         self._thread = threading.Thread(target=self._run, name="earmark-url", daemon=True)
         self.samples = 0
         self._connected = False  # opened at least once: later failures are worth a retry
+        self._opens = 0  # successful opens; a new one starts a fresh reconnect budget
 
     async def chunks(self) -> AsyncIterator[bytes | SourceStatus]:
         self._thread.start()
@@ -106,12 +109,16 @@ class UrlSource:
         deadline: float | None = None
         backoff = 0.5
         while not self._stop.is_set():
+            opens = self._opens
             try:
                 finite = self._pull_once(self._connected)
                 if finite:
                     self._put(SourceStatus("ended", "end of the source"))
                     break
                 reason = "the source stopped sending"
+            except _DurationReached:
+                self._put(SourceStatus("ended", "the session reached its maximum duration"))
+                break
             except SourceError as exc:
                 if not self._connected:  # bad URL, 404, no audio: no point retrying
                     self._put(SourceStatus("failed", exc.message))
@@ -124,6 +131,8 @@ class UrlSource:
                     break
             if self._stop.is_set():
                 break
+            if self._opens != opens:  # it was live again: this outage gets its own budget
+                deadline, backoff = None, 0.5
             now = time.monotonic()
             deadline = deadline or now + self.config.reconnect_budget_s
             if now >= deadline:
@@ -163,8 +172,8 @@ class UrlSource:
             finite = self.url.startswith(("http:", "https:"))
             resampler = av.AudioResampler(format="s16", layout="mono", rate=16000)
             self._connected = True
-            deadline_reset = SourceStatus("live", "reconnected" if reconnect else None)
-            self._put(deadline_reset)
+            self._opens += 1
+            self._put(SourceStatus("live", "reconnected" if reconnect else None))
             pending = bytearray()
             for packet in container.demux(stream):
                 if self._stop.is_set():
@@ -178,7 +187,7 @@ class UrlSource:
                     del pending[: CHUNK_SAMPLES * 2]
                     self.samples += CHUNK_SAMPLES
                     if self.samples / 16000 > self.config.max_duration_s:
-                        raise SourceError("the session reached its maximum duration")
+                        raise _DurationReached()
             for out in resampler.resample(None):
                 pending += out.to_ndarray().astype("<i2", copy=False).tobytes()
             if pending:
@@ -191,5 +200,3 @@ def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text[:200]
 
-
-_ = np  # PCM arrays come from PyAV as numpy
