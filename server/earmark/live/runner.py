@@ -122,10 +122,7 @@ class LiveRunner:
             return
         try:
             result = future.result()
-        except CancelledError:
-            self._on_failure(request_id)
-            return
-        except Exception:  # the scheduler logged it with its traceback
+        except (CancelledError, Exception):  # superseded, or failed (the scheduler logged it)
             self._on_failure(request_id)
             return
         try:
