@@ -6,9 +6,10 @@ PIP    := $(PY) -m pip
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 # Debian packages the tests need: espeak-ng makes synthetic speech, ffmpeg makes and serves
-# streams, GStreamer's RTSP server (for the system Python) serves an RTSP source.
+# streams, GStreamer's RTSP server (for the system Python) serves an RTSP source, headless
+# Chromium and its driver run the browser page tests.
 APT_PACKAGES := espeak-ng ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 \
-                gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+                gstreamer1.0-plugins-base gstreamer1.0-plugins-good chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup setup-server system-deps serve test test-all lint bench clean

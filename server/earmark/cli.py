@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # ICE logs every candidate pair at INFO: one peer would flood the server log.
+    for name in ("aioice", "aiortc"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
     if args.command == "serve":
         return _serve(settings)
     from earmark.live.offline import print_file_transcript

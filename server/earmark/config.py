@@ -89,6 +89,13 @@ class Settings(BaseSettings):
         30.0, ge=0, description="how long a dropped live source is retried before failing"
     )
     max_url_pulls: int = Field(16, ge=0, description="URL pulls at once")
+    max_webrtc_peers: int = Field(32, ge=0, description="WebRTC peer connections at once")
+    webrtc_ice_servers: str = Field(
+        "", description="comma-separated STUN/TURN URLs for the server's WebRTC peers, e.g. "
+        "stun:stun.example.org:3478 (none by default: host candidates only)"
+    )
+    webrtc_turn_username: str = Field("", description="username for the TURN servers")
+    webrtc_turn_password: str = Field("", description="password for the TURN servers")
     log_level: str = Field("info", description="debug, info, warning or error")
 
     @property

@@ -6,18 +6,23 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from earmark import __version__
 from earmark.api.metrics import AppMetrics
 from earmark.config import Settings
 from earmark.inference.engine import Engine
+from earmark.ingest.webrtc import WebRtcPeers
+from earmark.ingest.webrtc import router as webrtc_router
 from earmark.ingest.websocket import router as websocket_router
 
 logger = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
@@ -30,6 +35,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.webrtc.close_all()
             engine.close()
 
     app = FastAPI(title="Earmark", version=__version__, lifespan=lifespan)
@@ -38,7 +44,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.sessions = set()
     app.state.draining = False
     app.state.metrics = AppMetrics(engine, app.state.sessions)
+    app.state.webrtc = WebRtcPeers(settings.max_webrtc_peers)
+    app.state.metrics.watch_webrtc(app.state.webrtc)
     app.include_router(websocket_router)
+    app.include_router(webrtc_router)
 
     @app.get("/metrics")
     async def metrics() -> Response:
@@ -63,12 +72,20 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             }
         )
 
-    @app.get("/")
-    async def index() -> dict[str, object]:
+    # The try-it page and its static files (shipped in the package; no build step).
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html")
+
+    @app.get("/v1/info")
+    async def info() -> dict[str, object]:
         return {
             "service": "earmark",
             "version": __version__,
             "live_socket": "/v1/listen",
+            "webrtc_offer": "/v1/webrtc/offer",
             "docs": "/docs",
         }
 

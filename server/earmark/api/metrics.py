@@ -6,6 +6,7 @@ drift; a registry per app keeps several apps in one process apart.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,6 +35,27 @@ class AppMetrics:
             registry=self.registry,
         )
         self.registry.register(_StateCollector(engine, sessions))
+
+    def watch_webrtc(self, peers: Any) -> None:
+        """Peer connections and their tasks, so a leak shows on /metrics."""
+        self.registry.register(_WebRtcCollector(peers))
+
+
+class _WebRtcCollector(Collector):
+    def __init__(self, peers: Any) -> None:
+        self.peers = peers
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily("earmark_webrtc_peers", "WebRTC peer connections open",
+                                value=len(self.peers.peers))
+        yield GaugeMetricFamily("earmark_webrtc_tasks", "WebRTC session tasks running",
+                                value=len(self.peers.tasks))
+        try:
+            tasks = len(asyncio.all_tasks())
+        except RuntimeError:  # scraped off the event loop (tests)
+            return
+        yield GaugeMetricFamily("earmark_event_loop_tasks", "asyncio tasks on the server loop",
+                                value=tasks)
 
 
 def _histogram(name: str, doc: str, bounds: tuple[float, ...], counts: list[int],

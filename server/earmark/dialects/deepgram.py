@@ -25,7 +25,7 @@ from earmark.core.events import (
 )
 from earmark.core.segmenter import SegmenterConfig
 from earmark.core.session import SessionConfig
-from earmark.errors import EarmarkError, InvalidParameter
+from earmark.errors import BadMessage, EarmarkError, FrameTooLarge, InvalidParameter
 
 _ENCODINGS = {"linear16": "linear16", "f32": "f32", "float32": "f32"}
 # Accepted so SDKs and apps that send them keep working; they change nothing here (documented).
@@ -317,6 +317,28 @@ class DeepgramEncoder:
                 "model_info": {self.model_uuid: self.model_info},
             }
         )
+
+
+MAX_CONTROL_BYTES = 64 * 1024
+CONTROL_TYPES = ("KeepAlive", "Finalize", "CloseStream")
+
+
+def parse_control(text: str) -> str:
+    """One text control message -> its type (KeepAlive, Finalize or CloseStream)."""
+    if len(text) > MAX_CONTROL_BYTES:
+        raise FrameTooLarge(f"text frame over {MAX_CONTROL_BYTES} bytes")
+    try:
+        body = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise BadMessage(
+            "text frames must be JSON control messages; send audio as binary frames"
+        ) from None
+    kind = body.get("type") if isinstance(body, dict) else None
+    if kind not in CONTROL_TYPES:
+        raise BadMessage(
+            f"unknown control message type {kind!r}; expected KeepAlive, Finalize or CloseStream"
+        )
+    return str(kind)
 
 
 def error_message(err: EarmarkError) -> bytes:

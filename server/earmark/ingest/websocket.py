@@ -12,7 +12,6 @@ import logging
 import uuid
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, WebSocket
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketState
@@ -26,28 +25,26 @@ from earmark.dialects.deepgram import (
     DeepgramEncoder,
     LiveOptions,
     error_message,
+    parse_control,
     parse_live_options,
-    session_config,
 )
 from earmark.errors import (
     BadMessage,
     EarmarkError,
     FrameTooLarge,
     IdleTimeout,
-    NotReady,
     Overloaded,
     Unauthorized,
 )
 from earmark.inference.engine import Engine
+from earmark.ingest.admission import new_runner, not_ready, over_capacity
 from earmark.ingest.url_safety import check_url, parse_networks
 from earmark.ingest.url_source import SourceConfig, SourceError, UrlSource
 from earmark.live.outbox import Outbox
-from earmark.live.runner import LiveRunner
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
 
-MAX_TEXT_BYTES = 64 * 1024
 CLOSE_WAIT_S = 120.0  # upper bound for the last finals after CloseStream
 
 
@@ -79,10 +76,9 @@ async def listen(websocket: WebSocket) -> None:
     except EarmarkError as err:
         await websocket.send_denial_response(_deny(err, request_id))
         return
-    if not engine.ready or app.state.draining:
-        await websocket.send_denial_response(
-            _deny(NotReady("the server is starting or shutting down"), request_id)
-        )
+    refusal = not_ready(app)
+    if refusal is not None:
+        await websocket.send_denial_response(_deny(refusal, request_id))
         return
     if options.url is not None:
         try:
@@ -98,13 +94,9 @@ async def listen(websocket: WebSocket) -> None:
             return
     await websocket.accept(subprotocol=subprotocol)
     sessions: set[Any] = app.state.sessions
-    capacity = engine.capacity()
-    if len(sessions) >= capacity:
-        app.state.metrics.sessions_refused.inc()
-        await _close_with_error(
-            websocket,
-            Overloaded(f"the server is at its capacity of {capacity} live sessions; retry later"),
-        )
+    refusal = over_capacity(app)
+    if refusal is not None:
+        await _close_with_error(websocket, refusal)
         return
     connection = LiveConnection(websocket, settings, engine, options, request_id,
                                 app.state.metrics)
@@ -135,7 +127,6 @@ class LiveConnection:
         request_id: str,
         metrics: AppMetrics,
     ) -> None:
-        assert engine.vad_worker is not None and engine.scheduler is not None
         self.metrics = metrics
         self.ws = websocket
         self.settings = settings
@@ -149,26 +140,14 @@ class LiveConnection:
         self.encoder = DeepgramEncoder(
             request_id=request_id, model_name=engine.model_name, options=options
         )
-        self.runner = LiveRunner(
-            config=session_config(
-                options,
-                partial_interval_ms=settings.partial_interval_ms,
-                max_utterance_s=settings.max_utterance_s,
-                vad_threshold=settings.vad_threshold,
-            ),
-            # A pulled URL arrives as 16 kHz mono linear16 whatever the query said.
-            decoder=PcmDecoder(encoding="linear16", sample_rate=16000, channels=1)
+        # A pulled URL arrives as 16 kHz mono linear16 whatever the query said.
+        decoder = (
+            PcmDecoder(encoding="linear16", sample_rate=16000, channels=1)
             if options.url is not None
-            else PcmDecoder(
-                encoding=options.encoding,
-                sample_rate=options.sample_rate,
-                channels=options.channels,
-            ),
-            vad=engine.vad_worker,
-            scheduler=engine.scheduler,
-            emit=self._emit,
-            load_policy=engine.load_policy,
+            else PcmDecoder(encoding=options.encoding, sample_rate=options.sample_rate,
+                            channels=options.channels)
         )
+        self.runner = new_runner(settings, engine, options, decoder, self._emit)
 
     @property
     def lag_s(self) -> float:
@@ -308,25 +287,10 @@ class LiveConnection:
 
     def _control(self, text: str) -> bool:
         """Handles one text frame; True when the client asked to close the stream."""
-        if len(text) > MAX_TEXT_BYTES:
-            raise FrameTooLarge(f"text frame over {MAX_TEXT_BYTES} bytes")
-        try:
-            body = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            raise BadMessage(
-                "text frames must be JSON control messages; send audio as binary frames"
-            ) from None
-        kind = body.get("type") if isinstance(body, dict) else None
-        if kind == "KeepAlive":
-            return False
+        kind = parse_control(text)
         if kind == "Finalize":
             self.runner.finalize()
-            return False
-        if kind == "CloseStream":
-            return True
-        raise BadMessage(
-            f"unknown control message type {kind!r}; expected KeepAlive, Finalize or CloseStream"
-        )
+        return kind == "CloseStream"
 
     async def _finish(self, sender: asyncio.Task[None]) -> None:
         """CloseStream: flush every final, send Metadata, close 1000."""

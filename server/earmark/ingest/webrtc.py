@@ -1,0 +1,401 @@
+"""WebRTC ingest: ``POST /v1/webrtc/offer``.
+
+The client sends an SDP offer with one audio track and a data channel labelled ``earmark``;
+the answer comes back in the response (aiortc gathers every candidate first, so no trickle
+ICE is needed). Audio frames (usually Opus at 48 kHz) are resampled by one resampler per track
+into the same live pipeline as ``/v1/listen``; results go back on the data channel as the same
+JSON messages, and the channel takes the same control messages (KeepAlive, Finalize,
+CloseStream).
+
+Peers belong to the app's ``WebRtcPeers``: each peer has one task, and whatever way it ends
+(track ended, CloseStream, ICE failure, idle, an error, shutdown) the task closes the peer
+connection and leaves the registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from fractions import Fraction
+from typing import Any
+
+import av
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from earmark.api.auth import key_from_request, key_is_valid
+from earmark.config import Settings
+from earmark.core.audio import PcmDecoder
+from earmark.core.events import Event, Transcript
+from earmark.dialects.deepgram import (
+    DeepgramEncoder,
+    LiveOptions,
+    error_message,
+    parse_control,
+    parse_live_options,
+)
+from earmark.errors import (
+    BadMessage,
+    EarmarkError,
+    IdleTimeout,
+    InvalidParameter,
+    Overloaded,
+    Unauthorized,
+)
+from earmark.inference.engine import Engine
+from earmark.ingest.admission import new_runner, not_ready, over_capacity
+from earmark.live.outbox import Outbox
+
+logger = logging.getLogger(__name__)
+router = APIRouter()
+
+CHANNEL_LABEL = "earmark"
+MAX_SDP_BYTES = 64 * 1024
+CONNECT_TIMEOUT_S = 20.0  # offer answered -> first audio frame (ICE + DTLS)
+CLOSE_WAIT_S = 120.0
+MAX_GAP_S = 5.0  # lost packets are filled with silence, up to this much at once
+CHANNEL_HIGH_WATER = 1 << 20  # bytes buffered on the data channel before the sender waits
+RATE = 16000
+
+
+class _PeerGone(Exception):
+    pass
+
+
+def _ice_servers(settings: Settings) -> list[Any]:
+    from aiortc import RTCIceServer
+
+    servers = []
+    for url in (u.strip() for u in settings.webrtc_ice_servers.split(",")):
+        if not url:
+            continue
+        turn = url.startswith(("turn:", "turns:"))
+        servers.append(RTCIceServer(
+            urls=url,
+            username=(settings.webrtc_turn_username or None) if turn else None,
+            credential=(settings.webrtc_turn_password or None) if turn else None,
+        ))
+    return servers
+
+
+class WebRtcPeers:
+    """The app's peer connections: a bounded registry, one task per peer."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.peers: set[PeerSession] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def start(self, peer: PeerSession) -> None:
+        self.peers.add(peer)
+        task = asyncio.create_task(peer.run(), name=f"webrtc-{peer.request_id}")
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def close_all(self) -> None:
+        """Lifespan shutdown: whatever is still running is cancelled and closed."""
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def _error(err: EarmarkError, request_id: str) -> JSONResponse:
+    headers = {"Retry-After": "5"} if isinstance(err, Overloaded) else None
+    return JSONResponse({**err.to_dict(), "request_id": request_id},
+                        status_code=err.http_status, headers=headers)
+
+
+def _parse_offer(body: Any) -> str:
+    if not isinstance(body, dict) or body.get("type") != "offer":
+        raise InvalidParameter('the body must be {"type": "offer", "sdp": "..."}', param="type")
+    sdp = body.get("sdp")
+    if not isinstance(sdp, str) or not sdp.startswith("v=0"):
+        raise InvalidParameter("sdp must be an SDP offer (starting with v=0)", param="sdp")
+    if len(sdp) > MAX_SDP_BYTES:
+        raise InvalidParameter(f"sdp is over {MAX_SDP_BYTES} bytes", param="sdp")
+    media = [line.split()[0][2:] for line in sdp.splitlines() if line.startswith("m=")]
+    if media.count("audio") != 1:
+        raise InvalidParameter("the offer must carry exactly one audio track", param="sdp")
+    if "video" in media:
+        raise InvalidParameter("video is not accepted; offer audio only", param="sdp")
+    if "application" not in media:
+        raise InvalidParameter(
+            f"the offer has no data channel; open one labelled {CHANNEL_LABEL!r} before "
+            "creating the offer, results arrive on it", param="sdp")
+    return sdp
+
+
+@router.post("/v1/webrtc/offer")
+async def offer(request: Request) -> JSONResponse:
+    app = request.app
+    settings: Settings = app.state.settings
+    engine: Engine = app.state.engine
+    peers: WebRtcPeers = app.state.webrtc
+    request_id = str(uuid.uuid4())
+    key, _ = key_from_request(request.headers, request.query_params, [])
+    if settings.api_key_list and not key_is_valid(key, settings.api_key_list):
+        return _error(Unauthorized("a valid API key is required"), request_id)
+    try:
+        options = parse_live_options(request.query_params.multi_items(),
+                                     multilingual=engine.multilingual)
+        if options.url is not None:
+            raise InvalidParameter("url is for /v1/listen; a WebRTC session sends its own audio",
+                                   param="url")
+        try:
+            body = await request.json()
+        except ValueError:
+            raise InvalidParameter("the body must be JSON", param="sdp") from None
+        sdp = _parse_offer(body)
+    except EarmarkError as err:
+        return _error(err, request_id)
+    refusal = not_ready(app) or over_capacity(app)
+    if refusal is None and len(peers.peers) >= peers.limit:
+        refusal = Overloaded(f"at the limit of {peers.limit} WebRTC peers; retry later")
+    if refusal is not None:
+        return _error(refusal, request_id)
+
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=_ice_servers(settings)))
+    peer = PeerSession(pc, settings, engine, options, request_id, app)
+    peers.peers.add(peer)
+    app.state.sessions.add(peer)
+    try:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+    except Exception as exc:  # noqa: BLE001 - aiortc raises plain exceptions for bad SDP
+        peers.peers.discard(peer)
+        app.state.sessions.discard(peer)
+        await pc.close()
+        return _error(InvalidParameter(f"the offer could not be used: {exc}", param="sdp"),
+                      request_id)
+    if peer.track is None:
+        peers.peers.discard(peer)
+        app.state.sessions.discard(peer)
+        await pc.close()
+        return _error(InvalidParameter("the offer's audio track is not sending", param="sdp"),
+                      request_id)
+    peers.start(peer)
+    return JSONResponse({"type": "answer", "sdp": pc.localDescription.sdp,
+                         "request_id": request_id})
+
+
+class PeerSession:
+    """One WebRTC client: track -> resampler -> LiveRunner; events -> data channel."""
+
+    def __init__(self, pc: Any, settings: Settings, engine: Engine, options: LiveOptions,
+                 request_id: str, app: Any) -> None:
+        self.pc = pc
+        self.settings = settings
+        self.options = options
+        self.request_id = request_id
+        self.app = app
+        self.log = logging.LoggerAdapter(logger, {"session": request_id})
+        loop = asyncio.get_running_loop()
+        self.track: Any = None
+        self.channel: Any = None
+        self.channel_open = asyncio.Event()
+        self.channel_writable = asyncio.Event()
+        self.channel_writable.set()
+        self.gone: asyncio.Future[None] = loop.create_future()  # ICE/DTLS failed or closed
+        self.close_requested: asyncio.Future[None] = loop.create_future()  # CloseStream
+        self.draining: asyncio.Future[None] = loop.create_future()  # server shutdown
+        self.finished = asyncio.Event()
+        self.outbox = Outbox(settings.outbox_max_messages)
+        self.encoder = DeepgramEncoder(request_id=request_id, model_name=engine.model_name,
+                                       options=options)
+        self.runner = new_runner(settings, engine, options,
+                                 PcmDecoder(encoding="linear16", sample_rate=RATE, channels=1),
+                                 self._emit)
+        # One resampler per track: its filter state must carry across frames.
+        self.resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
+        self.next_pts: int | None = None
+        pc.on("track", self._on_track)
+        pc.on("datachannel", self._on_datachannel)
+        pc.on("connectionstatechange", self._on_state)
+
+    # --- what the metrics and shutdown read (same as a socket session) ---
+    @property
+    def lag_s(self) -> float:
+        return self.runner.session.lag_samples / RATE
+
+    @property
+    def partials_shed(self) -> bool:
+        return self.runner.partials_shed
+
+    def drain(self) -> None:
+        if not self.draining.done():
+            self.draining.set_result(None)
+
+    # --- aiortc callbacks ---
+    def _on_track(self, track: Any) -> None:
+        if track.kind == "audio" and self.track is None:
+            self.track = track
+
+    def _on_datachannel(self, channel: Any) -> None:
+        if channel.label != CHANNEL_LABEL or self.channel is not None:
+            return
+        self.channel = channel
+        channel.bufferedAmountLowThreshold = CHANNEL_HIGH_WATER // 4
+        channel.on("open", self.channel_open.set)
+        channel.on("message", self._on_message)
+        channel.on("bufferedamountlow", self.channel_writable.set)
+        channel.on("close", lambda: self._set(self.gone))
+        if channel.readyState == "open":
+            self.channel_open.set()
+
+    def _on_message(self, message: Any) -> None:
+        try:
+            if not isinstance(message, str):
+                raise BadMessage("the data channel takes JSON control messages, not binary; "
+                                 "audio travels on the track")
+            kind = parse_control(message)
+        except EarmarkError as err:
+            self._fail(err)
+            return
+        if kind == "Finalize":
+            self.runner.finalize()
+        elif kind == "CloseStream":
+            self._set(self.close_requested)
+
+    def _on_state(self) -> None:
+        if self.pc.connectionState in ("failed", "closed"):
+            self._set(self.gone)
+
+    @staticmethod
+    def _set(future: asyncio.Future[None]) -> None:
+        if not future.done():
+            future.set_result(None)
+
+    def _fail(self, err: BaseException) -> None:
+        if not self.runner.failed.done():
+            self.runner.failed.set_exception(err)
+
+    def _emit(self, event: Event) -> None:
+        message = self.encoder.encode(event)
+        if message is not None:
+            interim = isinstance(event, Transcript) and not event.is_final
+            self.outbox.put(message, interim=interim)
+
+    # --- the peer's task ---
+    async def run(self) -> None:
+        sender = asyncio.create_task(self._send_loop())
+        try:
+            await self._consume()
+            await self._finish(sender)
+        except _PeerGone:
+            self.log.info("peer went away")
+        except EarmarkError as err:
+            self.log.info("closing with %s: %s", err.code, err.message)
+            await self._flush_then_error(sender, err)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.log.exception("WebRTC session failed")
+            await self._flush_then_error(sender, EarmarkError("internal server error"))
+        finally:
+            sender.cancel()
+            self.runner.abandon()
+            try:
+                await self.pc.close()
+            finally:
+                self.app.state.webrtc.peers.discard(self)
+                self.app.state.sessions.discard(self)
+                self.finished.set()
+
+    async def _consume(self) -> None:
+        """Feeds audio until the track ends, CloseStream or shutdown; raises on failures."""
+        timeout = CONNECT_TIMEOUT_S
+        stops = {self.gone, self.close_requested, self.draining, self.runner.failed}
+        while True:
+            recv = asyncio.ensure_future(self.track.recv())
+            done, _ = await asyncio.wait({recv, *stops}, timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if recv not in done:
+                recv.cancel()
+                if self.runner.failed in done:
+                    self.runner.failed.result()
+                if self.gone in done:
+                    raise _PeerGone()
+                if done:  # CloseStream or shutdown
+                    return
+                raise IdleTimeout(f"no audio on the WebRTC track for {timeout:g} s; closing")
+            try:
+                frame = recv.result()
+            except Exception:  # aiortc's MediaStreamError: the remote track ended
+                if self.gone.done():
+                    raise _PeerGone() from None
+                return
+            timeout = self.settings.idle_timeout_s
+            await self._feed(frame)
+
+    async def _feed(self, frame: Any) -> None:
+        # Lost packets leave a gap in the timestamps: fill it with silence, so that result
+        # times stay session audio time.
+        if frame.pts is not None and frame.time_base is not None:
+            if self.next_pts is not None and frame.pts > self.next_pts:
+                gap_s = min(MAX_GAP_S, float((frame.pts - self.next_pts) * frame.time_base))
+                if gap_s >= 0.01:
+                    await self.runner.feed(bytes(2 * int(gap_s * RATE)))
+            self.next_pts = frame.pts + int(frame.samples / frame.sample_rate
+                                            / Fraction(frame.time_base))
+        for out in self.resampler.resample(frame):
+            pcm = out.to_ndarray().astype(np.int16, copy=False)
+            await self.runner.feed(pcm.tobytes())
+        self.app.state.metrics.audio_received.inc(frame.samples / frame.sample_rate)
+
+    async def _send_loop(self) -> None:
+        await self.channel_open.wait()
+        while True:
+            message = await self.outbox.get()
+            channel = self.channel
+            if channel is None or channel.readyState != "open":
+                raise _PeerGone()
+            while channel.bufferedAmount > CHANNEL_HIGH_WATER:
+                self.channel_writable.clear()
+                await self.channel_writable.wait()
+            channel.send(message.decode())
+            self.outbox.sent()
+
+    async def _finish(self, sender: asyncio.Task[None]) -> None:
+        """Track ended, CloseStream or shutdown: every final, then Metadata, then close."""
+        await self.runner.close()
+        done, _ = await asyncio.wait({self.runner.closed, self.runner.failed, sender},
+                                     timeout=CLOSE_WAIT_S, return_when=asyncio.FIRST_COMPLETED)
+        for future in (sender, self.runner.failed):
+            if future in done:
+                future.result()
+        duration = self.runner.closed.result() if self.runner.closed.done() else 0
+        self.outbox.put(self.encoder.metadata(duration_samples=duration,
+                                              sha256=self.runner.sha256.hexdigest(),
+                                              channels=1))
+        await self._drain(sender)
+
+    async def _drain(self, sender: asyncio.Task[None]) -> None:
+        if not self.channel_open.is_set():
+            return  # nobody to tell
+        drained = asyncio.ensure_future(self.outbox.drained())
+        done, _ = await asyncio.wait({drained, sender, self.gone}, timeout=10.0,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        drained.cancel()
+        if sender in done:
+            sender.result()
+        # What was handed to the channel still has to leave before the peer is closed.
+        for _ in range(100):
+            channel = self.channel
+            if channel is None or channel.readyState != "open" or not channel.bufferedAmount:
+                break
+            await asyncio.sleep(0.02)
+
+    async def _flush_then_error(self, sender: asyncio.Task[None], err: EarmarkError) -> None:
+        if sender.done() or self.channel is None or self.channel.readyState != "open":
+            return
+        try:
+            await self._drain(sender)
+            self.channel.send(error_message(err).decode())
+            await self._drain(sender)
+        except Exception:  # noqa: BLE001 - the peer may already be gone
+            pass
