@@ -37,8 +37,9 @@ class Server:
         self.ws = f"ws://{self.base}"
         ARTIFACTS.mkdir(exist_ok=True)
         self.log_path = ARTIFACTS / f"server-{self.port}.log"
+        self._data = tempfile.TemporaryDirectory(prefix="earmark-data-")
         full_env = {**os.environ, "EARMARK_PORT": str(self.port), "EARMARK_CPU_THREADS": "2",
-                    **env}
+                    "EARMARK_DATA_DIR": self._data.name, **env}
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "earmark", "serve"], env=full_env, stdout=self._log,
@@ -64,6 +65,7 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self._log.close()
+        self._data.cleanup()
 
 
 @contextlib.contextmanager

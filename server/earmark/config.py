@@ -96,6 +96,19 @@ class Settings(BaseSettings):
     )
     webrtc_turn_username: str = Field("", description="username for the TURN servers")
     webrtc_turn_password: str = Field("", description="password for the TURN servers")
+    tagging: bool = Field(True, description="load the tag model; sessions tag unless "
+                          "they ask tagging=false (off: no tagging at all)")
+    tag_model: str | None = Field(None, description="sentence-transformers model folder for "
+                                  "tags (default: the bundled all-MiniLM-L6-v2)")
+    tag_window_s: float = Field(60.0, ge=5, le=600, description="seconds of speech tags are "
+                                "computed over")
+    tag_interval_s: float = Field(3.0, ge=0.5, le=60, description="least audio time between "
+                                  "two tag updates")
+    max_tag_collections: int = Field(50, ge=1, description="private tag collections per key")
+    max_tags_per_collection: int = Field(200, ge=1, le=2000, description="tags in one "
+                                         "collection")
+    data_dir: str = Field("earmark-data", description="folder for the SQLite database "
+                          "(tag collections; jobs later)")
     log_level: str = Field("info", description="debug, info, warning or error")
 
     @property

@@ -86,3 +86,17 @@ class RecognitionFailed(EarmarkError):
     code = "RECOGNITION_FAILED"
     http_status = 500
     close_code = 1011
+
+
+class NotFound(EarmarkError):
+    code = "NOT_FOUND"
+    http_status = 404
+    close_code = 1008
+
+
+class Conflict(EarmarkError):
+    """The request clashes with what exists (a duplicate name, a per-key limit)."""
+
+    code = "CONFLICT"
+    http_status = 409
+    close_code = 1008

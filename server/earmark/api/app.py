@@ -8,18 +8,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from earmark import __version__
 from earmark.api.metrics import AppMetrics
+from earmark.api.tag_routes import router as tag_router
 from earmark.config import Settings
+from earmark.errors import EarmarkError, InvalidParameter
 from earmark.inference.engine import Engine
 from earmark.ingest.webrtc import WebRtcPeers
 from earmark.ingest.webrtc import router as webrtc_router
 from earmark.ingest.websocket import router as websocket_router
+from earmark.store.db import open_database
+from earmark.store.tag_collections import TagCollections
 
 logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -31,12 +36,16 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.db = await asyncio.to_thread(open_database, settings.data_dir)
+        app.state.tag_collections = TagCollections(
+            app.state.db, max_per_owner=settings.max_tag_collections)
         await asyncio.to_thread(engine.load)
         try:
             yield
         finally:
             await app.state.webrtc.close_all()
             engine.close()
+            app.state.db.dispose()
 
     app = FastAPI(title="Earmark", version=__version__, lifespan=lifespan)
     app.state.settings = settings
@@ -45,9 +54,25 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.draining = False
     app.state.metrics = AppMetrics(engine, app.state.sessions)
     app.state.webrtc = WebRtcPeers(settings.max_webrtc_peers)
+    app.state.tag_collections = None  # opened in the lifespan
     app.state.metrics.watch_webrtc(app.state.webrtc)
     app.include_router(websocket_router)
     app.include_router(webrtc_router)
+    app.include_router(tag_router)
+
+    # Errors leave every HTTP route in one shape: {"code", "message", "param"?}.
+    @app.exception_handler(EarmarkError)
+    async def earmark_error(_request: Request, err: EarmarkError) -> JSONResponse:
+        headers = {"Retry-After": "5"} if err.http_status == 503 else None
+        return JSONResponse(err.to_dict(), status_code=err.http_status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(_request: Request, err: RequestValidationError) -> JSONResponse:
+        first = err.errors()[0] if err.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ())[1:]) or "body"
+        body = InvalidParameter(f"{where}: {first.get('msg', 'invalid request')}",
+                                param=where).to_dict()
+        return JSONResponse(body, status_code=400)
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -100,4 +100,21 @@ class SourceStatus:
     reason: str | None = None
 
 
-Event = SpeechStarted | Transcript | UtteranceEnd | StreamClosed | SourceStatus
+@dataclass(frozen=True)
+class TagScore:
+    name: str
+    kind: str  # "topic" | "mood" | "keyword"
+    score: float
+    threshold: float = 0.0  # the tag's calibrated bar; 0 for moods (the best one is taken)
+
+
+@dataclass(frozen=True)
+class Tags:
+    start_sample: int
+    end_sample: int
+    tags: tuple[TagScore, ...]
+    undocumented: tuple[TagScore, ...] = ()
+    reason: str | None = None
+
+
+Event = SpeechStarted | Transcript | UtteranceEnd | StreamClosed | SourceStatus | Tags

@@ -20,6 +20,7 @@ from earmark.core.events import (
     SourceStatus,
     SpeechStarted,
     StreamClosed,
+    Tags,
     Transcript,
     UtteranceEnd,
 )
@@ -42,10 +43,12 @@ _NOT_YET_VALUED = {"replace", "search", "callback", "callback_method", "diarize_
 _KNOWN = (
     {"encoding", "sample_rate", "channels", "interim_results", "endpointing", "utterance_end_ms",
      "vad_events", "language", "keywords", "keyterm", "token", "url", "url_headers",
-     "rtsp_transport"}
+     "rtsp_transport", "tagging", "tag_collection", "seed_sentence"}
     | _ACCEPTED_NO_EFFECT | _NOT_YET | _NOT_YET_VALUED
 )
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MAX_SEED_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,9 @@ class LiveOptions:
     url: str | None = None  # the server pulls this source instead of reading audio frames
     url_headers: tuple[tuple[str, str], ...] = ()
     rtsp_transport: str = "tcp"
+    tagging: bool = True
+    tag_collection: str | None = None  # None: the default catalogue
+    seed_sentence: str | None = None
 
     @property
     def hotwords(self) -> str | None:
@@ -155,6 +161,14 @@ def parse_live_options(params: Iterable[tuple[str, str]], *, multilingual: bool)
     rtsp_transport = single.get("rtsp_transport", "tcp").lower()
     if rtsp_transport not in ("tcp", "udp"):
         raise InvalidParameter("rtsp_transport must be tcp or udp", param="rtsp_transport")
+    collection = single.get("tag_collection")
+    if collection is not None and not COLLECTION_NAME.match(collection):
+        raise InvalidParameter("tag_collection must be a collection name (letters, digits, "
+                               "'_', '.', '-'; at most 64)", param="tag_collection")
+    seed = single.get("seed_sentence")
+    if seed is not None and not 0 < len(seed.strip()) <= MAX_SEED_CHARS:
+        raise InvalidParameter(f"seed_sentence must be 1-{MAX_SEED_CHARS} characters",
+                               param="seed_sentence")
     model = single.get("model")
     if model is not None and not 0 < len(model) <= 100:
         raise InvalidParameter("model must be 1-100 characters", param="model")
@@ -174,6 +188,9 @@ def parse_live_options(params: Iterable[tuple[str, str]], *, multilingual: bool)
         url=url,
         url_headers=headers,
         rtsp_transport=rtsp_transport,
+        tagging=_bool("tagging", single.get("tagging", "true")),
+        tag_collection=collection,
+        seed_sentence=seed.strip() if seed else None,
     )
 
 
@@ -264,6 +281,8 @@ class DeepgramEncoder:
             )
         if isinstance(event, StreamClosed):
             return None  # the adapter sends Metadata with the byte counts it owns
+        if isinstance(event, Tags):
+            return orjson.dumps(tags_message(event))
         if isinstance(event, SourceStatus):
             return orjson.dumps({"type": "SourceStatus", "state": event.state,
                                  "reason": event.reason})
@@ -317,6 +336,22 @@ class DeepgramEncoder:
                 "model_info": {self.model_uuid: self.model_info},
             }
         )
+
+
+def tags_message(t: Tags) -> dict:
+    """Earmark's ``Tags`` message (not part of Deepgram's dialect; clients ignore unknown
+    types)."""
+    body: dict = {
+        "type": "Tags",
+        "start": _s(t.start_sample),
+        "end": _s(t.end_sample),
+        "tags": [{"name": s.name, "kind": s.kind, "score": round(s.score, 3)} for s in t.tags],
+        "undocumented_tags": [{"name": s.name, "score": round(s.score, 3), "documented": False}
+                              for s in t.undocumented],
+    }
+    if t.reason is not None:
+        body["reason"] = t.reason
+    return body
 
 
 MAX_CONTROL_BYTES = 64 * 1024

@@ -24,6 +24,7 @@ import numpy as np
 from earmark.config import Settings
 from earmark.core.events import Priority, Recognition, RecognitionRequest
 from earmark.inference.scheduler import InferenceScheduler
+from earmark.inference.tagger import Tag, TagModel, TagWorker, load_catalogue
 from earmark.inference.vad import SileroVad, VadWorker
 from earmark.inference.whisper import (
     DecodeOptions,
@@ -55,6 +56,8 @@ class Engine:
         self.vad: SileroVad | None = None
         self.vad_worker: VadWorker | None = None
         self.scheduler: InferenceScheduler | None = None
+        self.tag_worker: TagWorker | None = None
+        self.catalogue: tuple[Tag, ...] = ()
         self.ready = False
         self.workers = 1
 
@@ -91,6 +94,10 @@ class Engine:
         noise = np.random.default_rng(0).normal(0, 0.05, 16000).astype(np.float32)
         self.backend.transcribe(noise, DecodeOptions(beam_size=s.beam_size))
         self.scheduler.start()
+        if s.tagging:
+            self.catalogue = load_catalogue()
+            self.tag_worker = TagWorker(TagModel(s.tag_model))
+            self.tag_worker.submit(self.catalogue, "warm up the tag model", None).result()
         self.ready = True
         logger.info("models ready in %.1f s", time.perf_counter() - started)
 
@@ -100,6 +107,8 @@ class Engine:
             self.scheduler.stop()
         if self.vad_worker is not None:
             self.vad_worker.stop()
+        if self.tag_worker is not None:
+            self.tag_worker.close()
 
     @property
     def model_name(self) -> str:

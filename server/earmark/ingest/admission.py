@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from earmark.config import Settings
 from earmark.core.audio import PcmDecoder
 from earmark.core.events import Event
+from earmark.core.tagging import TaggingConfig
 from earmark.dialects.deepgram import LiveOptions, session_config
-from earmark.errors import EarmarkError, NotReady, Overloaded
+from earmark.errors import EarmarkError, InvalidParameter, NotFound, NotReady, Overloaded
 from earmark.inference.engine import Engine
+from earmark.inference.tagger import Tag
 from earmark.live.runner import LiveRunner
+from earmark.live.tagging import TagFeed
+from earmark.store.tag_collections import owner_of
 
 
 def not_ready(app: Any) -> EarmarkError | None:
@@ -31,14 +36,38 @@ def over_capacity(app: Any) -> EarmarkError | None:
     return None
 
 
+async def resolve_tags(app: Any, key: str | None, options: LiveOptions) -> tuple[Tag, ...] | None:
+    """The tags a session scores against (None: no tagging). An unknown ``tag_collection``
+    is the client's error, reported before the session starts."""
+    engine: Engine = app.state.engine
+    if not options.tagging or engine.tag_worker is None:
+        return None
+    if options.tag_collection is None:
+        return engine.catalogue
+    owner = owner_of(key if app.state.settings.api_key_list else None)
+    try:
+        found = await asyncio.to_thread(app.state.tag_collections.get, owner,
+                                        options.tag_collection)
+    except NotFound:
+        raise InvalidParameter(f"no tag collection named {options.tag_collection!r} for this "
+                               "API key", param="tag_collection") from None
+    return found.tags
+
+
 def new_runner(
     settings: Settings,
     engine: Engine,
     options: LiveOptions,
     decoder: PcmDecoder,
     emit: Callable[[Event], None],
+    tags: tuple[Tag, ...] | None = None,
 ) -> LiveRunner:
     assert engine.vad_worker is not None and engine.scheduler is not None
+    feed = None
+    if tags is not None and engine.tag_worker is not None:
+        feed = TagFeed(engine.tag_worker, tags, options.seed_sentence, emit,
+                       TaggingConfig(window_s=settings.tag_window_s,
+                                     min_interval_s=settings.tag_interval_s))
     return LiveRunner(
         config=session_config(
             options,
@@ -51,4 +80,5 @@ def new_runner(
         scheduler=engine.scheduler,
         emit=emit,
         load_policy=engine.load_policy,
+        tag_feed=feed,
     )

@@ -45,7 +45,8 @@ from earmark.errors import (
     Unauthorized,
 )
 from earmark.inference.engine import Engine
-from earmark.ingest.admission import new_runner, not_ready, over_capacity
+from earmark.inference.tagger import Tag
+from earmark.ingest.admission import new_runner, not_ready, over_capacity, resolve_tags
 from earmark.live.outbox import Outbox
 
 logger = logging.getLogger(__name__)
@@ -151,6 +152,10 @@ async def offer(request: Request) -> JSONResponse:
         sdp = _parse_offer(body)
     except EarmarkError as err:
         return _error(err, request_id)
+    try:
+        tags = await resolve_tags(app, key, options)
+    except EarmarkError as err:
+        return _error(err, request_id)
     refusal = not_ready(app) or over_capacity(app)
     if refusal is None and len(peers.peers) >= peers.limit:
         refusal = Overloaded(f"at the limit of {peers.limit} WebRTC peers; retry later")
@@ -160,7 +165,7 @@ async def offer(request: Request) -> JSONResponse:
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
     pc = RTCPeerConnection(RTCConfiguration(iceServers=_ice_servers(settings)))
-    peer = PeerSession(pc, settings, engine, options, request_id, app)
+    peer = PeerSession(pc, settings, engine, options, request_id, app, tags)
     peers.peers.add(peer)
     app.state.sessions.add(peer)
     try:
@@ -187,7 +192,7 @@ class PeerSession:
     """One WebRTC client: track -> resampler -> LiveRunner; events -> data channel."""
 
     def __init__(self, pc: Any, settings: Settings, engine: Engine, options: LiveOptions,
-                 request_id: str, app: Any) -> None:
+                 request_id: str, app: Any, tags: tuple[Tag, ...] | None = None) -> None:
         self.pc = pc
         self.settings = settings
         self.options = options
@@ -209,7 +214,7 @@ class PeerSession:
                                        options=options)
         self.runner = new_runner(settings, engine, options,
                                  PcmDecoder(encoding="linear16", sample_rate=RATE, channels=1),
-                                 self._emit)
+                                 self._emit, tags)
         # One resampler per track: its filter state must carry across frames.
         self.resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
         self.next_pts: int | None = None
@@ -369,6 +374,7 @@ class PeerSession:
             if future in done:
                 future.result()
         duration = self.runner.closed.result() if self.runner.closed.done() else 0
+        await self.runner.flush_tags()
         self.outbox.put(self.encoder.metadata(duration_samples=duration,
                                               sha256=self.runner.sha256.hexdigest(),
                                               channels=1))

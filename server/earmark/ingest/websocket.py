@@ -37,7 +37,8 @@ from earmark.errors import (
     Unauthorized,
 )
 from earmark.inference.engine import Engine
-from earmark.ingest.admission import new_runner, not_ready, over_capacity
+from earmark.inference.tagger import Tag
+from earmark.ingest.admission import new_runner, not_ready, over_capacity, resolve_tags
 from earmark.ingest.url_safety import check_url, parse_networks
 from earmark.ingest.url_source import SourceConfig, SourceError, UrlSource
 from earmark.live.outbox import Outbox
@@ -80,6 +81,11 @@ async def listen(websocket: WebSocket) -> None:
     if refusal is not None:
         await websocket.send_denial_response(_deny(refusal, request_id))
         return
+    try:
+        tags = await resolve_tags(app, key, options)
+    except EarmarkError as err:
+        await websocket.send_denial_response(_deny(err, request_id))
+        return
     if options.url is not None:
         try:
             await asyncio.to_thread(check_url, options.url,
@@ -99,7 +105,7 @@ async def listen(websocket: WebSocket) -> None:
         await _close_with_error(websocket, refusal)
         return
     connection = LiveConnection(websocket, settings, engine, options, request_id,
-                                app.state.metrics)
+                                app.state.metrics, tags)
     sessions.add(connection)
     try:
         await connection.run()
@@ -126,6 +132,7 @@ class LiveConnection:
         options: LiveOptions,
         request_id: str,
         metrics: AppMetrics,
+        tags: tuple[Tag, ...] | None = None,
     ) -> None:
         self.metrics = metrics
         self.ws = websocket
@@ -147,7 +154,7 @@ class LiveConnection:
             else PcmDecoder(encoding=options.encoding, sample_rate=options.sample_rate,
                             channels=options.channels)
         )
-        self.runner = new_runner(settings, engine, options, decoder, self._emit)
+        self.runner = new_runner(settings, engine, options, decoder, self._emit, tags)
 
     @property
     def lag_s(self) -> float:
@@ -304,6 +311,7 @@ class LiveConnection:
             if future in done:
                 future.result()
         duration = self.runner.closed.result() if self.runner.closed.done() else 0
+        await self.runner.flush_tags()
         self.outbox.put(
             self.encoder.metadata(
                 duration_samples=duration,

@@ -20,6 +20,7 @@ from earmark.errors import EarmarkError
 from earmark.inference.engine import LoadPolicy
 from earmark.inference.scheduler import InferenceScheduler
 from earmark.inference.vad import VadWorker
+from earmark.live.tagging import TagFeed
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class LiveRunner:
         scheduler: InferenceScheduler,
         emit: Callable[[Event], None],
         load_policy: Callable[[], LoadPolicy] | None = None,
+        tag_feed: TagFeed | None = None,
     ) -> None:
         self.session = StreamSession(config)
         self.decoder = decoder
@@ -49,6 +51,7 @@ class LiveRunner:
         self.scheduler = scheduler
         self.emit = emit
         self._load_policy = load_policy
+        self.tag_feed = tag_feed
         self._base_interval = config.partial_interval_samples
         self.partials_shed = False
         self.sha256 = hashlib.sha256()
@@ -75,11 +78,18 @@ class LiveRunner:
         self.session.receive_close()
         self._pump()
 
+    async def flush_tags(self) -> None:
+        """After the last final: the last Tags of the stream, if tagging is on."""
+        if self.tag_feed is not None:
+            await self.tag_feed.flush()
+
     def abandon(self) -> None:
         """The client is gone: cancel what is still queued for the model."""
         for future in self._futures.values():
             future.cancel()
         self._futures.clear()
+        if self.tag_feed is not None:
+            self.tag_feed.close()
 
     def _apply_load(self) -> None:
         if self._load_policy is None:
@@ -103,6 +113,8 @@ class LiveRunner:
             self._submit(request)
         for event in self.session.events_to_send():
             self.emit(event)
+            if self.tag_feed is not None:
+                self.tag_feed.on_event(event)
             if isinstance(event, StreamClosed) and not self.closed.done():
                 self.closed.set_result(event.duration_samples)
 
