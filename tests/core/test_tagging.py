@@ -88,8 +88,8 @@ def test_topics_far_below_the_best_are_left_out_and_at_most_three():
 
 def test_mood_is_held_unless_clearly_beaten():
     agg = TagAggregator(TaggingConfig(min_interval_s=0))
-    moods = [{"Fun": 0.30, "Excited": 0.29}, {"Fun": 0.295, "Excited": 0.30},
-             {"Fun": 0.25, "Excited": 0.31}]
+    moods = [{"Fun": 0.40, "Excited": 0.35}, {"Fun": 0.36, "Excited": 0.40},
+             {"Fun": 0.30, "Excited": 0.50}]
     seen = []
     for i, m in enumerate(moods):
         agg.receive_final(WORDS + " x y", i * 10 * S, i * 10 * S + 5 * S)

@@ -50,7 +50,8 @@ class TaggingConfig:
     enter: float = 1.0  # x the tag's threshold to enter
     exit: float = 0.9  # x the tag's threshold to stay
     margin: float = 0.08  # a topic must also score within this of the best topic
-    mood_margin: float = 0.01  # a new mood must beat the current one by this much
+    mood_margin: float = 0.05  # a new mood must beat the current one by this much (scores
+    # are a distribution over the moods)
     max_keywords: int = 5
 
 

@@ -7,10 +7,12 @@ and YAKE keywords for talk the catalogue does not cover.
   example. With a ``seed_sentence`` the score is ``(1 - SEED_WEIGHT) * talk + SEED_WEIGHT *
   seed``. Each topic has a threshold (``threshold`` in the collection, else
   ``TOPIC_THRESHOLD``); the aggregator also asks for a margin to the best topic.
-- Moods: each sentence is embedded and compared with each mood's centroid (mean over
-  sentences: tone is a property of the sentences, not of the subject), plus VADER's compound
-  sentiment times the mood's valence (``MOOD_VALENCE``), plus a bonus for plainly neutral,
-  factual talk on ``Informative``.
+- Moods of the default catalogue: a logistic regression (``MoodClassifier``, trained by
+  ``benchmarks/train_mood.py``) over each sentence's similarity to the default moods, VADER
+  sentiment and surface cues (exclamations, laughter, urging, numbers). Moods of a private
+  collection: the sentences' similarity to each mood's centroid plus VADER's compound
+  sentiment times the mood's valence (``MOOD_VALENCE``), as a softmax. Either way the mood
+  scores are a distribution over the collection's moods.
 - Keywords: YAKE's best 1-2 word phrases not already named by a tag.
 
 The constants were chosen on ``benchmarks/data/tags_dev.jsonl`` with ``benchmarks/tags.py``.
@@ -36,9 +38,17 @@ TOPIC_THRESHOLD = 0.25
 SEED_WEIGHT = 0.3
 VALENCE_WEIGHT = 0.05
 NEUTRAL_WEIGHT = 0.5
+MOOD_TEMPERATURE = 0.02
 MOOD_VALENCE = {"fun": 1.0, "excited": 1.0, "relaxed": 0.5, "energetic": 0.3,
                 "serious": -0.3, "heated": -1.0, "sad": -1.0}
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+_LAUGH = re.compile(r"\b(ha(ha)+|lol|laugh\w*|funny|hilarious)\b", re.I)
+_URGE = re.compile(r"\b(let's|come on|go|push|keep|faster|you've got this)\b", re.I)
+_NUMBER = re.compile(r"\b(\d+|one|two|three|four|five|six|seven|eight|nine|ten|twenty|thirty|"
+                     r"forty|fifty|hundred|thousand|million|billion|percent)\b", re.I)
+MOOD_MODEL = Path(__file__).resolve().parent.parent / "tagging_data" / "mood_model.json"
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,31 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-9)
 
 
+class MoodClassifier:
+    """Multinomial logistic regression over mood features (``mood_features``), trained on the
+    default catalogue's moods by ``benchmarks/train_mood.py``; stored as plain numbers."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.classes: list[str] = list(data["classes"])
+        self.tone_moods: list[str] = list(data["tone_moods"])
+        self.mean = np.array(data["mean"])
+        self.scale = np.array(data["scale"])
+        self.coef = np.array(data["coef"])
+        self.intercept = np.array(data["intercept"])
+
+    @classmethod
+    def load(cls, path: Path = MOOD_MODEL) -> MoodClassifier | None:
+        import json
+
+        return cls(json.loads(path.read_text())) if path.exists() else None
+
+    def probabilities(self, features: np.ndarray) -> dict[str, float]:
+        z = self.coef @ ((features - self.mean) / self.scale) + self.intercept
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        return {c: float(v) for c, v in zip(self.classes, p, strict=True)}
+
+
 class TagModel:
     """Owns the embedding model; ``score`` is called from one thread at a time."""
 
@@ -88,6 +123,29 @@ class TagModel:
         self.sentiment = SentimentIntensityAnalyzer()
         self.keywords = KeywordExtractor(lan="en", n=2, top=12, dedupLim=0.7)
         self._cache: dict[tuple[Tag, ...], PreparedCollection] = {}
+        # Mood features compare with the default moods in name order (the classifier's
+        # training order); a classifier trained on other moods is not used.
+        self.default_moods = tuple(sorted((t for t in load_catalogue() if t.kind == "mood"),
+                                          key=lambda t: t.name))
+        self.mood_classifier = MoodClassifier.load()
+        if self.mood_classifier is not None and self.mood_classifier.tone_moods != [
+                t.name for t in self.default_moods]:
+            logger.warning("mood model was trained on other moods; using similarity instead")
+            self.mood_classifier = None
+
+    def mood_features(self, text: str, sentence_vectors: np.ndarray) -> np.ndarray:
+        """Tone (sentence similarity to each default mood) + sentiment + surface cues."""
+        moods = self.prepare(self.default_moods)
+        tone = (sentence_vectors @ moods.centroids.T).mean(axis=0)
+        sentences = [s for s in _SENTENCE.split(text) if s.strip()] or [text]
+        v = self.sentiment.polarity_scores(text)
+        per = np.array([self.sentiment.polarity_scores(s)["compound"] for s in sentences])
+        words, n = max(1, len(text.split())), len(sentences)
+        cues = [v["pos"], v["neg"], v["neu"], v["compound"], per.mean(), per.min(), per.max(),
+                text.count("!") / n, text.count("?") / n,
+                10 * len(_LAUGH.findall(text)) / words, 10 * len(_URGE.findall(text)) / words,
+                10 * len(_NUMBER.findall(text)) / words]
+        return np.concatenate([tone, np.array(cues)])
 
     def embed(self, texts: list[str]) -> np.ndarray:
         out = self.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True,
@@ -119,21 +177,44 @@ class TagModel:
         if seed:
             topic = (1 - SEED_WEIGHT) * topic + SEED_WEIGHT * self._topic_scores(
                 prepared, vectors[-1])
+        topics = [TagScore(t.name, "topic", round(float(topic[i]), 4),
+                           t.threshold or TOPIC_THRESHOLD)
+                  for i, t in enumerate(tags) if t.kind == "topic"]
+        moods = self._moods(prepared, text, sents)
+        return ScoredWindow(tuple(topics), tuple(moods), self._keywords(text, tags))
+
+    def _moods(self, prepared: PreparedCollection, text: str,
+               sents: np.ndarray) -> list[TagScore]:
+        names = [t.name for t in prepared.tags if t.kind == "mood"]
+        if not names:
+            return []
+        clf = self.mood_classifier
+        if clf is not None and set(names) <= set(clf.classes):
+            # The default moods (or some of them): the trained classifier, renormalised over
+            # the moods this collection has.
+            p = clf.probabilities(self.mood_features(text, sents))
+            total = sum(p[n] for n in names)
+            return [TagScore(n, "mood", round(p[n] / total, 4)) for n in names]
+        # Moods of a private collection: similarity of the sentences to each mood, plus
+        # VADER's valence where the mood's name is one we know.
         sentiment = self.sentiment.polarity_scores(text)
         tone = (sents @ prepared.centroids.T).mean(axis=0)
-        topics, moods = [], []
-        for i, tag in enumerate(tags):
-            if tag.kind == "topic":
-                topics.append(TagScore(tag.name, "topic", round(float(topic[i]), 4),
-                                       tag.threshold or TOPIC_THRESHOLD))
+        out: list[tuple[str, float]] = []
+        for i, tag in enumerate(prepared.tags):
+            if tag.kind != "mood":
                 continue
             key = tag.name.lower()
             s = float(tone[i]) + VALENCE_WEIGHT * MOOD_VALENCE.get(key, 0.0) * sentiment[
                 "compound"]
             if key == "informative":  # factual talk reads as neutral (VADER neu ~0.8-1)
                 s += NEUTRAL_WEIGHT * (sentiment["neu"] - 0.8)
-            moods.append(TagScore(tag.name, "mood", round(s, 4)))
-        return ScoredWindow(tuple(topics), tuple(moods), self._keywords(text, tags))
+            out.append((tag.name, s))
+        # On the classifier's scale (a distribution over the moods), so one hysteresis fits
+        # both: similarities differ by a few hundredths, hence the low temperature.
+        z = np.array([v for _, v in out]) / MOOD_TEMPERATURE
+        p = np.exp(z - z.max())
+        p /= p.sum()
+        return [TagScore(n, "mood", round(float(q), 4)) for (n, _), q in zip(out, p, strict=True)]
 
     def _keywords(self, text: str, tags: tuple[Tag, ...]) -> tuple[TagScore, ...]:
         known = {t.name.lower() for t in tags}
