@@ -367,14 +367,7 @@ class PeerSession:
 
     async def _finish(self, sender: asyncio.Task[None]) -> None:
         """Track ended, CloseStream or shutdown: every final, then Metadata, then close."""
-        await self.runner.close()
-        done, _ = await asyncio.wait({self.runner.closed, self.runner.failed, sender},
-                                     timeout=CLOSE_WAIT_S, return_when=asyncio.FIRST_COMPLETED)
-        for future in (sender, self.runner.failed):
-            if future in done:
-                future.result()
-        duration = self.runner.closed.result() if self.runner.closed.done() else 0
-        await self.runner.flush_tags()
+        duration = await self.runner.finish(sender, CLOSE_WAIT_S)
         self.outbox.put(self.encoder.metadata(duration_samples=duration,
                                               sha256=self.runner.sha256.hexdigest(),
                                               channels=1))

@@ -301,17 +301,7 @@ class LiveConnection:
 
     async def _finish(self, sender: asyncio.Task[None]) -> None:
         """CloseStream: flush every final, send Metadata, close 1000."""
-        await self.runner.close()
-        done, _ = await asyncio.wait(
-            {self.runner.closed, self.runner.failed, sender},
-            timeout=CLOSE_WAIT_S,
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-        for future in (sender, self.runner.failed):
-            if future in done:
-                future.result()
-        duration = self.runner.closed.result() if self.runner.closed.done() else 0
-        await self.runner.flush_tags()
+        duration = await self.runner.finish(sender, CLOSE_WAIT_S)
         self.outbox.put(
             self.encoder.metadata(
                 duration_samples=duration,

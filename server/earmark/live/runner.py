@@ -78,10 +78,18 @@ class LiveRunner:
         self.session.receive_close()
         self._pump()
 
-    async def flush_tags(self) -> None:
-        """After the last final: the last Tags of the stream, if tagging is on."""
+    async def finish(self, sender: asyncio.Future[None], timeout_s: float) -> int:
+        """End of the stream: every final, then the last Tags. Raises when the stream or
+        ``sender`` (the adapter's writer) failed meanwhile. Returns the duration in samples."""
+        await self.close()
+        done, _ = await asyncio.wait({self.closed, self.failed, sender}, timeout=timeout_s,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        for future in (sender, self.failed):
+            if future in done:
+                future.result()
         if self.tag_feed is not None:
             await self.tag_feed.flush()
+        return self.closed.result() if self.closed.done() else 0
 
     def abandon(self) -> None:
         """The client is gone: cancel what is still queued for the model."""
