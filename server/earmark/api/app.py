@@ -16,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from earmark import __version__
 from earmark.api.metrics import AppMetrics
+from earmark.api.sync_routes import router as sync_router
 from earmark.api.tag_routes import router as tag_router
 from earmark.config import Settings
 from earmark.errors import EarmarkError, InvalidParameter
@@ -59,6 +60,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(websocket_router)
     app.include_router(webrtc_router)
     app.include_router(tag_router)
+    app.include_router(sync_router)
 
     # Errors leave every HTTP route in one shape: {"code", "message", "param"?}.
     @app.exception_handler(EarmarkError)

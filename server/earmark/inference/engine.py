@@ -122,6 +122,8 @@ class Engine:
     def _beam(self, priority: Priority) -> int:
         if priority is Priority.PARTIAL:
             return self.settings.partial_beam_size
+        if priority is Priority.SYNC:
+            return self.settings.sync_beam_size
         return self.settings.beam_size
 
     def _window(self, priority: Priority) -> WindowPolicy:

@@ -1,0 +1,133 @@
+"""``POST /v2/stream``: synchronous transcription of short audio (seed 002).
+
+The body is ``{"audio_data": "<base64>"}``: a WAV file's bytes (16-bit PCM, any rate and
+channel count; resampled and mixed down here) or raw 16 kHz mono 16-bit little-endian PCM.
+At most 15 s. The request goes through the shared scheduler in the SYNC lane: after finals,
+before interims and file jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import io
+import itertools
+import uuid
+import wave
+from datetime import datetime, timezone
+
+import numpy as np
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from earmark.api.auth import key_from_request, key_is_valid
+from earmark.core.events import Priority, RecognitionRequest
+from earmark.errors import (
+    BadAudio,
+    InvalidParameter,
+    NotReady,
+    Overloaded,
+    RecognitionFailed,
+    Unauthorized,
+)
+
+router = APIRouter()
+
+MAX_AUDIO_S = 15.0
+RATE = 16000
+# Refuse rather than queue: a synchronous caller waits on the line.
+MAX_SYNC_QUEUE_AGE_S = 2.0
+_ids = itertools.count(1)
+
+
+class StreamRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    audio_data: str = Field(min_length=1, description="WAV bytes or raw 16 kHz mono 16-bit "
+                            "PCM, base64-encoded; at most 15 s")
+
+
+class StreamWord(BaseModel):
+    text: str
+    start: int = Field(description="ms from the start of the audio")
+    end: int = Field(description="ms from the start of the audio")
+    confidence: float
+
+
+class StreamResponse(BaseModel):
+    id: str
+    status: str = "completed"
+    confidence: float
+    text: str
+    words: list[StreamWord]
+    created: str
+
+
+def decode_audio(data: bytes) -> np.ndarray:
+    """WAV or raw PCM -> float32 16 kHz mono. Raises BadAudio with what is wrong."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        try:
+            with wave.open(io.BytesIO(data)) as w:
+                if w.getsampwidth() != 2:
+                    raise BadAudio("WAV audio must be 16-bit PCM", param="audio_data")
+                rate, channels = w.getframerate(), w.getnchannels()
+                frames = w.readframes(w.getnframes())
+        except (wave.Error, EOFError) as exc:
+            raise BadAudio(f"the WAV data cannot be read: {exc}", param="audio_data") from None
+        if not 8000 <= rate <= 48000:
+            raise BadAudio(f"WAV sample rate {rate} is outside 8000-48000 Hz",
+                           param="audio_data")
+    else:
+        rate, channels, frames = RATE, 1, data
+    usable = len(frames) - len(frames) % (2 * channels)
+    if usable != len(frames):
+        raise BadAudio("the PCM data has an odd number of bytes; expected 16-bit samples",
+                       param="audio_data")
+    audio = np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0
+    if channels > 1:
+        audio = audio.reshape(-1, channels).mean(axis=1)
+    if len(audio) / rate > MAX_AUDIO_S:
+        raise InvalidParameter(f"the audio is {len(audio) / rate:.1f} s; /v2/stream takes at "
+                               f"most {MAX_AUDIO_S:g} s (use /v1/process/audio for files)",
+                               param="audio_data")
+    if not len(audio):
+        raise BadAudio("the audio is empty", param="audio_data")
+    if rate != RATE:
+        import soxr
+
+        audio = soxr.resample(audio, rate, RATE).astype(np.float32)
+    return audio
+
+
+@router.post("/v2/stream", response_model=StreamResponse)
+async def stream(request: Request, body: StreamRequest) -> StreamResponse:
+    app = request.app
+    settings = app.state.settings
+    key, _ = key_from_request(request.headers, request.query_params, [])
+    if settings.api_key_list and not key_is_valid(key, settings.api_key_list):
+        raise Unauthorized("a valid API key is required")
+    engine = app.state.engine
+    if not engine.ready or engine.scheduler is None or app.state.draining:
+        raise NotReady("the server is starting or shutting down")
+    try:
+        raw = base64.b64decode(body.audio_data, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidParameter("audio_data is not valid base64", param="audio_data") from None
+    audio = decode_audio(raw)
+    if engine.scheduler.queue_age_s()["sync"] > MAX_SYNC_QUEUE_AGE_S:
+        raise Overloaded("too many synchronous requests are waiting; retry shortly")
+    created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    future = engine.scheduler.submit(
+        request, RecognitionRequest(next(_ids), Priority.SYNC, 0, audio))
+    try:
+        result = await asyncio.wrap_future(future)
+    except Exception:  # the scheduler logged it; the caller gets the documented shape
+        raise RecognitionFailed("the model failed on this audio; see the server log") from None
+    words = [StreamWord(text=w.text.strip(), start=round(w.start_sample * 1000 / RATE),
+                        end=round(w.end_sample * 1000 / RATE),
+                        confidence=round(w.probability, 3))
+             for w in result.words if w.text.strip()]
+    confidence = round(float(np.mean([w.confidence for w in words])), 3) if words else 0.0
+    return StreamResponse(id=str(uuid.uuid4()), confidence=confidence,
+                          text=" ".join(w.text for w in words), words=words, created=created)
