@@ -8,15 +8,23 @@ from typing import Any
 
 from earmark.config import Settings
 from earmark.core.audio import PcmDecoder
-from earmark.core.events import Event
+from earmark.core.events import Event, Transcript
 from earmark.core.tagging import TaggingConfig
-from earmark.dialects.deepgram import LiveOptions, session_config
+from earmark.dialects.deepgram import DeepgramEncoder, LiveOptions, session_config
 from earmark.errors import EarmarkError, InvalidParameter, NotFound, NotReady, Overloaded
 from earmark.inference.engine import Engine
 from earmark.inference.tagger import Tag
+from earmark.live.outbox import Outbox
 from earmark.live.runner import LiveRunner
 from earmark.live.tagging import TagFeed
 from earmark.store.tag_collections import owner_of
+
+
+def queue_event(encoder: DeepgramEncoder, outbox: Outbox, event: Event) -> None:
+    """One session event -> its JSON message in the client's outbox (interims collapse)."""
+    message = encoder.encode(event)
+    if message is not None:
+        outbox.put(message, interim=isinstance(event, Transcript) and not event.is_final)
 
 
 def not_ready(app: Any) -> EarmarkError | None:

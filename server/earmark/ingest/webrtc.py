@@ -28,7 +28,7 @@ from fastapi.responses import JSONResponse
 from earmark.api.auth import key_from_request, key_is_valid
 from earmark.config import Settings
 from earmark.core.audio import PcmDecoder
-from earmark.core.events import Event, Transcript
+from earmark.core.events import Event
 from earmark.dialects.deepgram import (
     DeepgramEncoder,
     LiveOptions,
@@ -46,7 +46,13 @@ from earmark.errors import (
 )
 from earmark.inference.engine import Engine
 from earmark.inference.tagger import Tag
-from earmark.ingest.admission import new_runner, not_ready, over_capacity, resolve_tags
+from earmark.ingest.admission import (
+    new_runner,
+    not_ready,
+    over_capacity,
+    queue_event,
+    resolve_tags,
+)
 from earmark.live.outbox import Outbox
 
 logger = logging.getLogger(__name__)
@@ -280,10 +286,7 @@ class PeerSession:
             self.runner.failed.set_exception(err)
 
     def _emit(self, event: Event) -> None:
-        message = self.encoder.encode(event)
-        if message is not None:
-            interim = isinstance(event, Transcript) and not event.is_final
-            self.outbox.put(message, interim=interim)
+        queue_event(self.encoder, self.outbox, event)
 
     # --- the peer's task ---
     async def run(self) -> None:

@@ -20,7 +20,7 @@ from earmark.api.auth import key_from_request, key_is_valid
 from earmark.api.metrics import AppMetrics
 from earmark.config import Settings
 from earmark.core.audio import PcmDecoder
-from earmark.core.events import Event, Transcript
+from earmark.core.events import Event
 from earmark.dialects.deepgram import (
     DeepgramEncoder,
     LiveOptions,
@@ -38,7 +38,13 @@ from earmark.errors import (
 )
 from earmark.inference.engine import Engine
 from earmark.inference.tagger import Tag
-from earmark.ingest.admission import new_runner, not_ready, over_capacity, resolve_tags
+from earmark.ingest.admission import (
+    new_runner,
+    not_ready,
+    over_capacity,
+    queue_event,
+    resolve_tags,
+)
 from earmark.ingest.url_safety import check_url, parse_networks
 from earmark.ingest.url_source import SourceConfig, SourceError, UrlSource
 from earmark.live.outbox import Outbox
@@ -165,10 +171,7 @@ class LiveConnection:
         return self.runner.partials_shed
 
     def _emit(self, event: Event) -> None:
-        message = self.encoder.encode(event)
-        if message is not None:
-            interim = isinstance(event, Transcript) and not event.is_final
-            self.outbox.put(message, interim=interim)
+        queue_event(self.encoder, self.outbox, event)
 
     def drain(self) -> None:
         """Server shutdown: stop taking audio, flush every final, send Metadata, close 1012."""
