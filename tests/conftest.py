@@ -30,16 +30,18 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], data_dir: str | None = None) -> None:
         self.port = free_port()
         self.base = f"127.0.0.1:{self.port}"
         self.http = f"http://{self.base}"
         self.ws = f"ws://{self.base}"
         ARTIFACTS.mkdir(exist_ok=True)
         self.log_path = ARTIFACTS / f"server-{self.port}.log"
-        self._data = tempfile.TemporaryDirectory(prefix="earmark-data-")
+        # A given data_dir outlives the server (restart tests); else a temporary one.
+        self._data = None if data_dir else tempfile.TemporaryDirectory(prefix="earmark-data-")
+        self.data_dir = Path(data_dir or self._data.name)  # type: ignore[union-attr]
         full_env = {**os.environ, "EARMARK_PORT": str(self.port), "EARMARK_CPU_THREADS": "2",
-                    "EARMARK_DATA_DIR": self._data.name, **env}
+                    "EARMARK_DATA_DIR": str(self.data_dir), **env}
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "earmark", "serve"], env=full_env, stdout=self._log,
@@ -65,12 +67,19 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self._log.close()
-        self._data.cleanup()
+        if self._data is not None:
+            self._data.cleanup()
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs (a crash)."""
+        self.proc.kill()
+        self.proc.wait(20)
+        self._log.close()
 
 
 @contextlib.contextmanager
-def running_server(**settings: str) -> Iterator[Server]:
-    server = Server({f"EARMARK_{k.upper()}": str(v) for k, v in settings.items()})
+def running_server(data_dir: str | None = None, **settings: str) -> Iterator[Server]:
+    server = Server({f"EARMARK_{k.upper()}": str(v) for k, v in settings.items()}, data_dir)
     try:
         server.wait_ready()
         yield server

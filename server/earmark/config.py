@@ -110,7 +110,29 @@ class Settings(BaseSettings):
     max_tags_per_collection: int = Field(200, ge=1, le=2000, description="tags in one "
                                          "collection")
     data_dir: str = Field("earmark-data", description="folder for the SQLite database "
-                          "(tag collections; jobs later)")
+                          "(jobs, conversations, webhook outbox, tag collections) and uploads")
+    max_upload_bytes: int = Field(1 << 30, ge=1024, description="largest audio file a job "
+                                  "may upload (bytes)")
+    max_job_audio_s: float = Field(4 * 3600, gt=0, description="longest audio a file job "
+                                   "takes (s)")
+    max_jobs_per_key: int = Field(10, ge=1, description="scheduled + in-progress file jobs "
+                                  "per API key; more get 429")
+    job_workers: int = Field(2, ge=1, le=32, description="file jobs transcribed at once (their "
+                             "chunks share the scheduler's batches)")
+    audio_retention_h: float = Field(24.0, ge=0, description="hours a finished job's audio "
+                                     "is kept (0: deleted at once)")
+    result_retention_h: float = Field(720.0, gt=0, description="hours a conversation's "
+                                      "transcript is kept after its last job finished")
+    webhook_secret: str = Field("", description="master secret the per-key webhook signing "
+                                "secrets derive from (empty: a random one kept in data_dir)")
+    webhook_timeout_s: float = Field(10.0, gt=0, le=120, description="one webhook request's "
+                                     "time limit (s)")
+    webhook_retry_base_s: float = Field(2.0, gt=0, description="first retry delay of a "
+                                        "failed webhook; doubles per attempt (s)")
+    webhook_retry_cap_s: float = Field(600.0, gt=0, description="longest delay between "
+                                       "webhook retries (s)")
+    webhook_retry_window_h: float = Field(24.0, gt=0, description="hours a webhook is retried "
+                                          "before it is abandoned")
     log_level: str = Field("info", description="debug, info, warning or error")
 
     @property

@@ -15,8 +15,8 @@ class EarmarkError(Exception):
         self.message = message
         self.param = param
 
-    def to_dict(self) -> dict[str, str]:
-        body = {"code": self.code, "message": self.message}
+    def to_dict(self) -> dict[str, object]:
+        body: dict[str, object] = {"code": self.code, "message": self.message}
         if self.param is not None:
             body["param"] = self.param
         return body

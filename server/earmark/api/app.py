@@ -15,17 +15,22 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from earmark import __version__
+from earmark.api.job_routes import router as job_router
 from earmark.api.metrics import AppMetrics
 from earmark.api.sync_routes import router as sync_router
 from earmark.api.tag_routes import router as tag_router
+from earmark.api.webhooks import WebhookDispatcher, load_master_secret
 from earmark.config import Settings
 from earmark.errors import EarmarkError, InvalidParameter
+from earmark.filejobs.runner import JobRunner
 from earmark.inference.engine import Engine
 from earmark.ingest.webrtc import WebRtcPeers
 from earmark.ingest.webrtc import router as webrtc_router
 from earmark.ingest.websocket import router as websocket_router
 from earmark.store.db import open_database
+from earmark.store.jobs import JobStore
 from earmark.store.tag_collections import TagCollections
+from earmark.store.webhooks import Outbox
 
 logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -40,10 +45,22 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         app.state.db = await asyncio.to_thread(open_database, settings.data_dir)
         app.state.tag_collections = TagCollections(
             app.state.db, max_per_owner=settings.max_tag_collections)
+        app.state.jobs = JobStore(app.state.db)
+        app.state.outbox = Outbox(app.state.db)
+        app.state.webhook_master = await asyncio.to_thread(load_master_secret, settings)
+        app.state.webhooks = WebhookDispatcher(app.state.outbox, settings,
+                                               app.state.webhook_master)
         await asyncio.to_thread(engine.load)
+        app.state.job_runner = JobRunner(app.state.jobs, engine, settings,
+                                         app.state.webhooks.wake)
+        background = [asyncio.create_task(app.state.webhooks.run(), name="webhooks"),
+                      asyncio.create_task(app.state.job_runner.run(), name="file-jobs")]
         try:
             yield
         finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
             await app.state.webrtc.close_all()
             engine.close()
             app.state.db.dispose()
@@ -56,11 +73,14 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.metrics = AppMetrics(engine, app.state.sessions)
     app.state.webrtc = WebRtcPeers(settings.max_webrtc_peers)
     app.state.tag_collections = None  # opened in the lifespan
+    app.state.jobs = None
+    app.state.job_runner = None
     app.state.metrics.watch_webrtc(app.state.webrtc)
     app.include_router(websocket_router)
     app.include_router(webrtc_router)
     app.include_router(tag_router)
     app.include_router(sync_router)
+    app.include_router(job_router)
 
     # Errors leave every HTTP route in one shape: {"code", "message", "param"?}.
     @app.exception_handler(EarmarkError)

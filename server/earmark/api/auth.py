@@ -5,6 +5,11 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 
+from fastapi import Request
+
+from earmark.errors import Unauthorized
+from earmark.store.tag_collections import owner_of
+
 _SCHEMES = ("token ", "bearer ")
 
 
@@ -31,3 +36,13 @@ def key_is_valid(key: str | None, keys: list[str]) -> bool:
     for candidate in keys:  # no early exit: timing must not reveal which key matched
         ok |= hmac.compare_digest(key.encode(), candidate.encode())
     return ok
+
+
+def request_owner(request: Request) -> str:
+    """The owner id of an HTTP request's key (sha256 of the key; "local" without keys).
+    Raises Unauthorized when keys are configured and none valid was given."""
+    settings = request.app.state.settings
+    key, _ = key_from_request(request.headers, request.query_params, [])
+    if settings.api_key_list and not key_is_valid(key, settings.api_key_list):
+        raise Unauthorized("a valid API key is required")
+    return owner_of(key if settings.api_key_list else None)

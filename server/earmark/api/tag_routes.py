@@ -8,11 +8,11 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from earmark.api.auth import key_from_request, key_is_valid
+from earmark.api.auth import request_owner
 from earmark.dialects.deepgram import COLLECTION_NAME
-from earmark.errors import InvalidParameter, NotReady, Unauthorized
+from earmark.errors import InvalidParameter, NotReady
 from earmark.inference.tagger import Tag
-from earmark.store.tag_collections import TagCollections, owner_of
+from earmark.store.tag_collections import TagCollections
 
 router = APIRouter()
 
@@ -44,11 +44,7 @@ class CollectionIn(CollectionBody):
 
 
 def _owner(request: Request) -> str:
-    settings = request.app.state.settings
-    key, _ = key_from_request(request.headers, request.query_params, [])
-    if settings.api_key_list and not key_is_valid(key, settings.api_key_list):
-        raise Unauthorized("a valid API key is required")
-    return owner_of(key if settings.api_key_list else None)
+    return request_owner(request)
 
 
 def _tags(request: Request, body: CollectionBody) -> tuple[Tag, ...]:

@@ -30,27 +30,29 @@ def _forbidden(address: IPAddress) -> bool:
             or address.is_multicast or address.is_reserved or address.is_unspecified)
 
 
-def check_url(url: str, allow_networks: list) -> str:  # noqa: ANN001 - ipaddress networks
+def check_url(url: str, allow_networks: list,  # noqa: ANN001 - ipaddress networks
+              *, schemes: tuple[str, ...] = ALLOWED_SCHEMES, param: str = "url") -> str:
     """Validates ``url`` (scheme, host, resolved addresses). Raises InvalidParameter naming
-    ``url``; returns the URL unchanged. Blocks on DNS: call it from a thread."""
+    ``param``; returns the URL unchanged. Blocks on DNS: call it from a thread."""
     if len(url) > MAX_URL_CHARS:
-        raise InvalidParameter("url is too long", param="url")
+        raise InvalidParameter(f"{param} is too long", param=param)
     parts = urlsplit(url)
-    if parts.scheme.lower() not in ALLOWED_SCHEMES:
+    if parts.scheme.lower() not in schemes:
         raise InvalidParameter(
-            f"url scheme {parts.scheme or '(none)'!r} is not allowed; use one of "
-            + ", ".join(ALLOWED_SCHEMES), param="url")
+            f"{param} scheme {parts.scheme or '(none)'!r} is not allowed; use one of "
+            + ", ".join(schemes), param=param)
     host = parts.hostname
     if not host:
-        raise InvalidParameter("url has no host", param="url")
+        raise InvalidParameter(f"{param} has no host", param=param)
     try:
         infos = socket.getaddrinfo(host, parts.port or 0, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
-        raise InvalidParameter(f"url host {host!r} does not resolve: {exc}", param="url") from None
+        raise InvalidParameter(f"{param} host {host!r} does not resolve: {exc}",
+                               param=param) from None
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%")[0])
         if _forbidden(address) and not any(address in net for net in allow_networks):
             raise InvalidParameter(
-                f"url host {host!r} resolves to {address}, a private or reserved address; "
-                "such sources are refused", param="url")
+                f"{param} host {host!r} resolves to {address}, a private or reserved address; "
+                "such sources are refused", param=param)
     return url

@@ -12,6 +12,9 @@ from sqlalchemy import (
     Column,
     Engine,
     Float,
+    ForeignKey,
+    Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -31,6 +34,78 @@ tag_collections = Table(
     Column("tags_json", Text, nullable=False),
     Column("created", Float, nullable=False),
     Column("updated", Float, nullable=False),
+)
+
+conversations = Table(
+    "conversations",
+    METADATA,
+    Column("id", String(32), primary_key=True),
+    Column("owner", String(64), nullable=False, index=True),
+    Column("name", Text, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("duration_s", Float, nullable=False, default=0.0),  # audio appended so far
+)
+
+# One job per uploaded file; a conversation has one or more (PUT appends).
+jobs = Table(
+    "jobs",
+    METADATA,
+    Column("id", String(36), primary_key=True),
+    Column("conversation_id", String(32), ForeignKey("conversations.id"), nullable=False,
+           index=True),
+    Column("owner", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+    Column("finished", Float),
+    Column("audio_path", Text),  # None once the audio retention has passed
+    Column("offset_s", Float, nullable=False),  # where this audio starts in the conversation
+    Column("duration_s", Float, nullable=False),
+    Column("channels", Integer, nullable=False),
+    Column("options_json", Text, nullable=False),
+    Column("webhook_url", Text),
+    Column("runs", Integer, nullable=False, default=0),  # starts, counting crash restarts
+    Index("jobs_owner_status", "owner", "status"),
+    Index("jobs_status_created", "status", "created"),
+)
+
+job_results = Table(
+    "job_results",
+    METADATA,
+    Column("job_id", String(36), ForeignKey("jobs.id"), primary_key=True),
+    Column("conversation_id", String(32), nullable=False, index=True),
+    Column("messages_json", Text, nullable=False),
+)
+
+# The webhook outbox: a row is written in the same transaction as the change it reports.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),  # "job" (signed headers)
+    Column("subject", String(64), nullable=False, index=True),  # job id: order is per subject
+    Column("owner", String(64), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("body", Text, nullable=False),  # the exact bytes sent (and signed)
+    Column("created", Float, nullable=False),
+    Column("state", String(16), nullable=False),  # pending | delivered | abandoned
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("delivered_at", Float),
+    Index("webhook_deliveries_due", "state", "next_attempt_at"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    METADATA,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", Integer, ForeignKey("webhook_deliveries.id"), nullable=False,
+           index=True),
+    Column("at", Float, nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+    Column("duration_ms", Float, nullable=False),
 )
 
 

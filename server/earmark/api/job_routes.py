@@ -1,0 +1,439 @@
+"""Async audio-file jobs (seed 003): upload, append, job status, conversation results.
+
+``POST /v1/process/audio`` takes the raw file as the body (any format FFmpeg reads, sniffed
+from the bytes). The body is streamed to a file under the data directory while its size is
+counted, probed, and only then becomes a job; every refusal (bad parameter, too large, not
+audio, over the per-key job limit) leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from earmark.api.auth import request_owner
+from earmark.api.webhooks import check_webhook_url, owner_secret
+from earmark.errors import BadAudio, EarmarkError, InvalidParameter, NotReady
+from earmark.filejobs.audio_file import AudioInfo, probe
+from earmark.store.jobs import ACTIVE, Job, JobStore
+
+logger = logging.getLogger(__name__)
+router = APIRouter()
+
+
+class PayloadTooLarge(EarmarkError):
+    code = "PAYLOAD_TOO_LARGE"
+    http_status = 413
+    close_code = 1009
+
+
+# Seed parameters this server does not implement yet: refused when turned on, never ignored.
+NOT_AVAILABLE = {
+    "detectPhrases": "actionable phrases",
+    "detectEntities": "entity detection",
+    "enableAllTrackers": "trackers",
+    "enableSummary": "summaries",
+    "enableSpeakerDiarization": "speaker diarization (use enableSeparateRecognitionPerChannel "
+                                "when each speaker has a channel)",
+}
+NOT_AVAILABLE_LISTS = {"entities": "custom entities", "trackers": "trackers"}
+KNOWN = {"name", "webhookUrl", "customVocabulary", "confidenceThreshold", "languageCode",
+         "mode", "enableSeparateRecognitionPerChannel", "channelMetadata",
+         "diarizationSpeakerCount", "token", *NOT_AVAILABLE, *NOT_AVAILABLE_LISTS}
+TOPIC_PASSAGE_WORDS = 120
+LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "the audio file's bytes (wav, mp3, ogg, flac, m4a, ... anything FFmpeg "
+                       "decodes; sniffed from the bytes)",
+        "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                            "format": "binary"}}},
+    },
+    "parameters": [
+        {"name": n, "in": "query", "required": False, "schema": schema}
+        for n, schema in (
+            ("name", {"type": "string", "maxLength": 256}),
+            ("webhookUrl", {"type": "string", "format": "uri"}),
+            ("customVocabulary", {"type": "array", "items": {"type": "string"}}),
+            ("confidenceThreshold", {"type": "number", "minimum": 0.5, "maximum": 1.0}),
+            ("languageCode", {"type": "string", "example": "en-US"}),
+            ("mode", {"type": "string", "enum": ["default", "phone"]}),
+            ("enableSeparateRecognitionPerChannel", {"type": "boolean"}),
+            ("channelMetadata", {"type": "string", "description": "JSON: [{\"channel\": 1, "
+                                 "\"speaker\": {\"name\": ..., \"email\": ...}}]"}),
+            ("detectPhrases", {"type": "boolean"}),
+            ("enableSpeakerDiarization", {"type": "boolean"}),
+            ("diarizationSpeakerCount", {"type": "integer", "minimum": 1}),
+        )
+    ],
+    "responses": {"201": {"description": "the job was accepted",
+                          "content": {"application/json": {"schema": {
+                              "type": "object",
+                              "properties": {"conversationId": {"type": "string"},
+                                             "jobId": {"type": "string"}}}}}},
+                  "400": {"description": "a bad parameter or undecodable audio"},
+                  "401": {"description": "no valid API key"},
+                  "404": {"description": "no such conversation (PUT)"},
+                  "413": {"description": "the file is over the upload limit"},
+                  "429": {"description": "the key's concurrent-job limit is reached"}},
+}
+
+
+def _store(request: Request) -> JobStore:
+    store = request.app.state.jobs
+    engine = request.app.state.engine
+    if store is None or not engine.ready or request.app.state.draining:
+        raise NotReady("the server is starting or shutting down")
+    return store
+
+
+def _bool(value: str, name: str) -> bool:
+    v = value.strip().lower()
+    if v in ("true", "1", "yes"):
+        return True
+    if v in ("false", "0", "no", ""):
+        return False
+    raise InvalidParameter(f"{name} must be true or false", param=name)
+
+
+def _vocabulary(values: list[str]) -> list[str]:
+    words: list[str] = []
+    for value in values:
+        value = value.strip()
+        if value.startswith("["):
+            try:
+                items = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                raise InvalidParameter("customVocabulary is not a JSON list",
+                                       param="customVocabulary") from None
+            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+                raise InvalidParameter("customVocabulary must be a list of strings",
+                                       param="customVocabulary")
+            words.extend(items)
+        else:
+            words.extend(value.split(","))
+    words = [w.strip() for w in words if w.strip()]
+    if len(words) > 100 or any(len(w) > 100 for w in words):
+        raise InvalidParameter("customVocabulary takes at most 100 phrases of 100 characters",
+                               param="customVocabulary")
+    return words
+
+
+def _channel_metadata(value: str) -> list[dict[str, Any]]:
+    try:
+        items = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        raise InvalidParameter("channelMetadata is not JSON", param="channelMetadata") from None
+    if isinstance(items, dict) and "channelMetadata" in items:
+        items = items["channelMetadata"]
+    if not isinstance(items, list) or not items:
+        raise InvalidParameter("channelMetadata must be a non-empty list", param="channelMetadata")
+    seen: set[int] = set()
+    out = []
+    for item in items:
+        channel = item.get("channel") if isinstance(item, dict) else None
+        speaker = item.get("speaker") if isinstance(item, dict) else None
+        if isinstance(speaker, str):
+            speaker = {"name": speaker}
+        if (not isinstance(channel, int) or isinstance(channel, bool) or not 1 <= channel <= 8
+                or not isinstance(speaker, dict) or channel in seen):
+            raise InvalidParameter("each channelMetadata item needs a distinct channel (1-8) "
+                                   "and a speaker object", param="channelMetadata")
+        name, email = speaker.get("name"), speaker.get("email")
+        if not all(v is None or (isinstance(v, str) and len(v) <= 200) for v in (name, email)):
+            raise InvalidParameter("speaker name and email must be strings",
+                                   param="channelMetadata")
+        seen.add(channel)
+        out.append({"channel": channel, "speaker": {"name": name, "email": email}})
+    return out
+
+
+async def _options(request: Request) -> tuple[dict[str, Any], str | None, str | None]:
+    """Validated job options, the webhook URL and the conversation name."""
+    q = request.query_params
+    settings = request.app.state.settings
+    for name in q:
+        if name not in KNOWN:
+            raise InvalidParameter(f"unknown query parameter {name!r}", param=name)
+    for name, what in NOT_AVAILABLE.items():
+        if name in q and _bool(q[name], name):
+            raise InvalidParameter(f"{name}: {what} is not available on this server yet",
+                                   param=name)
+    for name, what in NOT_AVAILABLE_LISTS.items():
+        if q.get(name, "").strip() not in ("", "[]"):
+            raise InvalidParameter(f"{name}: {what} are not available on this server yet",
+                                   param=name)
+    if "diarizationSpeakerCount" in q:
+        raise InvalidParameter("diarizationSpeakerCount needs enableSpeakerDiarization, which "
+                               "is not available yet", param="diarizationSpeakerCount")
+    options: dict[str, Any] = {}
+    name = q.get("name")
+    if name is not None and not 1 <= len(name.strip()) <= 256:
+        raise InvalidParameter("name must be 1-256 characters", param="name")
+    vocabulary = _vocabulary(q.getlist("customVocabulary"))
+    if vocabulary:
+        options["customVocabulary"] = vocabulary
+        options["hotwords"] = ", ".join(vocabulary)
+    if "confidenceThreshold" in q:
+        try:
+            threshold = float(q["confidenceThreshold"])
+        except ValueError:
+            threshold = -1.0
+        if not 0.5 <= threshold <= 1.0:
+            raise InvalidParameter("confidenceThreshold must be a number from 0.5 to 1.0",
+                                   param="confidenceThreshold")
+        options["confidenceThreshold"] = threshold
+    language = q.get("languageCode")
+    if language is not None:
+        model_language = request.app.state.engine.backend.language
+        if not LANGUAGE.match(language):
+            raise InvalidParameter("languageCode must look like en-US", param="languageCode")
+        if language.split("-")[0].lower() != model_language:
+            raise InvalidParameter(f"languageCode {language!r}: this server's model transcribes "
+                                   f"{model_language!r}", param="languageCode")
+        options["languageCode"] = language
+    mode = q.get("mode", "default")
+    if mode not in ("default", "phone"):
+        raise InvalidParameter("mode must be default or phone", param="mode")
+    options["mode"] = mode
+    per_channel = _bool(q.get("enableSeparateRecognitionPerChannel", "false"),
+                        "enableSeparateRecognitionPerChannel")
+    options["enableSeparateRecognitionPerChannel"] = per_channel
+    if "channelMetadata" in q:
+        if not per_channel:
+            raise InvalidParameter("channelMetadata needs enableSeparateRecognitionPerChannel"
+                                   "=true", param="channelMetadata")
+        options["channelMetadata"] = _channel_metadata(q["channelMetadata"])
+    webhook = q.get("webhookUrl") or None
+    if webhook is not None:
+        await asyncio.to_thread(check_webhook_url, webhook, settings, "webhookUrl")
+    return options, webhook, (name.strip() if name else None)
+
+
+async def _receive(request: Request) -> Path:
+    """Streams the body to a new file under the data directory, within the upload limit."""
+    limit = request.app.state.settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the file is {int(declared)} bytes; the limit is {limit}")
+    folder = Path(request.app.state.settings.data_dir) / "audio"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}.upload"
+    size = 0
+    try:
+        with path.open("wb") as f:
+            async for piece in request.stream():
+                size += len(piece)
+                if size > limit:
+                    raise PayloadTooLarge(f"the file is over the {limit}-byte upload limit")
+                f.write(piece)
+        if size == 0:
+            raise BadAudio("the request body is empty; send the audio file's bytes")
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
+
+
+async def _accept(request: Request, conversation_id: str | None) -> JSONResponse:
+    store = _store(request)
+    owner = request_owner(request)
+    settings = request.app.state.settings
+    options, webhook, name = await _options(request)
+    if conversation_id is not None:
+        await asyncio.to_thread(store.get_conversation, owner, conversation_id)
+    path = await _receive(request)
+    try:
+        info: AudioInfo = await asyncio.to_thread(probe, str(path))
+        if info.duration_s > settings.max_job_audio_s:
+            raise InvalidParameter(f"the audio is {info.duration_s:.0f} s; the limit is "
+                                   f"{settings.max_job_audio_s:.0f} s", param="body")
+        for item in options.get("channelMetadata", ()):
+            if item["channel"] > info.channels:
+                raise InvalidParameter(f"channelMetadata names channel {item['channel']} but "
+                                       f"the audio has {info.channels}", param="channelMetadata")
+        job = await asyncio.to_thread(
+            store.create_job, owner=owner, conversation_id=conversation_id, name=name,
+            audio_path=str(path), duration_s=info.duration_s, channels=info.channels,
+            options=options, webhook_url=webhook, max_active=settings.max_jobs_per_key)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    request.app.state.job_runner.enqueue(job.id)
+    request.app.state.webhooks.wake()
+    return JSONResponse({"conversationId": job.conversation_id, "jobId": job.id},
+                        status_code=201)
+
+
+@router.post("/v1/process/audio", status_code=201, openapi_extra=UPLOAD_BODY,
+             summary="Submit an audio file as a new conversation")
+async def process_audio(request: Request) -> JSONResponse:
+    return await _accept(request, None)
+
+
+@router.put("/v1/process/audio/{conversationId}", status_code=201, openapi_extra=UPLOAD_BODY,
+            summary="Append an audio file to a conversation")
+async def append_audio(request: Request, conversationId: str) -> JSONResponse:  # noqa: N803
+    return await _accept(request, conversationId)
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds") \
+        .replace("+00:00", "Z")
+
+
+def _job_body(job: Job) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": job.id, "status": job.status.value,
+                            "conversationId": job.conversation_id,
+                            "createdAt": _iso(job.created), "updatedAt": _iso(job.updated),
+                            "durationSeconds": round(job.duration_s, 3)}
+    if job.reason:
+        body["reason"] = job.reason
+    return body
+
+
+@router.get("/v1/job/{jobId}", summary="A job's status")
+async def job_status(request: Request, jobId: str) -> dict[str, Any]:  # noqa: N803
+    store = _store(request)
+    return _job_body(await asyncio.to_thread(store.get_job, request_owner(request), jobId))
+
+
+@router.get("/v1/job/{jobId}/webhooks", summary="A job's webhook deliveries and attempts")
+async def job_webhooks(request: Request, jobId: str) -> dict[str, Any]:  # noqa: N803
+    store = _store(request)
+    owner = request_owner(request)
+    await asyncio.to_thread(store.get_job, owner, jobId)
+    history = await asyncio.to_thread(request.app.state.outbox.history, owner, jobId)
+    return {"jobId": jobId, "deliveries": history}
+
+
+@router.get("/v1/webhooks/secret", summary="This key's webhook signing secret")
+async def webhook_secret(request: Request) -> dict[str, str]:
+    owner = request_owner(request)
+    return {"secret": owner_secret(request.app.state.webhook_master, owner),
+            "signatureHeader": "Earmark-Signature",
+            "timestampHeader": "Earmark-Timestamp",
+            "scheme": "v1=hex(HMAC-SHA256(secret, timestamp + '.' + body))"}
+
+
+def _speaker(job: Job, channel: int) -> dict[str, Any]:
+    if not job.options.get("enableSeparateRecognitionPerChannel"):
+        return {}
+    for item in job.options.get("channelMetadata", ()):
+        if item["channel"] == channel:
+            who = item["speaker"]
+            return {"id": f"channel-{channel}", "name": who.get("name") or f"Channel {channel}",
+                    "userId": who.get("email")}
+    return {"id": f"channel-{channel}", "name": f"Channel {channel}"}
+
+
+def _messages(conversation_created: float, conversation_id: str, jobs: list[Job],
+              results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for job in jobs:
+        base = conversation_created + job.offset_s
+        for k, m in enumerate(results.get(job.id, ())):
+            start, end = job.offset_s + m["start_s"], job.offset_s + m["end_s"]
+            out.append({
+                "id": f"{job.id}-{k}",
+                "text": m["text"],
+                "from": _speaker(job, m["channel"]),
+                "startTime": _iso(conversation_created + start),
+                "endTime": _iso(conversation_created + end),
+                "timeOffset": round(start, 3),
+                "duration": round(end - start, 3),
+                "conversationId": conversation_id,
+                "channel": m["channel"],
+                "phrases": [],
+                "words": [{"word": text, "startTime": _iso(base + ws), "endTime": _iso(base + we),
+                           "timeOffset": round(job.offset_s + ws, 3),
+                           "duration": round(we - ws, 3), "score": score}
+                          for text, ws, we, score in m["words"]],
+            })
+    return out
+
+
+@router.get("/v1/conversations/{conversationId}", summary="A conversation and its jobs")
+async def conversation(request: Request, conversationId: str) -> dict[str, Any]:  # noqa: N803
+    store = _store(request)
+    owner = request_owner(request)
+    conv = await asyncio.to_thread(store.get_conversation, owner, conversationId)
+    jobs = await asyncio.to_thread(store.conversation_jobs, owner, conversationId)
+    return {"id": conv.id, "name": conv.name, "startTime": _iso(conv.created),
+            "durationSeconds": round(conv.duration_s, 3), "jobs": [_job_body(j) for j in jobs]}
+
+
+@router.get("/v1/conversations/{conversationId}/messages",
+            summary="The transcript, one message per sentence")
+async def messages(request: Request, conversationId: str) -> dict[str, Any]:  # noqa: N803
+    store = _store(request)
+    owner = request_owner(request)
+    conv = await asyncio.to_thread(store.get_conversation, owner, conversationId)
+    jobs = await asyncio.to_thread(store.conversation_jobs, owner, conversationId)
+    results = await asyncio.to_thread(store.results, conversationId)
+    unfinished = [j.id for j in jobs if j.status.value in ACTIVE]
+    body: dict[str, Any] = {"messages": _messages(conv.created, conversationId, jobs, results)}
+    if unfinished:
+        body["incomplete"] = True
+        body["pendingJobs"] = unfinished
+    return body
+
+
+@router.get("/v1/conversations/{conversationId}/topics",
+            summary="Topics of the conversation, from the tag model")
+async def topics(request: Request, conversationId: str) -> dict[str, Any]:  # noqa: N803
+    store = _store(request)
+    owner = request_owner(request)
+    engine = request.app.state.engine
+    await asyncio.to_thread(store.get_conversation, owner, conversationId)
+    jobs = await asyncio.to_thread(store.conversation_jobs, owner, conversationId)
+    results = await asyncio.to_thread(store.results, conversationId)
+    if engine.tag_worker is None:
+        raise NotReady("topics need the tag model, which this server runs without "
+                       "(--no-tagging)")
+    words = [w for j in jobs for m in results.get(j.id, ()) for w in m["text"].split()]
+    # The sentence model reads ~250 tokens: score passages and average, weighted by words.
+    passages = [" ".join(words[i:i + TOPIC_PASSAGE_WORDS])
+                for i in range(0, len(words), TOPIC_PASSAGE_WORDS)]
+    totals: dict[str, float] = {}
+    bars: dict[str, float] = {}
+    for passage in passages:
+        scored = await asyncio.wrap_future(
+            engine.tag_worker.submit(engine.catalogue, passage, None))
+        weight = len(passage.split()) / len(words)
+        for t in scored.topics:
+            totals[t.name] = totals.get(t.name, 0.0) + weight * t.score
+            bars[t.name] = t.threshold
+    found = sorted(((name, score) for name, score in totals.items() if score >= bars[name]),
+                   key=lambda item: -item[1])
+    return {"topics": [{"id": name, "text": name, "type": "topic", "score": round(score, 3),
+                        "messageIds": [], "parentRefs": []} for name, score in found]}
+
+
+@router.get("/v1/conversations/{conversationId}/summary", summary="Summary (not available yet)")
+async def summary(request: Request, conversationId: str) -> dict[str, Any]:  # noqa: N803
+    store = _store(request)
+    await asyncio.to_thread(store.get_conversation, request_owner(request), conversationId)
+    return {"summary": [], "note": "summaries are not available on this server yet"}
+
+
+@router.delete("/v1/conversations/{conversationId}", summary="Delete a conversation")
+async def delete_conversation(request: Request, conversationId: str) -> dict[str, str]:  # noqa: N803
+    store = _store(request)
+    removed = await asyncio.to_thread(store.delete_conversation, request_owner(request),
+                                      conversationId)
+    for job in removed:
+        request.app.state.job_runner.cancel(job.id)
+        if job.audio_path:
+            Path(job.audio_path).unlink(missing_ok=True)
+    return {"message": f"conversation {conversationId} was deleted"}

@@ -1,0 +1,166 @@
+"""Webhook signing and the dispatcher that drains the persistent outbox.
+
+Signature (documented in docs/webhooks.md): each request carries
+``Earmark-Timestamp: <unix seconds>`` and ``Earmark-Signature: v1=<hex>`` where the hex is
+HMAC-SHA256, keyed with the API key's webhook secret, over ``<timestamp>.<exact body>``.
+``Earmark-Delivery`` is the delivery id (delivery is at-least-once: receivers dedupe on it).
+
+Each key's secret is derived from one master secret (``--webhook-secret``, or a random one
+kept in the data directory), so it survives restarts and is never stored per key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+import time
+from pathlib import Path
+
+import httpx
+
+from earmark import __version__
+from earmark.config import Settings
+from earmark.core.jobs import gives_up, retry_delay_s
+from earmark.errors import InvalidParameter
+from earmark.ingest.url_safety import check_url, parse_networks
+from earmark.store.webhooks import Delivery, Outbox
+
+logger = logging.getLogger(__name__)
+
+WEBHOOK_SCHEMES = ("http", "https")
+MAX_IN_FLIGHT = 16
+MAX_ERROR_CHARS = 300
+
+
+def load_master_secret(settings: Settings) -> bytes:
+    if settings.webhook_secret:
+        return settings.webhook_secret.encode()
+    path = Path(settings.data_dir) / "webhook-master.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()
+
+
+def owner_secret(master: bytes, owner: str) -> str:
+    """The webhook secret of one key (owner = sha256 of the key, or "local")."""
+    return "whsec_" + hmac.new(master, b"webhook:" + owner.encode(), hashlib.sha256).hexdigest()
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256)
+    return "v1=" + mac.hexdigest()
+
+
+def check_webhook_url(url: str, settings: Settings, param: str) -> str:
+    """Blocks on DNS: call from a thread."""
+    return check_url(url, parse_networks(settings.url_allow_networks),
+                     schemes=WEBHOOK_SCHEMES, param=param)
+
+
+class WebhookDispatcher:
+    """Sends due deliveries (at most ``MAX_IN_FLIGHT`` at once, in order per subject) and
+    records every attempt; failures retry with doubling delays until the retry window ends."""
+
+    def __init__(self, outbox: Outbox, settings: Settings, master: bytes) -> None:
+        self.outbox = outbox
+        self.settings = settings
+        self.master = master
+        self._wake = asyncio.Event()
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self.sent = 0
+        self.failed_attempts = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        timeout = httpx.Timeout(self.settings.webhook_timeout_s)
+        async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+            try:
+                while True:
+                    await self._tick(client)
+            finally:
+                for task in self._inflight.values():
+                    task.cancel()
+                await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+
+    async def _tick(self, client: httpx.AsyncClient) -> None:
+        self._wake.clear()
+        room = MAX_IN_FLIGHT - len(self._inflight)
+        due = await asyncio.to_thread(self.outbox.due, time.time(), MAX_IN_FLIGHT * 2) \
+            if room > 0 else []
+        busy_subjects = {d.subject for d in self._inflight_deliveries()}
+        for delivery in due:
+            if room <= 0:
+                break
+            if delivery.id in self._inflight or delivery.subject in busy_subjects:
+                continue
+            busy_subjects.add(delivery.subject)
+            task = asyncio.create_task(self._send(client, delivery))
+            task.delivery = delivery  # type: ignore[attr-defined]
+            self._inflight[delivery.id] = task
+            task.add_done_callback(lambda _t, i=delivery.id: self._done(i))
+            room -= 1
+        next_at = await asyncio.to_thread(self.outbox.next_due_at)
+        wait_s = 5.0 if next_at is None else min(5.0, max(0.02, next_at - time.time()))
+        try:
+            await asyncio.wait_for(self._wake.wait(), wait_s)
+        except asyncio.TimeoutError:
+            pass
+
+    def _inflight_deliveries(self) -> list[Delivery]:
+        return [t.delivery for t in self._inflight.values()]  # type: ignore[attr-defined]
+
+    def _done(self, delivery_id: int) -> None:
+        self._inflight.pop(delivery_id, None)
+        self._wake.set()
+
+    async def _send(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
+        s = self.settings
+        started = time.time()
+        status: int | None = None
+        error: str | None = None
+        body = delivery.body.encode()
+        try:
+            await asyncio.to_thread(check_webhook_url, delivery.url, s, "webhookUrl")
+            timestamp = int(started)
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": f"Earmark-Webhooks/{__version__}",
+                "Earmark-Delivery": str(delivery.id),
+                "Earmark-Timestamp": str(timestamp),
+                "Earmark-Signature": sign(owner_secret(self.master, delivery.owner),
+                                          timestamp, body),
+            }
+            response = await client.post(delivery.url, content=body, headers=headers)
+            status = response.status_code
+            if not 200 <= status < 300:
+                error = f"HTTP {status}"
+        except InvalidParameter as exc:
+            error = exc.message
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS] or type(exc).__name__
+        finished = time.time()
+        delivered = error is None
+        next_at: float | None = None
+        if not delivered:
+            self.failed_attempts += 1
+            if not gives_up(finished - delivery.created, window_s=s.webhook_retry_window_h * 3600):
+                next_at = finished + retry_delay_s(delivery.attempts + 1,
+                                                   base_s=s.webhook_retry_base_s,
+                                                   cap_s=s.webhook_retry_cap_s)
+            else:
+                logger.warning("webhook %d to %s abandoned after %d attempts", delivery.id,
+                               delivery.url, delivery.attempts + 1)
+        else:
+            self.sent += 1
+        await asyncio.to_thread(self.outbox.record, delivery, at=finished,
+                                duration_ms=(finished - started) * 1000, status_code=status,
+                                error=error, delivered=delivered, next_attempt_at=next_at)

@@ -1,0 +1,171 @@
+"""Runs file jobs: a bounded set of workers over a FIFO of job ids, resumed after a restart.
+
+- At start-up every scheduled or in-progress job in the store is queued again, oldest first: a
+  job interrupted by a crash runs again from its stored audio (its result is written in one
+  transaction with its final status, so nothing is half-done).
+- A job that has been started ``MAX_RUNS`` times without finishing is failed rather than
+  retried forever (it may be what crashes the process).
+- Shutdown cancels the workers and leaves running jobs ``in_progress`` for the next start.
+- Retention runs here too: old audio, then old conversations, are deleted on a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from earmark.config import Settings
+from earmark.core import SAMPLE_RATE
+from earmark.core.messages import Message
+from earmark.errors import BadAudio
+from earmark.filejobs.audio_file import decode
+from earmark.filejobs.transcriber import FileOptions, transcribe_file
+from earmark.inference.engine import Engine
+from earmark.inference.vad import SileroVad
+from earmark.store.jobs import Job, JobStore
+
+logger = logging.getLogger(__name__)
+
+MAX_RUNS = 3
+RETENTION_CHECK_S = 600.0
+
+
+def message_record(message: Message) -> dict[str, Any]:
+    """What the store keeps for one sentence: file-relative seconds."""
+    def s(sample: int) -> float:
+        return round(sample / SAMPLE_RATE, 3)
+
+    return {
+        "channel": message.channel,
+        "text": message.text,
+        "start_s": s(message.start_sample),
+        "end_s": s(message.end_sample),
+        "words": [[w.text.strip(), s(w.start_sample), s(w.end_sample), round(w.probability, 3)]
+                  for w in message.words if w.text.strip()],
+    }
+
+
+class JobRunner:
+    def __init__(self, store: JobStore, engine: Engine, settings: Settings,
+                 notify: Callable[[], None]) -> None:
+        self.store = store
+        self.engine = engine
+        self.settings = settings
+        self.notify = notify  # wakes the webhook dispatcher after a status change
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self.completed = 0
+        self.failed = 0
+
+    def enqueue(self, job_id: str) -> None:
+        self._queue.put_nowait(job_id)
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    def cancel(self, job_id: str) -> None:
+        """Stops a running job (its conversation was deleted)."""
+        task = self._running.get(job_id)
+        if task is not None:
+            task.cancel()
+
+    async def run(self) -> None:
+        for job in await asyncio.to_thread(self.store.unfinished):
+            self.enqueue(job.id)
+        vads = [await asyncio.to_thread(SileroVad) for _ in range(self.settings.job_workers)]
+        workers = [asyncio.create_task(self._worker(vad)) for vad in vads]
+        workers.append(asyncio.create_task(self._retention()))
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _worker(self, vad: SileroVad) -> None:
+        while True:
+            job_id = await self._queue.get()
+            task = asyncio.create_task(self._process(job_id, vad))
+            self._running[job_id] = task
+            try:
+                await asyncio.wait({task})  # a deleted job's task ends; this worker goes on
+            except asyncio.CancelledError:  # shutdown: stop the job; it stays in_progress
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                raise
+            finally:
+                self._running.pop(job_id, None)
+            if not task.cancelled() and task.exception() is not None:
+                logger.error("file job %s: %r", job_id, task.exception())
+
+    async def _process(self, job_id: str, vad: SileroVad) -> None:
+        job = await asyncio.to_thread(self.store.start, job_id)
+        self.notify()
+        if job is None:
+            return
+        if job.runs > MAX_RUNS:
+            await self._fail(job, f"the job was interrupted {MAX_RUNS} times while it ran")
+            return
+        started = time.perf_counter()
+        try:
+            messages = await self._transcribe(job, vad)
+        except BadAudio as exc:
+            await self._fail(job, exc.message)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("file job %s failed", job.id)
+            await self._fail(job, "transcription failed with an internal error")
+            return
+        done = await asyncio.to_thread(self.store.complete, job.id,
+                                       [message_record(m) for m in messages])
+        if done:
+            self.completed += 1
+            if self.settings.audio_retention_h == 0:
+                await asyncio.to_thread(self.store.forget_audio, job.id)
+            elapsed = time.perf_counter() - started
+            logger.info("file job %s completed: %.1f s of audio in %.1f s (%d messages)",
+                        job.id, job.duration_s, elapsed, len(messages))
+        self.notify()
+
+    async def _transcribe(self, job: Job, vad: SileroVad) -> list[Message]:
+        if job.audio_path is None or not Path(job.audio_path).exists():
+            raise BadAudio("the job's audio is no longer stored")
+        per_channel = bool(job.options.get("enableSeparateRecognitionPerChannel"))
+        audio = await asyncio.to_thread(decode, job.audio_path, keep_channels=per_channel)
+        scheduler = self.engine.scheduler
+        assert scheduler is not None
+        options = FileOptions(hotwords=job.options.get("hotwords"),
+                              vad_threshold=self.settings.vad_threshold)
+        return await transcribe_file(scheduler, vad, audio, options)
+
+    async def _fail(self, job: Job, reason: str) -> None:
+        if await asyncio.to_thread(self.store.fail, job.id, reason):
+            self.failed += 1
+            if self.settings.audio_retention_h == 0:
+                await asyncio.to_thread(self.store.forget_audio, job.id)
+            logger.warning("file job %s failed: %s", job.id, reason)
+        self.notify()
+
+    async def _retention(self) -> None:
+        s = self.settings
+        while True:
+            now = time.time()
+            paths = await asyncio.to_thread(
+                self.store.expire, audio_before=now - s.audio_retention_h * 3600,
+                results_before=now - s.result_retention_h * 3600)
+            for path in paths:
+                Path(path).unlink(missing_ok=True)
+            if paths:
+                logger.info("retention: deleted %d audio files", len(paths))
+            await asyncio.sleep(RETENTION_CHECK_S)

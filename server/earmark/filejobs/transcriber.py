@@ -1,0 +1,132 @@
+"""The offline path for file jobs: VAD over the whole file, chunks, the scheduler's FILE lane.
+
+Not the live partial machinery: every speech chunk is known up front, so all of them are
+queued at job priority (a bounded number in flight per job, so one long file cannot fill the
+scheduler's queue) and batched with whatever else is waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from earmark.core import SAMPLE_RATE, WINDOW_SAMPLES
+from earmark.core.chunking import Chunk, plan_chunks
+from earmark.core.events import Priority, Recognition, RecognitionRequest, Word
+from earmark.core.messages import Message, merge_channels, sentences
+from earmark.core.segmenter import SegmenterConfig
+from earmark.errors import Overloaded
+from earmark.inference.scheduler import InferenceScheduler
+from earmark.inference.vad import SileroVad
+
+logger = logging.getLogger(__name__)
+
+_ids = itertools.count(1)
+MAX_IN_FLIGHT = 8  # chunks of one job queued at once
+MAX_CHUNK_S = 24.0  # leaves the decode window room for padding within Whisper's 30 s
+MAX_GAP_S = 3.0  # regions further apart are decoded separately
+
+
+@dataclass(frozen=True)
+class FileOptions:
+    hotwords: str | None = None
+    vad_threshold: float = 0.5
+
+
+def speech_probs(vad: SileroVad, audio: npt.NDArray[np.float32]) -> list[list[float]]:
+    """Silero probabilities per 512-sample window for each channel row (blocking)."""
+    whole = audio.shape[1] - audio.shape[1] % WINDOW_SAMPLES
+    states = [vad.new_state() for _ in range(audio.shape[0])]
+    rows = [np.ascontiguousarray(row[:whole]) for row in audio]
+    probs: list[list[float]] = [[] for _ in rows]
+    step = 512 * WINDOW_SAMPLES  # ~16 s per call keeps the arrays small
+    for start in range(0, whole, step):
+        for i, got in enumerate(vad.probs_batch(states, [r[start:start + step] for r in rows])):
+            probs[i].extend(got)
+    return probs
+
+
+def chunks_for(probs: Sequence[float], threshold: float) -> list[Chunk]:
+    config = SegmenterConfig(threshold=threshold, neg_threshold=max(0.01, threshold - 0.15))
+    return plan_chunks(probs, config, max_chunk_samples=int(MAX_CHUNK_S * SAMPLE_RATE),
+                       max_gap_samples=int(MAX_GAP_S * SAMPLE_RATE))
+
+
+async def _submit(scheduler: InferenceScheduler, owner: object,
+                  request: RecognitionRequest) -> Future[Recognition]:
+    delay = 0.05
+    while True:
+        try:
+            return scheduler.submit(owner, request)
+        except Overloaded:
+            # A full queue is live traffic's to use; a file job waits its turn.
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+async def recognise_chunks(
+    scheduler: InferenceScheduler,
+    owner: object,
+    row: npt.NDArray[np.float32],
+    chunks: list[Chunk],
+    options: FileOptions,
+) -> list[tuple[Word, ...]]:
+    """Words of each chunk on the file's timeline, in chunk order."""
+    results: list[tuple[Word, ...] | None] = [None] * len(chunks)
+    pending: dict[asyncio.Future[Recognition], int] = {}
+    todo = iter(enumerate(chunks))
+    try:
+        while True:
+            while len(pending) < MAX_IN_FLIGHT:
+                nxt = next(todo, None)
+                if nxt is None:
+                    break
+                i, chunk = nxt
+                request = RecognitionRequest(next(_ids), Priority.FILE, chunk.start_sample,
+                                             row[chunk.start_sample:chunk.end_sample],
+                                             hotwords=options.hotwords)
+                future = await _submit(scheduler, owner, request)
+                pending[asyncio.wrap_future(future)] = i
+            if not pending:
+                break
+            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for fut in done:
+                i = pending.pop(fut)
+                offset = chunks[i].start_sample
+                results[i] = tuple(
+                    replace(w, start_sample=w.start_sample + offset,
+                            end_sample=w.end_sample + offset)
+                    for w in fut.result().words)
+    finally:
+        for fut in pending:
+            fut.cancel()
+    return [r or () for r in results]
+
+
+async def transcribe_file(
+    scheduler: InferenceScheduler,
+    vad: SileroVad,
+    audio: npt.NDArray[np.float32],
+    options: FileOptions,
+) -> list[Message]:
+    """Sentences of every channel row of ``audio`` (16 kHz), merged by start time."""
+    owner = object()
+    probs = await asyncio.to_thread(speech_probs, vad, audio)
+
+    async def one(channel: int, row: npt.NDArray[np.float32], row_probs: list[float]) -> list[
+            Message]:
+        chunks = chunks_for(row_probs, options.vad_threshold)
+        words = await recognise_chunks(scheduler, owner, row, chunks, options)
+        return sentences(words, channel=channel)
+
+    per_channel = await asyncio.gather(*(
+        one(channel, row, row_probs)
+        for channel, (row, row_probs) in enumerate(zip(audio, probs, strict=True), start=1)))
+    return merge_channels(per_channel)

@@ -1,0 +1,350 @@
+"""Async audio-file jobs (seed 003) against a real server process and its real SQLite file."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+import httpx
+import numpy as np
+import orjson
+import pytest
+
+from earmark.evaldata import normalize, read_mono_16k, wer
+from tests.conftest import ROOT, evaldata_items, running_server, silence_pcm
+from tests.e2e.webhook_receiver import WebhookReceiver
+
+_spec = importlib.util.spec_from_file_location("verify_webhook",
+                                               ROOT / "client_examples" / "verify_webhook.py")
+verify_webhook = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
+_spec.loader.exec_module(verify_webhook)  # type: ignore[union-attr]
+
+KEY_A, KEY_B = "key-alpha", "key-bravo"
+SENTENCES = [
+    "The football match ended with a late goal from the young striker.",
+    "Thousands of fans cheered in the stadium as the team lifted the trophy.",
+    "The coach praised the defence and said the players had trained hard all season.",
+]
+
+
+def wav_bytes(samples: np.ndarray, rate: int = 16000) -> bytes:
+    """int16 samples, shape (n,) or (n, channels) -> WAV file bytes."""
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.astype("<i2").tobytes())
+    return buf.getvalue()
+
+
+def speech(speak, sentences: list[str], gap_s: float = 0.8) -> np.ndarray:  # noqa: ANN001
+    parts = [silence_pcm(0.5)]
+    for s in sentences:
+        parts += [speak(s), silence_pcm(gap_s)]
+    return np.concatenate(parts)
+
+
+def auth(key: str = KEY_A) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def submit(client: httpx.Client, body: bytes, key: str = KEY_A, conversation: str | None = None,
+           **params: str) -> httpx.Response:
+    url = "/v1/process/audio" + (f"/{conversation}" if conversation else "")
+    method = "PUT" if conversation else "POST"
+    return client.request(method, url, content=body, params=params,
+                          headers={**auth(key), "Content-Type": "audio/wav"})
+
+
+def wait_job(client: httpx.Client, job_id: str, key: str = KEY_A,
+             timeout_s: float = 120.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        body = client.get(f"/v1/job/{job_id}", headers=auth(key)).json()
+        if body["status"] in ("completed", "failed"):
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish: {body}")
+
+
+def messages(client: httpx.Client, conversation: str, key: str = KEY_A) -> list[dict]:
+    r = client.get(f"/v1/conversations/{conversation}/messages", headers=auth(key))
+    assert r.status_code == 200, r.text
+    return r.json()["messages"]
+
+
+@pytest.fixture(scope="module")
+def jobs_server():
+    with running_server(api_keys=f"{KEY_A},{KEY_B}", url_allow_networks="127.0.0.0/8",
+                        webhook_retry_base_s="0.2", max_upload_bytes=str(8 << 20),
+                        max_jobs_per_key="3") as server:
+        yield server
+
+
+@pytest.fixture()
+def client(jobs_server):
+    with httpx.Client(base_url=jobs_server.http, timeout=30) as c:
+        yield c
+
+
+def check_messages(msgs: list[dict], duration_s: float) -> None:
+    """Timing invariants: ordered, words inside their message, inside the audio."""
+    last_start = -1.0
+    for m in msgs:
+        assert m["timeOffset"] >= last_start
+        last_start = m["timeOffset"]
+        end = m["timeOffset"] + m["duration"]
+        assert 0 <= m["timeOffset"] <= end <= duration_s + 0.5
+        assert m["words"] and m["text"]
+        for w in m["words"]:
+            assert m["timeOffset"] - 0.01 <= w["timeOffset"] <= end + 0.01
+            assert w["duration"] >= 0 and 0 <= w["score"] <= 1
+
+
+def test_wav_and_mp3_jobs_complete_with_sentences(client, speak) -> None:
+    audio = speech(speak, SENTENCES)
+    duration_s = len(audio) / 16000
+    r = submit(client, wav_bytes(audio), name="Match report")
+    assert r.status_code == 201, r.text
+    ids = r.json()
+    assert set(ids) == {"conversationId", "jobId"}
+    assert wait_job(client, ids["jobId"])["status"] == "completed"
+    msgs = messages(client, ids["conversationId"])
+    check_messages(msgs, duration_s)
+    assert len(msgs) >= len(SENTENCES)  # one message per sentence
+    assert wer([" ".join(SENTENCES)], [" ".join(m["text"] for m in msgs)]) < 0.15
+    conv = client.get(f"/v1/conversations/{ids['conversationId']}", headers=auth()).json()
+    assert conv["name"] == "Match report"
+
+    # The same speech as MP3, sent with a wrong Content-Type: the bytes decide.
+    with tempfile.TemporaryDirectory() as tmp:
+        src, mp3 = Path(tmp) / "a.wav", Path(tmp) / "a.mp3"
+        src.write_bytes(wav_bytes(audio))
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(src), "-ar", "22050",
+                        str(mp3)], check=True)
+        data = mp3.read_bytes()
+    r = submit(client, data)
+    assert r.status_code == 201, r.text
+    assert wait_job(client, r.json()["jobId"])["status"] == "completed"
+    mp3_text = " ".join(m["text"] for m in messages(client, r.json()["conversationId"]))
+    assert wer([" ".join(SENTENCES)], [mp3_text]) < 0.2
+
+
+def test_put_appends_after_the_earlier_audio(client, speak) -> None:
+    first = speech(speak, SENTENCES[:1])
+    r = submit(client, wav_bytes(first))
+    conv = r.json()["conversationId"]
+    r2 = submit(client, wav_bytes(speech(speak, SENTENCES[1:2])), conversation=conv)
+    assert r2.status_code == 201, r2.text
+    assert r2.json()["conversationId"] == conv and r2.json()["jobId"] != r.json()["jobId"]
+    for job in (r.json()["jobId"], r2.json()["jobId"]):
+        assert wait_job(client, job)["status"] == "completed"
+    msgs = messages(client, conv)
+    first_s = len(first) / 16000
+    later = [m for m in msgs if m["id"].startswith(r2.json()["jobId"])]
+    assert later and all(m["timeOffset"] >= first_s for m in later)
+    assert normalize(later[0]["text"]).startswith("thousands of fans")
+    assert submit(client, wav_bytes(first), conversation="0000").status_code == 404
+
+
+BAD = [
+    # (query, body or None for a valid clip, key, status, param)
+    ({}, b"", KEY_A, 400, None),
+    ({}, b"\x00\x01garbage" * 300, KEY_A, 400, None),
+    ({"bogus": "1"}, None, KEY_A, 400, "bogus"),
+    ({"confidenceThreshold": "0.2"}, None, KEY_A, 400, "confidenceThreshold"),
+    ({"confidenceThreshold": "high"}, None, KEY_A, 400, "confidenceThreshold"),
+    ({"channelMetadata": '[{"channel": 1, "speaker": {"name": "A"}}]'}, None, KEY_A, 400,
+     "channelMetadata"),
+    ({"enableSeparateRecognitionPerChannel": "true", "channelMetadata": "{not json"}, None,
+     KEY_A, 400, "channelMetadata"),
+    ({"enableSeparateRecognitionPerChannel": "true",
+      "channelMetadata": '[{"channel": 2, "speaker": {"name": "B"}}]'}, None, KEY_A, 400,
+     "channelMetadata"),  # the clip is mono
+    ({"enableSeparateRecognitionPerChannel": "maybe"}, None, KEY_A, 400,
+     "enableSeparateRecognitionPerChannel"),
+    ({"detectPhrases": "true"}, None, KEY_A, 400, "detectPhrases"),
+    ({"enableSpeakerDiarization": "true", "diarizationSpeakerCount": "2"}, None, KEY_A, 400,
+     "enableSpeakerDiarization"),
+    ({"languageCode": "de-DE"}, None, KEY_A, 400, "languageCode"),
+    ({"languageCode": "english!"}, None, KEY_A, 400, "languageCode"),
+    ({"mode": "radio"}, None, KEY_A, 400, "mode"),
+    ({"webhookUrl": "file:///etc/passwd"}, None, KEY_A, 400, "webhookUrl"),
+    ({"webhookUrl": "http://169.254.169.254/latest"}, None, KEY_A, 400, "webhookUrl"),
+    ({}, None, "wrong-key", 401, None),
+]
+
+
+@pytest.mark.parametrize(("query", "body", "key", "status", "param"), BAD)
+def test_bad_requests_get_clear_errors(client, speak, query, body, key, status, param) -> None:
+    clip = wav_bytes(speech(speak, SENTENCES[:1]))
+    r = submit(client, clip if body is None else body, key, **query)
+    assert r.status_code == status, r.text
+    err = r.json()
+    assert err["code"] and err["message"]
+    if param:
+        assert err["param"] == param
+
+
+def test_not_found_and_limits_leave_nothing_behind(jobs_server, client) -> None:
+    assert client.get("/v1/job/nope", headers=auth()).status_code == 404
+    assert client.get("/v1/conversations/123/messages", headers=auth()).status_code == 404
+    assert client.delete("/v1/conversations/123", headers=auth()).status_code == 404
+    big = submit(client, b"\x00" * (9 << 20))
+    assert big.status_code == 413 and big.json()["code"] == "PAYLOAD_TOO_LARGE"
+    uploads = list((jobs_server.data_dir / "audio").glob("*.upload"))
+    db = client.get("/v1/job/x", headers=auth(KEY_B))  # another key sees nothing of A's
+    assert db.status_code == 404
+    # every upload still on disk belongs to a job (no orphan files from refusals)
+    assert all(p.stat().st_size > 0 for p in uploads)
+
+
+def test_per_key_job_limit_is_429_and_delete_stops_jobs(jobs_server, client, speak) -> None:
+    clip = wav_bytes(speech(speak, SENTENCES * 4))  # ~40 s: still running when the 4th comes
+    accepted = [submit(client, clip, KEY_B) for _ in range(3)]
+    assert [r.status_code for r in accepted] == [201] * 3
+    refused = submit(client, clip, KEY_B)
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["statusCode"] == 429 and "concurrent jobs" in refused.json()["message"]
+    other = submit(client, wav_bytes(speech(speak, SENTENCES[:1])), KEY_A)
+    assert other.status_code == 201  # the limit is per key
+    before = {p.name for p in (jobs_server.data_dir / "audio").glob("*")}
+    for r in accepted:
+        conv = r.json()["conversationId"]
+        assert client.delete(f"/v1/conversations/{conv}", headers=auth(KEY_B)).status_code == 200
+        assert client.get(f"/v1/job/{r.json()['jobId']}", headers=auth(KEY_B)).status_code == 404
+    after = {p.name for p in (jobs_server.data_dir / "audio").glob("*")}
+    assert len(before - after) == 3  # their audio is gone
+    assert submit(client, clip, KEY_B).status_code == 201  # room again
+    assert wait_job(client, other.json()["jobId"])["status"] == "completed"
+
+
+def test_separate_channels_give_named_speakers(client, speak) -> None:
+    left_text = "The quick brown fox jumps over the lazy dog near the river bank."
+    right_text = "Please send the weekly report to the whole team before lunch."
+    left, right = speak(left_text), speak(right_text)
+    n = max(len(left), len(right) + 8000) + 16000
+    stereo = np.zeros((n, 2), np.int16)
+    stereo[4000:4000 + len(left), 0] = left
+    stereo[12000:12000 + len(right), 1] = right  # overlapping talk, one voice per channel
+    meta = [{"channel": 1, "speaker": {"name": "Alice", "email": "alice@example.com"}},
+            {"channel": 2, "speaker": {"name": "Bob"}}]
+    r = submit(client, wav_bytes(stereo), enableSeparateRecognitionPerChannel="true",
+               channelMetadata=orjson.dumps(meta).decode())
+    assert r.status_code == 201, r.text
+    assert wait_job(client, r.json()["jobId"])["status"] == "completed"
+    msgs = messages(client, r.json()["conversationId"])
+    by = {name: " ".join(m["text"] for m in msgs if m["from"].get("name") == name)
+          for name in ("Alice", "Bob")}
+    assert wer([left_text], [by["Alice"]]) < 0.2
+    assert wer([right_text], [by["Bob"]]) < 0.2
+    assert "report" not in by["Alice"] and "fox" not in by["Bob"]  # no channel bleeds over
+    assert {m["from"].get("userId") for m in msgs if m["from"]["name"] == "Alice"} == \
+        {"alice@example.com"}
+
+
+def test_webhooks_retry_until_delivered_in_order_and_signed(client, speak) -> None:
+    secret = client.get("/v1/webhooks/secret", headers=auth()).json()["secret"]
+    with WebhookReceiver(fail_first=3) as receiver:
+        r = submit(client, wav_bytes(speech(speak, SENTENCES[:2])), webhookUrl=receiver.url)
+        job, conv = r.json()["jobId"], r.json()["conversationId"]
+        got = receiver.wait_for(lambda g: len(g) >= 3)
+        time.sleep(0.5)
+        got = receiver.accepted()
+    assert [orjson.loads(g.body)["status"] for g in got] == \
+        ["scheduled", "in_progress", "completed"]
+    for g in got:
+        assert orjson.loads(g.body) == {"jobId": job, "status": orjson.loads(g.body)["status"],
+                                        "conversationId": conv}
+        assert verify_webhook.verify(secret, g.headers, g.body)
+        assert not verify_webhook.verify(secret, g.headers, g.body + b" ")
+    other_secret = client.get("/v1/webhooks/secret", headers=auth(KEY_B)).json()["secret"]
+    assert other_secret != secret and not verify_webhook.verify(other_secret, got[0].headers,
+                                                                got[0].body)
+    history = client.get(f"/v1/job/{job}/webhooks", headers=auth()).json()["deliveries"]
+    assert [d["state"] for d in history] == ["delivered"] * 3
+    first = history[0]["attempts"]
+    assert [a["statusCode"] for a in first] == [500, 500, 500, 200]
+    assert all(a["error"] == "HTTP 500" for a in first[:3])
+
+
+def test_topics_and_summary(client, speak) -> None:
+    r = submit(client, wav_bytes(speech(speak, SENTENCES)))
+    conv = r.json()["conversationId"]
+    wait_job(client, r.json()["jobId"])
+    topics = client.get(f"/v1/conversations/{conv}/topics", headers=auth()).json()["topics"]
+    assert "Sports" in [t["text"] for t in topics]
+    summary = client.get(f"/v1/conversations/{conv}/summary", headers=auth()).json()
+    assert summary["summary"] == [] and "not available" in summary["note"]
+
+
+def test_sigkill_mid_job_resumes_and_delivers(speak, tmp_path) -> None:
+    long_clip = wav_bytes(speech(speak, SENTENCES * 12, gap_s=0.6))  # ~2.5 min of speech
+    settings = dict(url_allow_networks="127.0.0.0/8", webhook_retry_base_s="0.2")
+    with WebhookReceiver() as receiver:
+        with running_server(data_dir=str(tmp_path), **settings) as first:
+            with httpx.Client(base_url=first.http, timeout=30) as c:
+                r = c.post("/v1/process/audio", content=long_clip,
+                           params={"webhookUrl": receiver.url})
+                job = r.json()["jobId"]
+                deadline = time.monotonic() + 60
+                while c.get(f"/v1/job/{job}").json()["status"] != "in_progress":
+                    assert time.monotonic() < deadline
+                    time.sleep(0.02)
+            first.kill()
+        with running_server(data_dir=str(tmp_path), **settings) as second:
+            with httpx.Client(base_url=second.http, timeout=30) as c:
+                assert wait_job(c, job, timeout_s=180)["status"] == "completed"
+                conv = c.get(f"/v1/job/{job}").json()["conversationId"]
+                msgs = c.get(f"/v1/conversations/{conv}/messages").json()["messages"]
+            got = receiver.wait_for(
+                lambda g: "completed" in [orjson.loads(x.body)["status"] for x in g])
+    statuses = [orjson.loads(g.body)["status"] for g in got]
+    assert statuses[0] == "scheduled" and statuses[-1] == "completed"
+    assert set(statuses) == {"scheduled", "in_progress", "completed"}
+    assert msgs and msgs[-1]["timeOffset"] > 100  # the whole file, not a partial result
+    assert wer([" ".join(SENTENCES * 12)], [" ".join(m["text"] for m in msgs)]) < 0.15
+
+
+@pytest.mark.evaldata
+def test_long_evaldata_job_matches_offline_wer(jobs_server, client) -> None:
+    item = next(i for i in evaldata_items("long"))
+    r = submit(client, item.path.read_bytes())
+    assert wait_job(client, r.json()["jobId"], timeout_s=300)["status"] == "completed"
+    msgs = messages(client, r.json()["conversationId"])
+    check_messages(msgs, item.duration_s)
+    job_wer = wer([item.reference], [" ".join(m["text"] for m in msgs)])
+    offline = subprocess.run([sys.executable, "-m", "earmark", "transcribe", str(item.path)],
+                             capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    offline_text = " ".join(line.split("]", 1)[1] for line in offline.splitlines() if "]" in line)
+    offline_wer = wer([item.reference], [offline_text])
+    print(f"long file: job WER {job_wer:.3f}, offline (live policy) WER {offline_wer:.3f}")
+    assert job_wer <= offline_wer + 0.02
+
+
+@pytest.mark.evaldata
+def test_evaldata_stereo_channels(client) -> None:
+    reads = sorted(evaldata_items("short_read"), key=lambda i: -i.duration_s)[:2]
+    left, right = (read_mono_16k(i.path) for i in reads)
+    n = max(len(left), len(right) + 8000)
+    stereo = np.zeros((n, 2), np.float32)
+    stereo[:len(left), 0] = left
+    stereo[8000:8000 + len(right), 1] = right
+    pcm = (np.clip(stereo, -1, 1) * 32767).astype(np.int16)
+    r = submit(client, wav_bytes(pcm), enableSeparateRecognitionPerChannel="true")
+    assert wait_job(client, r.json()["jobId"])["status"] == "completed"
+    msgs = messages(client, r.json()["conversationId"])
+    texts = []
+    for channel in (1, 2):
+        texts.append(" ".join(m["text"] for m in msgs if m["channel"] == channel))
+        assert {m["from"]["name"] for m in msgs if m["channel"] == channel} == \
+            {f"Channel {channel}"}
+    assert wer([i.reference for i in reads], texts) < 0.1, texts
