@@ -12,7 +12,6 @@ import asyncio
 import logging
 import re
 import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +21,27 @@ from fastapi.responses import JSONResponse
 
 from earmark.api.auth import request_owner
 from earmark.api.webhooks import check_webhook_url, owner_secret
+from earmark.dialects.file_jobs import (
+    ConversationOut,
+    Deleted,
+    JobCreated,
+    JobOut,
+    MessagesOut,
+    SummaryOut,
+    TopicsOut,
+    WebhookSecretOut,
+    WebhooksOut,
+    iso,
+    job_body,
+    messages_body,
+)
 from earmark.errors import BadAudio, EarmarkError, InvalidParameter, NotReady
 from earmark.filejobs.audio_file import AudioInfo, probe
-from earmark.store.jobs import ACTIVE, Job, JobStore
+from earmark.store.jobs import ACTIVE, JobStore
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
+CLEAN: dict[str, Any] = {"response_model_exclude_none": True}
 
 
 class PayloadTooLarge(EarmarkError):
@@ -76,12 +90,7 @@ UPLOAD_BODY = {
             ("diarizationSpeakerCount", {"type": "integer", "minimum": 1}),
         )
     ],
-    "responses": {"201": {"description": "the job was accepted",
-                          "content": {"application/json": {"schema": {
-                              "type": "object",
-                              "properties": {"conversationId": {"type": "string"},
-                                             "jobId": {"type": "string"}}}}}},
-                  "400": {"description": "a bad parameter or undecodable audio"},
+    "responses": {"400": {"description": "a bad parameter or undecodable audio"},
                   "401": {"description": "no valid API key"},
                   "404": {"description": "no such conversation (PUT)"},
                   "413": {"description": "the file is over the upload limit"},
@@ -276,39 +285,27 @@ async def _accept(request: Request, conversation_id: str | None) -> JSONResponse
 
 
 @router.post("/v1/process/audio", status_code=201, openapi_extra=UPLOAD_BODY,
+             response_model=JobCreated,
              summary="Submit an audio file as a new conversation")
 async def process_audio(request: Request) -> JSONResponse:
     return await _accept(request, None)
 
 
 @router.put("/v1/process/audio/{conversationId}", status_code=201, openapi_extra=UPLOAD_BODY,
+            response_model=JobCreated,
             summary="Append an audio file to a conversation")
 async def append_audio(request: Request, conversationId: str) -> JSONResponse:  # noqa: N803
     return await _accept(request, conversationId)
 
 
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds") \
-        .replace("+00:00", "Z")
-
-
-def _job_body(job: Job) -> dict[str, Any]:
-    body: dict[str, Any] = {"id": job.id, "status": job.status.value,
-                            "conversationId": job.conversation_id,
-                            "createdAt": _iso(job.created), "updatedAt": _iso(job.updated),
-                            "durationSeconds": round(job.duration_s, 3)}
-    if job.reason:
-        body["reason"] = job.reason
-    return body
-
-
-@router.get("/v1/job/{jobId}", summary="A job's status")
-async def job_status(request: Request, jobId: str) -> dict[str, Any]:  # noqa: N803
+@router.get("/v1/job/{jobId}", summary="A job's status", response_model=JobOut, **CLEAN)
+async def job_status(request: Request, jobId: str) -> JobOut:  # noqa: N803
     store = _store(request)
-    return _job_body(await asyncio.to_thread(store.get_job, request_owner(request), jobId))
+    return job_body(await asyncio.to_thread(store.get_job, request_owner(request), jobId))
 
 
-@router.get("/v1/job/{jobId}/webhooks", summary="A job's webhook deliveries and attempts")
+@router.get("/v1/job/{jobId}/webhooks", summary="A job's webhook deliveries and attempts",
+            response_model=WebhooksOut, **CLEAN)
 async def job_webhooks(request: Request, jobId: str) -> dict[str, Any]:  # noqa: N803
     store = _store(request)
     owner = request_owner(request)
@@ -317,7 +314,8 @@ async def job_webhooks(request: Request, jobId: str) -> dict[str, Any]:  # noqa:
     return {"jobId": jobId, "deliveries": history}
 
 
-@router.get("/v1/webhooks/secret", summary="This key's webhook signing secret")
+@router.get("/v1/webhooks/secret", summary="This key's webhook signing secret",
+            response_model=WebhookSecretOut)
 async def webhook_secret(request: Request) -> dict[str, str]:
     owner = request_owner(request)
     return {"secret": owner_secret(request.app.state.webhook_master, owner),
@@ -326,55 +324,20 @@ async def webhook_secret(request: Request) -> dict[str, str]:
             "scheme": "v1=hex(HMAC-SHA256(secret, timestamp + '.' + body))"}
 
 
-def _speaker(job: Job, channel: int) -> dict[str, Any]:
-    if not job.options.get("enableSeparateRecognitionPerChannel"):
-        return {}
-    for item in job.options.get("channelMetadata", ()):
-        if item["channel"] == channel:
-            who = item["speaker"]
-            return {"id": f"channel-{channel}", "name": who.get("name") or f"Channel {channel}",
-                    "userId": who.get("email")}
-    return {"id": f"channel-{channel}", "name": f"Channel {channel}"}
-
-
-def _messages(conversation_created: float, conversation_id: str, jobs: list[Job],
-              results: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for job in jobs:
-        base = conversation_created + job.offset_s
-        for k, m in enumerate(results.get(job.id, ())):
-            start, end = job.offset_s + m["start_s"], job.offset_s + m["end_s"]
-            out.append({
-                "id": f"{job.id}-{k}",
-                "text": m["text"],
-                "from": _speaker(job, m["channel"]),
-                "startTime": _iso(conversation_created + start),
-                "endTime": _iso(conversation_created + end),
-                "timeOffset": round(start, 3),
-                "duration": round(end - start, 3),
-                "conversationId": conversation_id,
-                "channel": m["channel"],
-                "phrases": [],
-                "words": [{"word": text, "startTime": _iso(base + ws), "endTime": _iso(base + we),
-                           "timeOffset": round(job.offset_s + ws, 3),
-                           "duration": round(we - ws, 3), "score": score}
-                          for text, ws, we, score in m["words"]],
-            })
-    return out
-
-
-@router.get("/v1/conversations/{conversationId}", summary="A conversation and its jobs")
+@router.get("/v1/conversations/{conversationId}", summary="A conversation and its jobs",
+            response_model=ConversationOut, **CLEAN)
 async def conversation(request: Request, conversationId: str) -> dict[str, Any]:  # noqa: N803
     store = _store(request)
     owner = request_owner(request)
     conv = await asyncio.to_thread(store.get_conversation, owner, conversationId)
     jobs = await asyncio.to_thread(store.conversation_jobs, owner, conversationId)
-    return {"id": conv.id, "name": conv.name, "startTime": _iso(conv.created),
-            "durationSeconds": round(conv.duration_s, 3), "jobs": [_job_body(j) for j in jobs]}
+    return {"id": conv.id, "name": conv.name, "startTime": iso(conv.created),
+            "durationSeconds": round(conv.duration_s, 3), "jobs": [job_body(j) for j in jobs]}
 
 
 @router.get("/v1/conversations/{conversationId}/messages",
-            summary="The transcript, one message per sentence")
+            summary="The transcript, one message per sentence", response_model=MessagesOut,
+            **CLEAN)
 async def messages(request: Request, conversationId: str) -> dict[str, Any]:  # noqa: N803
     store = _store(request)
     owner = request_owner(request)
@@ -382,7 +345,8 @@ async def messages(request: Request, conversationId: str) -> dict[str, Any]:  # 
     jobs = await asyncio.to_thread(store.conversation_jobs, owner, conversationId)
     results = await asyncio.to_thread(store.results, conversationId)
     unfinished = [j.id for j in jobs if j.status.value in ACTIVE]
-    body: dict[str, Any] = {"messages": _messages(conv.created, conversationId, jobs, results)}
+    body: dict[str, Any] = {
+        "messages": messages_body(conv.created, conversationId, jobs, results)}
     if unfinished:
         body["incomplete"] = True
         body["pendingJobs"] = unfinished
@@ -390,7 +354,7 @@ async def messages(request: Request, conversationId: str) -> dict[str, Any]:  # 
 
 
 @router.get("/v1/conversations/{conversationId}/topics",
-            summary="Topics of the conversation, from the tag model")
+            summary="Topics of the conversation, from the tag model", response_model=TopicsOut)
 async def topics(request: Request, conversationId: str) -> dict[str, Any]:  # noqa: N803
     store = _store(request)
     owner = request_owner(request)
@@ -420,14 +384,16 @@ async def topics(request: Request, conversationId: str) -> dict[str, Any]:  # no
                         "messageIds": [], "parentRefs": []} for name, score in found]}
 
 
-@router.get("/v1/conversations/{conversationId}/summary", summary="Summary (not available yet)")
+@router.get("/v1/conversations/{conversationId}/summary", summary="Summary (not available yet)",
+            response_model=SummaryOut)
 async def summary(request: Request, conversationId: str) -> dict[str, Any]:  # noqa: N803
     store = _store(request)
     await asyncio.to_thread(store.get_conversation, request_owner(request), conversationId)
     return {"summary": [], "note": "summaries are not available on this server yet"}
 
 
-@router.delete("/v1/conversations/{conversationId}", summary="Delete a conversation")
+@router.delete("/v1/conversations/{conversationId}", summary="Delete a conversation",
+               response_model=Deleted)
 async def delete_conversation(request: Request, conversationId: str) -> dict[str, str]:  # noqa: N803
     store = _store(request)
     removed = await asyncio.to_thread(store.delete_conversation, request_owner(request),

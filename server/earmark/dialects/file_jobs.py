@@ -1,0 +1,169 @@
+"""Seed 003's wire shapes (async audio jobs): response models and the message encoder.
+
+Stored results keep file-relative seconds; this module places them on the conversation's
+timeline (a PUT-appended file starts where the earlier audio ended) and in wall-clock time.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from earmark.store.jobs import Job
+
+
+class JobCreated(BaseModel):
+    conversationId: str  # noqa: N815 - the seed's field names
+    jobId: str  # noqa: N815
+
+
+class JobOut(BaseModel):
+    id: str
+    status: str = Field(description="scheduled | in_progress | completed | failed")
+    conversationId: str  # noqa: N815
+    createdAt: str  # noqa: N815
+    updatedAt: str  # noqa: N815
+    durationSeconds: float  # noqa: N815
+    reason: str | None = Field(None, description="why the job failed")
+
+
+class Speaker(BaseModel):
+    id: str | None = None
+    name: str | None = None
+    userId: str | None = None  # noqa: N815 - the speaker's email from channelMetadata
+
+
+class WordOut(BaseModel):
+    word: str
+    startTime: str  # noqa: N815
+    endTime: str  # noqa: N815
+    timeOffset: float = Field(description="seconds from the conversation start")  # noqa: N815
+    duration: float
+    score: float
+
+
+class MessageOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    text: str
+    from_: Speaker = Field(alias="from")
+    startTime: str  # noqa: N815
+    endTime: str  # noqa: N815
+    timeOffset: float  # noqa: N815
+    duration: float
+    conversationId: str  # noqa: N815
+    channel: int
+    phrases: list[Any]
+    words: list[WordOut]
+
+
+class MessagesOut(BaseModel):
+    messages: list[MessageOut]
+    incomplete: bool | None = Field(None, description="true while jobs are still running")
+    pendingJobs: list[str] | None = None  # noqa: N815
+
+
+class ConversationOut(BaseModel):
+    id: str
+    name: str
+    startTime: str  # noqa: N815
+    durationSeconds: float  # noqa: N815
+    jobs: list[JobOut]
+
+
+class TopicOut(BaseModel):
+    id: str
+    text: str
+    type: str
+    score: float
+    messageIds: list[str]  # noqa: N815
+    parentRefs: list[Any]  # noqa: N815
+
+
+class TopicsOut(BaseModel):
+    topics: list[TopicOut]
+
+
+class SummaryOut(BaseModel):
+    summary: list[Any]
+    note: str
+
+
+class AttemptOut(BaseModel):
+    at: float
+    statusCode: int | None  # noqa: N815
+    error: str | None
+    durationMs: float  # noqa: N815
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    url: str
+    body: str = Field(description="the exact bytes sent and signed")
+    state: str = Field(description="pending | delivered | abandoned")
+    created: float
+    deliveredAt: float | None  # noqa: N815
+    nextAttemptAt: float | None  # noqa: N815
+    attempts: list[AttemptOut]
+
+
+class WebhooksOut(BaseModel):
+    jobId: str  # noqa: N815
+    deliveries: list[DeliveryOut]
+
+
+class WebhookSecretOut(BaseModel):
+    secret: str
+    signatureHeader: str  # noqa: N815
+    timestampHeader: str  # noqa: N815
+    scheme: str
+
+
+class Deleted(BaseModel):
+    message: str
+
+
+def iso(t: float) -> str:
+    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds") \
+        .replace("+00:00", "Z")
+
+
+def job_body(job: Job) -> JobOut:
+    return JobOut(id=job.id, status=job.status.value, conversationId=job.conversation_id,
+                  createdAt=iso(job.created), updatedAt=iso(job.updated),
+                  durationSeconds=round(job.duration_s, 3), reason=job.reason)
+
+
+def speaker(job: Job, channel: int) -> Speaker:
+    """channelMetadata's speaker for a channel; nothing for mixed-down audio."""
+    if not job.options.get("enableSeparateRecognitionPerChannel"):
+        return Speaker()
+    for item in job.options.get("channelMetadata", ()):
+        if item["channel"] == channel:
+            who = item["speaker"]
+            return Speaker(id=f"channel-{channel}", name=who.get("name") or f"Channel {channel}",
+                           userId=who.get("email"))
+    return Speaker(id=f"channel-{channel}", name=f"Channel {channel}")
+
+
+def messages_body(conversation_created: float, conversation_id: str, jobs: list[Job],
+                  results: dict[str, list[dict[str, Any]]]) -> list[MessageOut]:
+    out: list[MessageOut] = []
+    for job in jobs:
+        base = conversation_created + job.offset_s
+        for k, m in enumerate(results.get(job.id, ())):
+            start, end = job.offset_s + m["start_s"], job.offset_s + m["end_s"]
+            out.append(MessageOut(
+                id=f"{job.id}-{k}", text=m["text"], from_=speaker(job, m["channel"]),
+                startTime=iso(conversation_created + start),
+                endTime=iso(conversation_created + end), timeOffset=round(start, 3),
+                duration=round(end - start, 3), conversationId=conversation_id,
+                channel=m["channel"], phrases=[],
+                words=[WordOut(word=text, startTime=iso(base + ws), endTime=iso(base + we),
+                               timeOffset=round(job.offset_s + ws, 3),
+                               duration=round(we - ws, 3), score=score)
+                       for text, ws, we, score in m["words"]]))
+    return out
