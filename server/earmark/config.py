@@ -123,6 +123,15 @@ class Settings(BaseSettings):
                                      "is kept (0: deleted at once)")
     result_retention_h: float = Field(720.0, gt=0, description="hours a conversation's "
                                       "transcript is kept after its last job finished")
+    tag_session_s: float = Field(60.0, gt=0, le=3600, description="stream seconds a "
+                                 "tagging session (POST /stream/tag) listens for")
+    stream_segment_s: float = Field(5.0, ge=1, le=60, description="stream seconds per "
+                                    "stream-job callback")
+    stream_no_data_s: float = Field(60.0, gt=0, description="a stream job stops (status 15) "
+                                    "after this long without speech (s)")
+    max_streams_per_key: int = Field(5, ge=1, description="running stream jobs per API key")
+    stream_webhook_url: str = Field("", description="stream-job callback URL for keys that "
+                                    "set none with PUT /v1/settings/webhook")
     webhook_secret: str = Field("", description="master secret the per-key webhook signing "
                                 "secrets derive from (empty: a random one kept in data_dir)")
     webhook_timeout_s: float = Field(10.0, gt=0, le=120, description="one webhook request's "

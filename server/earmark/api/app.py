@@ -17,8 +17,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from earmark import __version__
 from earmark.api.job_routes import router as job_router
 from earmark.api.metrics import AppMetrics
+from earmark.api.stream_jobs import StreamJobs
+from earmark.api.stream_jobs import router as stream_job_router
 from earmark.api.sync_routes import router as sync_router
 from earmark.api.tag_routes import router as tag_router
+from earmark.api.tag_sessions import TaggingSessions
+from earmark.api.tag_sessions import router as tag_session_router
 from earmark.api.webhooks import WebhookDispatcher, load_master_secret
 from earmark.config import Settings
 from earmark.errors import EarmarkError, InvalidParameter
@@ -29,6 +33,7 @@ from earmark.ingest.webrtc import router as webrtc_router
 from earmark.ingest.websocket import router as websocket_router
 from earmark.store.db import open_database
 from earmark.store.jobs import JobStore
+from earmark.store.live_jobs import LiveJobStore
 from earmark.store.tag_collections import TagCollections
 from earmark.store.webhooks import Outbox
 
@@ -55,9 +60,16 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
                                          app.state.webhooks.wake)
         background = [asyncio.create_task(app.state.webhooks.run(), name="webhooks"),
                       asyncio.create_task(app.state.job_runner.run(), name="file-jobs")]
+        app.state.live_jobs = LiveJobStore(app.state.db)
+        await app.state.tag_sessions.resume()
+        await app.state.stream_jobs.resume()
         try:
             yield
         finally:
+            # Live pulls stop first and stay resumable; their last webhooks are already
+            # in the outbox.
+            await app.state.tag_sessions.close()
+            await app.state.stream_jobs.close()
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
@@ -75,12 +87,17 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.tag_collections = None  # opened in the lifespan
     app.state.jobs = None
     app.state.job_runner = None
+    app.state.live_jobs = None
+    app.state.tag_sessions = TaggingSessions(app)
+    app.state.stream_jobs = StreamJobs(app)
     app.state.metrics.watch_webrtc(app.state.webrtc)
     app.include_router(websocket_router)
     app.include_router(webrtc_router)
     app.include_router(tag_router)
     app.include_router(sync_router)
     app.include_router(job_router)
+    app.include_router(tag_session_router)
+    app.include_router(stream_job_router)
 
     # Errors leave every HTTP route in one shape: {"code", "message", "param"?}.
     @app.exception_handler(EarmarkError)

@@ -141,7 +141,9 @@ class WebhookDispatcher:
             }
             response = await client.post(delivery.url, content=body, headers=headers)
             status = response.status_code
-            if not 200 <= status < 300:
+            # Tagging-session webhooks count only an exact 200 (seed 001); others any 2xx.
+            ok = status == 200 if delivery.kind == "tag" else 200 <= status < 300
+            if not ok:
                 error = f"HTTP {status}"
         except InvalidParameter as exc:
             error = exc.message

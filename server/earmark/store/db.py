@@ -108,6 +108,47 @@ webhook_attempts = Table(
     Column("duration_ms", Float, nullable=False),
 )
 
+# Tagging sessions (seeds 000/001): one row per (owner, convoId); a new POST overwrites it.
+tagging_sessions = Table(
+    "tagging_sessions",
+    METADATA,
+    Column("owner", String(64), primary_key=True),
+    Column("convo_id", String(200), primary_key=True),
+    Column("run_id", String(36), nullable=False),  # changes on overwrite: stale runs lose
+    Column("state", String(16), nullable=False),  # listening | completed | failed
+    Column("reason", Text),
+    Column("request_json", Text, nullable=False),  # url, webhook, seedSentence, authorization
+    Column("created", Float, nullable=False),
+    Column("finished", Float),
+    Column("result_json", Text),  # tags, undocumented tags, transcript, speech seconds
+)
+
+# Stream jobs (seed 004).
+stream_tasks = Table(
+    "stream_tasks",
+    METADATA,
+    Column("id", String(36), primary_key=True),
+    Column("owner", String(64), nullable=False, index=True),
+    Column("state", String(16), nullable=False),  # running | stopped
+    Column("status", Integer),  # the last callback status (14, 15, 16, -1) once stopped
+    Column("reason", Text),
+    Column("request_json", Text, nullable=False),
+    Column("webhook_url", Text, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+    Column("next_segment", Integer, nullable=False, default=0),
+    Column("stream_offset_s", Float, nullable=False, default=0.0),  # stream time sent so far
+)
+
+# Per-key settings (the stream jobs' callback URL).
+key_settings = Table(
+    "key_settings",
+    METADATA,
+    Column("owner", String(64), primary_key=True),
+    Column("webhook_url", Text),
+    Column("updated", Float, nullable=False),
+)
+
 
 def open_database(data_dir: str | Path) -> Engine:
     path = Path(data_dir)

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from earmark.core.jobs import JobStatus, can_move
 from earmark.errors import EarmarkError, NotFound
 from earmark.store.db import conversations, job_results, jobs, webhook_attempts, webhook_deliveries
+from earmark.store.webhooks import enqueue
 
 ACTIVE = (JobStatus.SCHEDULED.value, JobStatus.IN_PROGRESS.value)
 
@@ -277,9 +278,8 @@ class JobStore:
             return
         body = orjson.dumps({"jobId": job.id, "status": job.status.value,
                              "conversationId": job.conversation_id}).decode()
-        conn.execute(insert(webhook_deliveries).values(
-            kind="job", subject=job.id, owner=job.owner, url=job.webhook_url, body=body,
-            created=now, state="pending", attempts=0, next_attempt_at=now))
+        enqueue(conn, kind="job", subject=job.id, owner=job.owner, url=job.webhook_url,
+                body=body, now=now)
 
     @staticmethod
     def _delete_jobs(conn: Connection, job_ids: list[str]) -> None:

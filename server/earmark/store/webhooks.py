@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, exists, func, insert, select, update
 from sqlalchemy.orm import aliased
 
 from earmark.store.db import webhook_attempts, webhook_deliveries
@@ -86,3 +86,11 @@ class Outbox:
         with self.db.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(webhook_deliveries).where(
                 webhook_deliveries.c.state == "pending")).scalar_one())
+
+
+def enqueue(conn: Connection, *, kind: str, subject: str, owner: str, url: str, body: str,
+            now: float) -> None:
+    """Adds a delivery inside the caller's transaction (with the change it reports)."""
+    conn.execute(insert(webhook_deliveries).values(
+        kind=kind, subject=subject, owner=owner, url=url, body=body, created=now,
+        state="pending", attempts=0, next_attempt_at=now))

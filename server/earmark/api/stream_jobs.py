@@ -1,0 +1,277 @@
+"""Stream jobs (seed 004): pull a live URL and call back every 5 s of stream with its words.
+
+Callbacks go to the key's webhook (``PUT /v1/settings/webhook``, or ``--stream-webhook-url``)
+through the persistent outbox, in order per task. A task ends with one last callback whose
+status says why: 14 user stopped, 15 no data (the source ended or was silent for
+``--stream-no-data-s``), 16 capacity reached, -1 the source failed. A task running when the
+server stops resumes after the restart, numbering its segments on from where it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from earmark.api.auth import request_owner
+from earmark.api.webhooks import check_webhook_url
+from earmark.core import SAMPLE_RATE
+from earmark.core.events import Event, Transcript
+from earmark.core.segments import SegmentAssembler
+from earmark.dialects.stream_jobs import (
+    CAPACITY,
+    ERROR,
+    NO_DATA,
+    USER_STOPPED,
+    StreamOptions,
+    StreamStartRequest,
+    segment_callback,
+    stop_callback,
+    stream_options,
+)
+from earmark.errors import InvalidParameter, NotReady
+from earmark.ingest.admission import over_capacity
+from earmark.ingest.pull_session import PullOutcome, PullSession
+from earmark.ingest.url_safety import check_url, parse_networks
+from earmark.store.live_jobs import StreamTask
+
+logger = logging.getLogger(__name__)
+router = APIRouter()
+
+_STATUS = {"stopped": (USER_STOPPED, "stopped by the user"),
+           "silent": (NO_DATA, "no speech in the stream"),
+           "ended": (NO_DATA, "the stream ended"),
+           "failed": (ERROR, "processing failed")}
+
+
+class StreamJobs:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._running: dict[str, tuple[PullSession | None, asyncio.Task[None]]] = {}
+
+    @property
+    def store(self) -> Any:
+        return self.app.state.live_jobs
+
+    async def resume(self) -> None:
+        for task in await asyncio.to_thread(self.store.streams, running_only=True):
+            logger.info("stream task %s: pulling again after a restart (segment %d)", task.id,
+                        task.next_segment)
+            self.start(task)
+
+    def start(self, task: StreamTask) -> None:
+        runner = asyncio.create_task(self._run(task))
+        self._running[task.id] = (None, runner)
+        runner.add_done_callback(lambda _t: self._running.pop(task.id, None))
+
+    def stop(self, task_id: str) -> bool:
+        entry = self._running.get(task_id)
+        if entry is None or entry[0] is None:
+            return False
+        entry[0].stop("stopped by the user")
+        return True
+
+    def running(self) -> int:
+        return len(self._running)
+
+    async def close(self) -> None:
+        for pull, _ in list(self._running.values()):
+            if pull is not None:
+                pull.drain()
+        await asyncio.gather(*(t for _, t in self._running.values()), return_exceptions=True)
+
+    async def _run(self, task: StreamTask) -> None:
+        settings = self.app.state.settings
+        options = stream_options(StreamStartRequest(**task.request),
+                                 self.app.state.engine.backend.language)
+        segment = int(settings.stream_segment_s * SAMPLE_RATE)
+        assembler = SegmentAssembler(segment, first_index=task.next_segment,
+                                     offset_samples=int(round(task.stream_offset_s
+                                                              * SAMPLE_RATE)))
+        if over_capacity(self.app) is not None or self._pulls() >= settings.max_url_pulls:
+            await self._stop(task, options, assembler, CAPACITY,
+                             "server capacity reached; start the stream again later")
+            return
+        writes: asyncio.Queue[Any] = asyncio.Queue()
+        writer = asyncio.create_task(self._write(task, writes))
+
+        def on_event(event: Event) -> None:
+            if isinstance(event, Transcript) and event.is_final:
+                assembler.receive_words(event.words)
+
+        def on_progress(settled: int) -> None:
+            assembler.receive_settled(settled)
+            for seg in assembler.segments_to_send():
+                writes.put_nowait(seg)
+
+        resumed = task.next_segment > 0
+        end_at = options.end_at_s - options.start_from_s if options.end_at_s else None
+        pull = PullSession(self.app, url=options.audio_url, headers={}, on_event=on_event,
+                           silence_timeout_s=settings.stream_no_data_s,
+                           max_audio_s=None if resumed else end_at,
+                           skip_s=0.0 if resumed else options.start_from_s,
+                           vad_threshold=options.vad_threshold, on_progress=on_progress)
+        self._running[task.id] = (pull, self._running[task.id][1])
+        outcome: PullOutcome = await pull.run()
+        assembler.receive_end(outcome.audio_samples)
+        for seg in assembler.segments_to_send():
+            writes.put_nowait(seg)
+        writes.put_nowait(None)
+        await writer
+        if outcome.state == "drained":
+            return  # resumed after the restart
+        status, message = _STATUS[outcome.state]
+        if outcome.state in ("failed", "silent", "ended"):
+            message = f"{message}: {outcome.reason}"
+        await self._stop(task, options, assembler, status, message)
+
+    async def _write(self, task: StreamTask, writes: asyncio.Queue[Any]) -> None:
+        """Writes segment callbacks to the outbox in order (one thread hop each)."""
+        options = stream_options(StreamStartRequest(**task.request),
+                                 self.app.state.engine.backend.language)
+        while (seg := await writes.get()) is not None:
+            body = orjson.dumps(segment_callback(task.id, seg, options)).decode()
+            await asyncio.to_thread(self.store.record_segment, task, index=seg.index,
+                                    end_s=seg.end_sample / SAMPLE_RATE, body=body)
+            self.app.state.webhooks.wake()
+
+    async def _stop(self, task: StreamTask, options: StreamOptions,
+                    assembler: SegmentAssembler, status: int, message: str) -> None:
+        index = assembler.next_index
+        start = index * assembler.segment_samples
+        body = orjson.dumps(stop_callback(task.id, index, start, start, options, status,
+                                          message)).decode()
+        await asyncio.to_thread(self.store.stop_stream, task, status=status, reason=message,
+                                body=body)
+        self.app.state.webhooks.wake()
+        logger.info("stream task %s stopped: %d %s", task.id, status, message)
+
+    def _pulls(self) -> int:
+        return sum(1 for c in self.app.state.sessions if c.options.url is not None)
+
+
+def _ok(data: Any) -> dict[str, Any]:
+    return {"code": 200, "message": "success", "data": data}
+
+
+class StartData(BaseModel):
+    task_id: str
+    message: str
+
+
+class StartOut(BaseModel):
+    code: int = 200
+    message: str = "success"
+    data: StartData
+
+
+class TaskData(BaseModel):
+    task_id: str
+    state: str = Field(description="running | stopped")
+    status: int | None = Field(None, description="the last callback's status once stopped")
+    reason: str | None = None
+    audio_url: str
+    created: float
+    segments_sent: int
+    stream_seconds: float
+
+
+class TaskOut(BaseModel):
+    code: int = 200
+    message: str = "success"
+    data: TaskData
+
+
+class TaskListOut(BaseModel):
+    code: int = 200
+    message: str = "success"
+    data: list[TaskData]
+
+
+class WebhookSetting(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(None, max_length=4096, description="where stream-job callbacks "
+                            "go (null: use the server's --stream-webhook-url)")
+
+
+def _task_data(task: StreamTask) -> TaskData:
+    return TaskData(task_id=task.id, state=task.state, status=task.status, reason=task.reason,
+                    audio_url=task.request["audio_url"], created=task.created,
+                    segments_sent=task.next_segment,
+                    stream_seconds=round(task.stream_offset_s, 3))
+
+
+def _ready(request: Request) -> Any:
+    app = request.app
+    if app.state.live_jobs is None or not app.state.engine.ready or app.state.draining:
+        raise NotReady("the server is starting or shutting down")
+    return app.state.live_jobs
+
+
+@router.post("/audio-stream/start", response_model=StartOut,
+             summary="Start transcribing a live stream in 5-second segments")
+async def start_stream(request: Request, body: StreamStartRequest) -> dict[str, Any]:
+    store = _ready(request)
+    owner = request_owner(request)
+    settings = request.app.state.settings
+    stream_options(body, request.app.state.engine.backend.language)
+    await asyncio.to_thread(check_url, body.audio_url,
+                            parse_networks(settings.url_allow_networks), param="audio_url")
+    webhook = await asyncio.to_thread(store.webhook_url, owner) or settings.stream_webhook_url
+    if not webhook:
+        raise InvalidParameter("no webhook is configured for this key: PUT "
+                               "/v1/settings/webhook {\"url\": ...} first", param="webhook")
+    task = await asyncio.to_thread(store.create_stream, owner, body.model_dump(), webhook,
+                                   settings.max_streams_per_key)
+    request.app.state.stream_jobs.start(task)
+    return _ok({"task_id": task.id, "message": "Audio stream transcription started "
+                "successfully"})
+
+
+@router.post("/audio-stream/stop/{task_id}", response_model=StartOut,
+             summary="Stop a stream task (its last callback has status 14)")
+async def stop_stream(request: Request, task_id: str) -> dict[str, Any]:
+    store = _ready(request)
+    task = await asyncio.to_thread(store.get_stream, request_owner(request), task_id)
+    if task.state != "running":
+        return _ok({"task_id": task.id, "message": "the stream task had already stopped"})
+    request.app.state.stream_jobs.stop(task.id)
+    return _ok({"task_id": task.id, "message": "Audio stream transcription is stopping"})
+
+
+@router.get("/audio-stream", response_model=TaskListOut, summary="This key's running tasks")
+async def list_streams(request: Request) -> dict[str, Any]:
+    store = _ready(request)
+    tasks = await asyncio.to_thread(store.streams, request_owner(request), running_only=True)
+    return _ok([_task_data(t) for t in tasks])
+
+
+@router.get("/audio-stream/{task_id}", response_model=TaskOut, summary="One stream task")
+async def get_stream(request: Request, task_id: str) -> dict[str, Any]:
+    store = _ready(request)
+    task = await asyncio.to_thread(store.get_stream, request_owner(request), task_id)
+    return _ok(_task_data(task).model_dump())
+
+
+@router.get("/v1/settings/webhook", response_model=WebhookSetting,
+            summary="This key's stream-job callback URL")
+async def get_webhook_setting(request: Request) -> WebhookSetting:
+    store = _ready(request)
+    return WebhookSetting(url=await asyncio.to_thread(store.webhook_url,
+                                                      request_owner(request)))
+
+
+@router.put("/v1/settings/webhook", response_model=WebhookSetting,
+            summary="Set this key's stream-job callback URL")
+async def put_webhook_setting(request: Request, body: WebhookSetting) -> WebhookSetting:
+    store = _ready(request)
+    owner = request_owner(request)
+    if body.url:
+        await asyncio.to_thread(check_webhook_url, body.url, request.app.state.settings, "url")
+    await asyncio.to_thread(store.set_webhook_url, owner, body.url or None)
+    return body

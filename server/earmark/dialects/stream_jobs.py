@@ -1,0 +1,175 @@
+"""Seed 004's wire shapes: the stream-job start request, its options, and segment callbacks.
+
+Options this server does not implement yet are refused with a 400 that names them; none is
+silently ignored. Times in callbacks: segment bounds as strings of seconds, words in ms.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from earmark.core import SAMPLE_RATE
+from earmark.core.events import Word
+from earmark.core.segments import Segment
+from earmark.errors import InvalidParameter
+
+# Status codes of the callbacks (seed 004).
+SUCCESS, ERROR, USER_STOPPED, NO_DATA, CAPACITY = 0, -1, 14, 15, 16
+
+# Options that need the speech-understanding work: refused when turned on.
+NOT_YET_FLAGS = ("language_detection", "multichannel", "disfluencies", "speaker_labels",
+                 "sentiment_analysis", "entity_detection", "auto_highlights", "content_safety",
+                 "iab_categories", "auto_chapters", "summarization", "custom_topics",
+                 "redact_pii", "redact_pii_audio", "filter_profanity")
+NOT_YET_VALUES = ("speech_models", "summary_model", "summary_type", "topics", "redact_pii_sub",
+                  "redact_pii_policies", "redact_pii_audio_quality", "speech_understanding")
+_PUNCT = re.compile(r"[^\w\s'-]|(?<!\w)['-]|['-](?!\w)")
+
+
+class StreamStartRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    audio_url: str = Field(min_length=1, max_length=4096,
+                           description="rtmp://, rtsp://, HLS .m3u8 or HTTP media URL")
+    language_code: str | None = Field(None, max_length=16)
+    punctuate: bool = False
+    format_text: bool = False
+    language_detection: bool = False
+    language_confidence_threshold: float = Field(0.0, ge=0, le=1)
+    audio_start_from: int = Field(0, ge=0, description="ms of stream to skip")
+    audio_end_at: int = Field(0, ge=0, description="stop at this ms of stream (0: never)")
+    multichannel: bool = False
+    speech_models: list[str] | None = None
+    speech_threshold: float = Field(0.0, ge=0, le=1, description="VAD threshold (0: default)")
+    disfluencies: bool = False
+    speaker_labels: bool = False
+    speakers_expected: int = Field(0, ge=0, le=32)
+    sentiment_analysis: bool = False
+    entity_detection: bool = False
+    auto_highlights: bool = False
+    content_safety: bool = False
+    iab_categories: bool = False
+    auto_chapters: bool = False
+    summarization: bool = False
+    summary_model: str | None = None
+    summary_type: str | None = None
+    custom_topics: bool = False
+    topics: list[str] | None = None
+    redact_pii: bool = False
+    redact_pii_sub: str | None = None
+    redact_pii_policies: list[str] | None = None
+    redact_pii_audio: bool = False
+    redact_pii_audio_quality: str | None = None
+    filter_profanity: bool = False
+    custom_spelling: list[dict[str, Any]] | None = None
+    speech_understanding: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    audio_url: str
+    language_code: str
+    punctuate: bool
+    format_text: bool
+    start_from_s: float
+    end_at_s: float | None
+    vad_threshold: float | None
+    spelling: dict[str, str] = field(default_factory=dict)  # lower-case word -> replacement
+
+
+def stream_options(req: StreamStartRequest, model_language: str) -> StreamOptions:
+    """Validates a start request. Raises InvalidParameter naming the first bad option."""
+    for name in NOT_YET_FLAGS:
+        if getattr(req, name):
+            raise InvalidParameter(f"{name} is not available on this server yet", param=name)
+    for name in NOT_YET_VALUES:
+        if getattr(req, name):
+            raise InvalidParameter(f"{name} is not available on this server yet", param=name)
+    if req.speakers_expected:
+        raise InvalidParameter("speakers_expected needs speaker_labels, which is not "
+                               "available yet", param="speakers_expected")
+    if req.language_confidence_threshold:
+        raise InvalidParameter("language_confidence_threshold needs language_detection",
+                               param="language_confidence_threshold")
+    language = (req.language_code or model_language).lower()
+    if language.split("-")[0].split("_")[0] != model_language:
+        raise InvalidParameter(f"language_code {req.language_code!r}: this server's model "
+                               f"transcribes {model_language!r}", param="language_code")
+    if req.audio_end_at and req.audio_end_at <= req.audio_start_from:
+        raise InvalidParameter("audio_end_at must be after audio_start_from",
+                               param="audio_end_at")
+    spelling: dict[str, str] = {}
+    for item in req.custom_spelling or ():
+        sources, target = item.get("from"), item.get("to")
+        if (not isinstance(sources, list) or not sources or not isinstance(target, str)
+                or not all(isinstance(s, str) and s.strip() for s in sources)):
+            raise InvalidParameter('custom_spelling items are {"from": ["word", ...], '
+                                   '"to": "word"}', param="custom_spelling")
+        for s in sources:
+            spelling[s.strip().lower()] = target
+    return StreamOptions(req.audio_url, language, req.punctuate, req.format_text,
+                         req.audio_start_from / 1000, (req.audio_end_at / 1000) or None,
+                         req.speech_threshold or None, spelling)
+
+
+def _word_text(word: Word, options: StreamOptions) -> str:
+    text = word.text.strip()
+    bare = _PUNCT.sub("", text)
+    replacement = options.spelling.get(bare.lower())
+    if replacement is not None:
+        text = text.replace(bare, replacement) if bare else replacement
+        bare = replacement
+    if not options.punctuate:
+        text = _PUNCT.sub("", text)
+    if not options.format_text:
+        text = text.lower()
+    return text
+
+
+def _ms(sample: int, offset_s: float) -> int:
+    return round(sample * 1000 / SAMPLE_RATE + offset_s * 1000)
+
+
+def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
+                     status: int = SUCCESS, message: str = "success") -> dict[str, Any]:
+    """One callback body. Times are stream time (``audio_start_from`` counts from 0)."""
+    offset = options.start_from_s
+    words = [{"text": t, "start": _ms(w.start_sample, offset), "end": _ms(w.end_sample, offset),
+              "confidence": round(w.probability, 3), "speaker": None}
+             for w in segment.words if (t := _word_text(w, options))]
+    confidence = round(sum(w["confidence"] for w in words) / len(words), 3) if words else 0.0
+    transcript = {
+        "audio_url": options.audio_url, "id": f"{task_id}-{segment.index}",
+        "status": "completed", "language_code": options.language_code,
+        "confidence": confidence, "text": " ".join(w["text"] for w in words), "words": words,
+        "utterances": None, "speaker_labels": False, "speakers_expected": None,
+        "sentiment_analysis": False, "auto_highlights": False,
+        "auto_highlights_result": None, "iab_categories": False, "content_safety": False,
+        "summary": None, "chapters": None,
+    }
+    return _envelope(task_id, segment.index, segment.start_sample, segment.end_sample, offset,
+                     status, message, transcript)
+
+
+def stop_callback(task_id: str, index: int, start_sample: int, end_sample: int,
+                  options: StreamOptions, status: int, message: str) -> dict[str, Any]:
+    """The last callback of a stopped task (14, 15, 16, -1): no transcript."""
+    return _envelope(task_id, index, start_sample, end_sample, options.start_from_s, status,
+                     message, None)
+
+
+def _envelope(task_id: str, index: int, start_sample: int, end_sample: int, offset_s: float,
+              status: int, message: str, transcript: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "code": 200, "message": "SUCCESS", "task_id": task_id,
+        "data": {
+            "segment_index": index,
+            "segment_start_time": f"{start_sample / SAMPLE_RATE + offset_s:.3f}",
+            "segment_end_time": f"{end_sample / SAMPLE_RATE + offset_s:.3f}",
+            "status": status, "message": message, "transcript": transcript,
+        },
+    }

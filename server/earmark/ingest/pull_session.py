@@ -1,0 +1,172 @@
+"""A server-side live session on a URL with no client socket: tagging sessions and stream jobs.
+
+It is the socket's URL pull without the socket: UrlSource -> LiveRunner (finals only; tags when
+asked) -> ``on_event``. It counts against the same live capacity and URL-pull limit as the
+socket's sessions (it sits in ``app.state.sessions``), and it ends in one of these ways:
+
+- ``ended``: the source ended, or the audio limit (``max_audio_s``) was reached
+- ``silent``: no speech for ``silence_timeout_s`` of stream audio
+- ``failed``: the source could not be pulled (the reason says why) or recognition failed
+- ``stopped``: ``stop()`` was called (a user stop or an overwrite)
+- ``drained``: the server is shutting down (the owner resumes it after the restart)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from earmark.core import SAMPLE_RATE
+from earmark.core.audio import PcmDecoder
+from earmark.core.events import Event, SourceStatus, Transcript
+from earmark.dialects.deepgram import LiveOptions
+from earmark.errors import EarmarkError
+from earmark.inference.tagger import Tag
+from earmark.ingest.admission import new_runner
+from earmark.ingest.url_source import SourceConfig, UrlSource
+
+logger = logging.getLogger(__name__)
+FINISH_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True)
+class PullOutcome:
+    state: str  # ended | silent | failed | stopped | drained
+    reason: str
+    audio_samples: int
+
+
+class PullSession:
+    def __init__(self, app: Any, *, url: str, headers: dict[str, str],
+                 on_event: Callable[[Event], None], tags: tuple[Tag, ...] | None = None,
+                 seed_sentence: str | None = None, hotwords: tuple[str, ...] = (),
+                 max_audio_s: float | None = None, silence_timeout_s: float | None = None,
+                 on_progress: Callable[[int], None] | None = None, skip_s: float = 0.0,
+                 vad_threshold: float | None = None) -> None:
+        self.app = app
+        self.settings = app.state.settings
+        self.options = LiveOptions(url=url, url_headers=tuple(headers.items()),
+                                   interim_results=False, tagging=tags is not None,
+                                   seed_sentence=seed_sentence, keyterms=hotwords)
+        self.on_event = on_event
+        self.on_progress = on_progress  # the session's settled sample, after each chunk
+        self.max_audio_s = max_audio_s
+        self.silence_timeout_s = silence_timeout_s
+        self._skip_bytes = int(skip_s * SAMPLE_RATE) * 2  # audio before this is not wanted
+        settings = self.settings if vad_threshold is None else self.settings.model_copy(
+            update={"vad_threshold": vad_threshold})
+        self.runner = new_runner(settings, app.state.engine, self.options,
+                                 PcmDecoder(encoding="linear16", sample_rate=SAMPLE_RATE,
+                                            channels=1), self._emit, tags)
+        self.finished = asyncio.Event()
+        self._stop_reason: str | None = None
+        self._drained = False
+        self._wake = asyncio.Event()
+        self._last_speech_sample = 0
+
+    # What app.state.sessions' readers (metrics, drain) expect of a session.
+    @property
+    def lag_s(self) -> float:
+        return self.runner.session.lag_samples / SAMPLE_RATE
+
+    @property
+    def partials_shed(self) -> bool:
+        return self.runner.partials_shed
+
+    def drain(self) -> None:
+        self._drained = True
+        self.stop("the server is shutting down")
+
+    def stop(self, reason: str) -> None:
+        self._stop_reason = self._stop_reason or reason
+        self._wake.set()
+
+    def _emit(self, event: Event) -> None:
+        if isinstance(event, Transcript) and event.is_final and event.words:
+            self._last_speech_sample = event.end_sample
+        self.on_event(event)
+
+    async def run(self) -> PullOutcome:
+        self.app.state.sessions.add(self)
+        try:
+            return await self._run()
+        finally:
+            self.app.state.sessions.discard(self)
+            self.finished.set()
+
+    async def _run(self) -> PullOutcome:
+        source = UrlSource(self.options.url or "", SourceConfig(
+            headers=dict(self.options.url_headers),
+            reconnect_budget_s=self.settings.url_reconnect_budget_s,
+            max_duration_s=self.max_audio_s or 4 * 3600.0))
+        outcome: PullOutcome | None = None
+        chunks = source.chunks().__aiter__()
+        try:
+            while outcome is None:
+                outcome = await self._next(chunks)
+        except EarmarkError as err:
+            outcome = PullOutcome("failed", err.message, self.runner.session.now_sample)
+        finally:
+            source.close()
+        if outcome.state == "failed" and self.runner.failed.done():
+            self.runner.abandon()
+            return outcome
+        try:
+            never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            await self.runner.finish(never, FINISH_TIMEOUT_S)
+        except EarmarkError as err:
+            self.runner.abandon()
+            return PullOutcome("failed", err.message, self.runner.session.now_sample)
+        if self.on_progress is not None:
+            self.on_progress(self.runner.session.now_sample)
+        return outcome
+
+    async def _next(self, chunks: Any) -> PullOutcome | None:
+        """One chunk (or status) from the source; an outcome when the session should end."""
+        now = self.runner.session.now_sample
+        if self._stop_reason is not None:
+            return PullOutcome("drained" if self._drained else "stopped", self._stop_reason, now)
+        if self.runner.failed.done():
+            self.runner.failed.result()  # raises the recognition error
+        nxt = asyncio.ensure_future(chunks.__anext__())
+        wake = asyncio.ensure_future(self._wake.wait())
+        done, _ = await asyncio.wait({nxt, wake, self.runner.failed},
+                                     return_when=asyncio.FIRST_COMPLETED)
+        wake.cancel()
+        if nxt not in done:
+            nxt.cancel()
+            return None  # a stop or a failure: handled on the next call
+        try:
+            item = nxt.result()
+        except StopAsyncIteration:
+            return PullOutcome("ended", "the source ended", now)
+        if isinstance(item, SourceStatus):
+            self.on_event(item)
+            if item.state == "failed":
+                return PullOutcome("failed", f"source failed: {item.reason}", now)
+            if item.state == "ended":
+                return PullOutcome("ended", item.reason, now)
+            return None
+        if self._skip_bytes:
+            dropped = min(self._skip_bytes, len(item))
+            self._skip_bytes -= dropped
+            item = item[dropped:]
+            if not item:
+                return None
+        # A file is read faster than real time: let the finals keep up (bounded buffers).
+        while self.runner.session.pending_finals > 2 and not self.runner.failed.done():
+            await asyncio.sleep(0.02)
+        await self.runner.feed(item)
+        if self.on_progress is not None:
+            self.on_progress(self.runner.session.committed_sample)
+        now = self.runner.session.now_sample
+        quiet = now - self._last_speech_sample
+        if (self.silence_timeout_s is not None and not self.runner.session.pending_finals
+                and self.runner.session.segmenter.silence_start is None
+                and not self.runner.session.segmenter.in_speech
+                and quiet >= self.silence_timeout_s * SAMPLE_RATE):
+            return PullOutcome("silent", f"no speech for {self.silence_timeout_s:g} s", now)
+        return None

@@ -1,0 +1,307 @@
+"""Tagging sessions (seeds 000/001) and stream jobs (seed 004) on real sources on loopback."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import hmac
+import http.server
+import shutil
+import subprocess
+import threading
+import time
+
+import httpx
+import numpy as np
+import orjson
+import pytest
+
+from earmark.evaldata import wer
+from tests.conftest import free_port, running_server, silence_pcm
+from tests.e2e.webhook_receiver import WebhookReceiver
+
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None,
+                                reason="ffmpeg is missing: run `make setup`")
+
+SPORTS = [
+    "The football match ended with a late goal from the young striker.",
+    "Thousands of fans cheered in the stadium as the team lifted the trophy.",
+    "The coach praised the defence and said the players trained hard all season.",
+    "Next week the league leaders travel away for the cup semi final.",
+    "The goalkeeper made three great saves in the second half of the game.",
+]
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *args], check=True)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory, speak):
+    root = tmp_path_factory.mktemp("live-media")
+    parts = [silence_pcm(0.5)]
+    for s in SPORTS:
+        parts += [speak(s), silence_pcm(0.7)]
+    sports = np.concatenate(parts)
+    (root / "sports.raw").write_bytes(sports.tobytes())
+    raw = ["-f", "s16le", "-ar", "16000", "-ac", "1", "-i", str(root / "sports.raw")]
+    video = ["-f", "lavfi", "-i", "testsrc=size=320x240:rate=10"]
+    hls = root / "hls"
+    hls.mkdir()
+    ffmpeg(*video, *raw, "-shortest", "-c:v", "libx264", "-preset", "ultrafast",
+           "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "hls", "-hls_time", "2",
+           "-hls_playlist_type", "vod", str(hls / "sports.m3u8"))
+    lull = np.concatenate([silence_pcm(8), speak("Hello?"), silence_pcm(10)])
+    (root / "lull.raw").write_bytes(lull.tobytes())
+    ffmpeg("-f", "s16le", "-ar", "16000", "-ac", "1", "-i", str(root / "lull.raw"),
+           "-c:a", "aac", str(root / "lull.m4a"))
+    ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "40", "-c:a", "aac",
+           str(root / "silent.m4a"))
+    return root, sports
+
+
+@pytest.fixture(scope="module")
+def http_base(media):
+    root, _ = media
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+SETTINGS = dict(url_allow_networks="127.0.0.0/8", webhook_retry_base_s="0.2",
+                tag_session_s="40", stream_no_data_s="8", url_reconnect_budget_s="2",
+                max_streams_per_key="2")
+
+
+@pytest.fixture(scope="module")
+def live_server():
+    with running_server(**SETTINGS) as srv:
+        yield srv
+
+
+@pytest.fixture()
+def client(live_server):
+    with httpx.Client(base_url=live_server.http, timeout=30) as c:
+        yield c
+
+
+def realtime_source(media_root, name: str = "sports.raw") -> tuple[subprocess.Popen, str]:
+    """An MPEG-TS over HTTP source sent in real time (one player), like a live feed."""
+    url = f"http://127.0.0.1:{free_port()}/live.ts"
+    proc = subprocess.Popen(
+        ["ffmpeg", "-loglevel", "error", "-re", "-f", "s16le", "-ar", "16000", "-ac", "1",
+         "-i", str(media_root / name), "-c:a", "aac", "-f", "mpegts", "-listen", "1", url])
+    time.sleep(0.5)
+    return proc, url
+
+
+def wait_state(client: httpx.Client, convo: str, timeout_s: float = 120) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        body = client.get(f"/stream/tag/{convo}").json()
+        if body["state"] != "listening":
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"session {convo} still listening")
+
+
+# ------------------------------------------------------------------ tagging sessions
+def test_tagging_session_on_hls_sports_passage(client, http_base) -> None:
+    secret = client.get("/v1/webhooks/secret").json()["secret"]
+    # The first answer is a 201: only an exact 200 counts, so it must be sent again.
+    with WebhookReceiver(fail_first=1, fail_status=201) as receiver:
+        r = client.post("/stream/tag", headers={"x-chatsight-api": "chatsightvoice"},
+                        json={"url": f"{http_base}/hls/sports.m3u8", "convoId": "match-1",
+                              "webhook": receiver.url, "seedSentence": "Cup football live"})
+        assert r.status_code == 200, r.text
+        assert r.json()["state"] == "listening"
+        got = receiver.wait_for(lambda g: len(g) >= 1, timeout_s=120)
+    assert len(receiver.requests) == 2 and receiver.requests[0].status == 201
+    body = orjson.loads(got[0].body)
+    assert set(body) == {"sender", "addon", "payload", "time", "hmac"}
+    assert body["addon"] == "ssiQuery" and isinstance(body["time"], int)
+    payload = body["payload"]
+    assert set(payload) == {"tags", "undocumentedTags", "convoId"}
+    assert payload["convoId"] == "match-1" and "Sports" in payload["tags"].split(",")
+    canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    expected = base64.b64encode(hmac.new(secret.encode(), canonical, hashlib.sha256).digest())
+    assert body["hmac"] == expected.decode()
+    state = client.get("/stream/tag/match-1").json()
+    assert state["state"] == "completed" and state["tags"] == payload["tags"]
+    assert state["speechSeconds"] > 15 and wer([" ".join(SPORTS)], [state["transcript"]]) < 0.2
+
+
+def test_reused_convo_id_overwrites(client, http_base, media) -> None:
+    proc, live_url = realtime_source(media[0])
+    try:
+        first = client.post("/stream/tag", json={"url": live_url, "convoId": "reuse"})
+        assert first.status_code == 200
+        time.sleep(2)
+        second = client.post("/stream/tag", json={"url": f"{http_base}/lull.m4a",
+                                                  "convoId": "reuse"})
+        assert second.status_code == 200
+        state = wait_state(client, "reuse")
+    finally:
+        proc.kill()
+        proc.wait()
+    assert state["state"] == "completed"
+    assert state["startedAt"] == second.json()["startedAt"]  # the second run's entry
+    assert "football" not in state["transcript"].lower()
+
+
+def test_dead_source_fails_with_its_reason(client, http_base) -> None:
+    r = client.post("/stream/tag", json={"url": f"{http_base}/missing.m3u8", "convoId": "dead"})
+    assert r.status_code == 200
+    state = wait_state(client, "dead")
+    assert state["state"] == "failed" and "source failed" in state["reason"]
+    assert client.get("/stream/tag/nope").status_code == 404
+
+
+def test_lull_reports_little_speech_and_no_tags(client, http_base) -> None:
+    client.post("/stream/tag", json={"url": f"{http_base}/lull.m4a", "convoId": "lull"})
+    state = wait_state(client, "lull")
+    assert state["state"] == "completed"
+    assert state["tags"] == "" and state["tagReason"] == "insufficient_speech"
+    assert state["speechSeconds"] < 3 and state["heardSeconds"] > 15
+
+
+@pytest.mark.parametrize("body", [{"convoId": "x"}, {"url": "ftp://x/y", "convoId": "x"},
+                                  {"url": "http://10.1.2.3/a.m3u8", "convoId": "x"},
+                                  {"url": "http://127.0.0.1/a", "convoId": ""},
+                                  {"url": "http://127.0.0.1/a", "convoId": "x", "extra": 1},
+                                  {"url": "http://127.0.0.1/a", "convoId": "x",
+                                   "webhook": "file:///x"}])
+def test_bad_tagging_requests_are_400(client, body) -> None:
+    r = client.post("/stream/tag", json=body)
+    assert r.status_code == 400 and r.json()["code"] == "INVALID_PARAMETER", r.text
+
+
+# ----------------------------------------------------------------------- stream jobs
+def callbacks(receiver: WebhookReceiver) -> list[dict]:
+    return [orjson.loads(r.body) for r in receiver.accepted()]
+
+
+def wait_stopped(receiver: WebhookReceiver, timeout_s: float = 120) -> list[dict]:
+    receiver.wait_for(lambda g: any(orjson.loads(x.body)["data"]["status"] != 0 for x in g),
+                      timeout_s)
+    return callbacks(receiver)
+
+
+def check_segments(got: list[dict], task_id: str) -> None:
+    """Consecutive 5 s segments; every word inside the segment that holds its midpoint."""
+    assert [c["data"]["segment_index"] for c in got] == list(range(len(got)))
+    for c in got:
+        assert c["task_id"] == task_id and c["code"] == 200
+        start, end = float(c["data"]["segment_start_time"]), float(c["data"]["segment_end_time"])
+        if c["data"]["transcript"] is None:
+            continue
+        assert end - start == pytest.approx(5.0) or c is got[-2]
+        for w in c["data"]["transcript"]["words"]:
+            assert start * 1000 <= (w["start"] + w["end"]) / 2 < end * 1000 + 1
+
+
+def test_stream_job_segments_cover_the_stream(client, http_base) -> None:
+    with WebhookReceiver() as receiver:
+        assert client.put("/v1/settings/webhook", json={"url": receiver.url}).status_code == 200
+        r = client.post("/audio-stream/start", json={
+            "audio_url": f"{http_base}/hls/sports.m3u8", "punctuate": True, "format_text": True,
+            "custom_spelling": [{"from": ["goalkeeper"], "to": "keeper"}]})
+        assert r.status_code == 200, r.text
+        assert r.json()["code"] == 200 and r.json()["message"] == "success"
+        task = r.json()["data"]["task_id"]
+        got = wait_stopped(receiver)
+    check_segments(got, task)
+    last = got[-1]["data"]
+    assert last["status"] == 15 and "ended" in last["message"]
+    words = [w["text"] for c in got if c["data"]["transcript"]
+             for w in c["data"]["transcript"]["words"]]
+    text = " ".join(words)
+    assert wer([" ".join(SPORTS).replace("goalkeeper", "keeper")], [text]) < 0.15, text
+    assert "keeper" in text and any(w.endswith(".") for w in words)
+    info = client.get(f"/audio-stream/{task}").json()["data"]
+    assert info["state"] == "stopped" and info["status"] == 15
+    assert info["segments_sent"] == len(got) - 1
+
+
+def test_stream_job_stop_gives_14_and_silence_gives_15(client, http_base, media) -> None:
+    proc, live_url = realtime_source(media[0])
+    try:
+        with WebhookReceiver() as receiver:
+            client.put("/v1/settings/webhook", json={"url": receiver.url})
+            task = client.post("/audio-stream/start",
+                               json={"audio_url": live_url}).json()["data"]["task_id"]
+            listed = client.get("/audio-stream").json()["data"]
+            assert task in [t["task_id"] for t in listed]
+            receiver.wait_for(lambda g: len(g) >= 2, timeout_s=60)
+            assert client.post(f"/audio-stream/stop/{task}").status_code == 200
+            got = wait_stopped(receiver)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert got[-1]["data"]["status"] == 14 and got[-1]["data"]["transcript"] is None
+    check_segments(got, task)
+    with WebhookReceiver() as receiver:
+        client.put("/v1/settings/webhook", json={"url": receiver.url})
+        task = client.post("/audio-stream/start", json={
+            "audio_url": f"{http_base}/silent.m4a"}).json()["data"]["task_id"]
+        got = wait_stopped(receiver)
+    assert got[-1]["data"]["status"] == 15 and "no speech" in got[-1]["data"]["message"]
+    assert all(not (c["data"]["transcript"] or {}).get("words") for c in got)
+
+
+def test_stream_job_options_not_available_are_named(client) -> None:
+    for name, value in (("speaker_labels", True), ("sentiment_analysis", True),
+                        ("redact_pii", True), ("language_code", "de"),
+                        ("topics", ["sport"])):
+        r = client.post("/audio-stream/start", json={"audio_url": "http://127.0.0.1/a",
+                                                     name: value})
+        assert r.status_code == 400 and r.json()["param"] == name, r.text
+    r = client.post("/audio-stream/start", json={"audio_url": "http://127.0.0.1/a",
+                                                 "unknown_option": 1})
+    assert r.status_code == 400 and "unknown_option" in r.json()["param"]
+    assert client.post("/audio-stream/stop/none").status_code == 404
+
+
+def test_capacity_reached_gives_16_and_per_key_limit(media, tmp_path) -> None:
+    sources = [realtime_source(media[0]) for _ in range(2)]
+    try:
+        with running_server(max_url_pulls="1", **SETTINGS) as srv, \
+                httpx.Client(base_url=srv.http, timeout=30) as c, WebhookReceiver() as receiver:
+            c.put("/v1/settings/webhook", json={"url": receiver.url})
+            first = c.post("/audio-stream/start", json={"audio_url": sources[0][1]})
+            receiver.wait_for(lambda g: len(g) >= 1, timeout_s=60)
+            second = c.post("/audio-stream/start", json={"audio_url": sources[1][1]})
+            t2 = second.json()["data"]["task_id"]
+            receiver.wait_for(lambda g: any(orjson.loads(x.body)["task_id"] == t2 for x in g))
+            mine = [cb for cb in callbacks(receiver) if cb["task_id"] == t2]
+            assert [cb["data"]["status"] for cb in mine] == [16]
+            third = c.post("/audio-stream/start", json={"audio_url": sources[1][1]})
+            # two stream tasks were started but only one runs: the limit counts running ones
+            assert third.status_code == 200
+            c.post(f"/audio-stream/stop/{first.json()['data']['task_id']}")
+    finally:
+        for proc, _ in sources:
+            proc.kill()
+            proc.wait()
+
+
+def test_no_stream_webhook_is_lost_across_a_restart(media, http_base, tmp_path) -> None:
+    with WebhookReceiver(fail_first=4) as receiver:
+        with running_server(data_dir=str(tmp_path), **SETTINGS) as first, \
+                httpx.Client(base_url=first.http, timeout=30) as c:
+            c.put("/v1/settings/webhook", json={"url": receiver.url})
+            task = c.post("/audio-stream/start", json={
+                "audio_url": f"{http_base}/hls/sports.m3u8"}).json()["data"]["task_id"]
+            deadline = time.monotonic() + 60
+            while not receiver.requests:  # the outbox holds undelivered callbacks now
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            first.kill()
+        with running_server(data_dir=str(tmp_path), **SETTINGS):
+            got = wait_stopped(receiver, timeout_s=180)
+    assert [c["data"]["segment_index"] for c in got] == list(range(len(got)))
+    assert got[-1]["data"]["status"] == 15 and all(c["task_id"] == task for c in got)
