@@ -1,0 +1,64 @@
+"""Wire shapes of tagging-session webhooks and stream-job callbacks."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+import orjson
+import pytest
+
+from earmark.core.events import TagScore, Tags, Word
+from earmark.core.segments import Segment
+from earmark.dialects.chatsight import tag_fields, webhook_body
+from earmark.dialects.stream_jobs import (
+    StreamStartRequest,
+    segment_callback,
+    stop_callback,
+    stream_options,
+)
+from earmark.errors import InvalidParameter
+
+S = 16000
+
+
+def test_tag_webhook_hmac_is_over_the_canonical_payload() -> None:
+    tags = Tags(0, 60 * S, (TagScore("Sports", "topic", 0.5), TagScore("Excited", "mood", 0.3)),
+                (TagScore("penalty kick", "keyword", 0.2),))
+    names, extra = tag_fields(tags)
+    body = orjson.loads(webhook_body("s3cret", tags=names, undocumented=extra, convo_id="c1",
+                                     time_ms=1620487495836))
+    assert body["payload"] == {"tags": "Sports,Excited", "undocumentedTags": "penalty kick",
+                               "convoId": "c1"}
+    canonical = b'{"convoId":"c1","tags":"Sports,Excited","undocumentedTags":"penalty kick"}'
+    mac = hmac.new(b"s3cret", canonical, hashlib.sha256).digest()
+    assert body["hmac"] == base64.b64encode(mac).decode()
+    assert tag_fields(None) == ("", False)
+
+
+def test_segment_callback_formats_words_and_times() -> None:
+    options = stream_options(StreamStartRequest(
+        audio_url="rtmp://x/live", audio_start_from=2000,
+        custom_spelling=[{"from": ["colour"], "to": "color"}]), "en")
+    seg = Segment(1, 5 * S, 10 * S, (Word(" The", 5 * S, 5 * S + 4000, 0.91),
+                                      Word(" Colour,", 6 * S, 6 * S + 8000, 0.8)))
+    body = segment_callback("t1", seg, options)
+    data = body["data"]
+    assert (data["segment_start_time"], data["segment_end_time"]) == ("7.000", "12.000")
+    assert data["status"] == 0 and body["task_id"] == "t1"
+    words = data["transcript"]["words"]
+    assert [w["text"] for w in words] == ["the", "color"]  # no punctuation, no casing
+    assert (words[0]["start"], words[0]["end"]) == (7000, 7250)
+    assert data["transcript"]["text"] == "the color"
+    stopped = stop_callback("t1", 2, 10 * S, 10 * S, options, 14, "stopped by the user")
+    assert stopped["data"]["status"] == 14 and stopped["data"]["transcript"] is None
+
+
+@pytest.mark.parametrize(("field", "value"), [("speaker_labels", True), ("summarization", True),
+                                              ("language_code", "fr"), ("speakers_expected", 2),
+                                              ("speech_models", ["best"])])
+def test_options_not_available_are_refused_by_name(field: str, value: object) -> None:
+    with pytest.raises(InvalidParameter) as err:
+        stream_options(StreamStartRequest(audio_url="rtmp://x", **{field: value}), "en")
+    assert err.value.param == field
