@@ -89,9 +89,10 @@ class StreamJobs:
         options = stream_options(StreamStartRequest(**task.request),
                                  self.app.state.engine.backend.language)
         segment = int(settings.stream_segment_s * SAMPLE_RATE)
+        # A resumed task goes on at the next segment boundary: the time the server was down
+        # is a gap in stream time, and segment k still starts at k x 5 s.
         assembler = SegmentAssembler(segment, first_index=task.next_segment,
-                                     offset_samples=int(round(task.stream_offset_s
-                                                              * SAMPLE_RATE)))
+                                     offset_samples=task.next_segment * segment)
         if over_capacity(self.app) is not None or self._pulls() >= settings.max_url_pulls:
             await self._stop(task, options, assembler, CAPACITY,
                              "server capacity reached; start the stream again later")
