@@ -110,10 +110,12 @@ class WebhookDispatcher:
             room -= 1
         next_at = await asyncio.to_thread(self.outbox.next_due_at)
         wait_s = 5.0 if next_at is None else min(5.0, max(0.02, next_at - time.time()))
+        # A timer rather than wait_for: no helper task per tick (loop task counts stay flat).
+        timer = asyncio.get_running_loop().call_later(wait_s, self._wake.set)
         try:
-            await asyncio.wait_for(self._wake.wait(), wait_s)
-        except asyncio.TimeoutError:
-            pass
+            await self._wake.wait()
+        finally:
+            timer.cancel()
 
     def _inflight_deliveries(self) -> list[Delivery]:
         return [t.delivery for t in self._inflight.values()]  # type: ignore[attr-defined]
