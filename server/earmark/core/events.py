@@ -68,6 +68,10 @@ class Transcript:
     is_final: bool
     speech_final: bool = False
     from_finalize: bool = False
+    # Filled by the text options stage when a client asks for them (label, VADER compound)
+    # and (label, text, start_sample, end_sample) per entity.
+    sentiment: tuple[str, float] | None = None
+    entities: tuple[tuple[str, str, int, int], ...] = ()
 
     @property
     def text(self) -> str:

@@ -26,6 +26,7 @@ from earmark.core.events import (
 )
 from earmark.core.segmenter import SegmenterConfig
 from earmark.core.session import SessionConfig
+from earmark.core.text_options import TextOptions, redact_kinds
 from earmark.errors import BadMessage, EarmarkError, FrameTooLarge, InvalidParameter
 
 _ENCODINGS = {"linear16": "linear16", "f32": "f32", "float32": "f32"}
@@ -36,15 +37,15 @@ _ACCEPTED_NO_EFFECT = {
 }
 # Features a later release adds; asking for them on today's server is an error, off is fine.
 _NOT_YET = {
-    "diarize", "multichannel", "redact", "detect_entities", "detect_language", "sentiment",
-    "topics", "intents", "summarize", "profanity_filter",
+    "diarize", "multichannel", "detect_language", "topics", "intents", "summarize",
 }
-_NOT_YET_VALUED = {"replace", "search", "callback", "callback_method", "diarize_model"}
+_NOT_YET_VALUED = {"search", "callback", "callback_method", "diarize_model"}
+_TEXT_FLAGS = {"profanity_filter", "sentiment", "detect_entities"}
 _KNOWN = (
     {"encoding", "sample_rate", "channels", "interim_results", "endpointing", "utterance_end_ms",
      "vad_events", "language", "keywords", "keyterm", "token", "url", "url_headers",
-     "rtsp_transport", "tagging", "tag_collection", "seed_sentence"}
-    | _ACCEPTED_NO_EFFECT | _NOT_YET | _NOT_YET_VALUED
+     "rtsp_transport", "tagging", "tag_collection", "seed_sentence", "redact", "replace"}
+    | _ACCEPTED_NO_EFFECT | _NOT_YET | _NOT_YET_VALUED | _TEXT_FLAGS
 )
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -73,6 +74,7 @@ class LiveOptions:
     tagging: bool = True
     tag_collection: str | None = None  # None: the default catalogue
     seed_sentence: str | None = None
+    text: TextOptions = TextOptions()  # redact, replace, profanity_filter, sentiment, entities
 
     @property
     def hotwords(self) -> str | None:
@@ -102,9 +104,15 @@ def parse_live_options(params: Iterable[tuple[str, str]], *, multilingual: bool)
     """Validates query parameters. Raises InvalidParameter naming the first bad one."""
     single: dict[str, str] = {}
     keyterms: list[str] = []
+    repeated: dict[str, list[str]] = {"redact": [], "replace": []}
     for name, value in params:
         if name not in _KNOWN:
             raise InvalidParameter(f"unknown query parameter {name!r}", param=name)
+        if name in repeated:
+            if len(repeated[name]) >= 100:
+                raise InvalidParameter(f"at most 100 {name} values", param=name)
+            repeated[name].append(value)
+            continue
         if name in ("keywords", "keyterm"):
             term = value.rsplit(":", 1)[0] if name == "keywords" else value
             term = term.strip()
@@ -172,7 +180,9 @@ def parse_live_options(params: Iterable[tuple[str, str]], *, multilingual: bool)
     model = single.get("model")
     if model is not None and not 0 < len(model) <= 100:
         raise InvalidParameter("model must be 1-100 characters", param="model")
+    text = text_options(repeated["redact"], repeated["replace"], single)
     return LiveOptions(
+        text=text,
         encoding=_ENCODINGS[encoding],
         sample_rate=_int("sample_rate", single.get("sample_rate", "16000"), 8000, 48000),
         channels=_int("channels", single.get("channels", "1"), 1, 8),
@@ -192,6 +202,31 @@ def parse_live_options(params: Iterable[tuple[str, str]], *, multilingual: bool)
         tag_collection=collection,
         seed_sentence=seed.strip() if seed else None,
     )
+
+
+def text_options(redact: list[str], replace: list[str], single: dict[str, str]) -> TextOptions:
+    """``redact`` (pci, ssn, numbers, pii, true; repeatable), ``replace=term:replacement``
+    (repeatable), ``profanity_filter``, ``sentiment``, ``detect_entities``."""
+    kinds: frozenset[str] = frozenset()
+    wanted = [r for r in redact if r.strip().lower() != "false"]
+    try:
+        kinds = redact_kinds(wanted)
+    except ValueError as exc:
+        raise InvalidParameter(f"redact: unknown value {exc}; use pci, ssn, numbers, pii or "
+                               "true", param="redact") from None
+    table = []
+    for item in replace:
+        source, sep, target = item.partition(":")
+        source = " ".join(source.lower().split())
+        if not sep or not source or len(item) > 200 or len(source.split()) > 4:
+            raise InvalidParameter("replace takes term:replacement (a term of up to 4 words)",
+                                   param="replace")
+        table.append((source, target.strip()))
+    return TextOptions(
+        replace=tuple(table), redact=kinds,
+        profanity=_bool("profanity_filter", single.get("profanity_filter", "false")),
+        sentiment=_bool("sentiment", single.get("sentiment", "false")),
+        entities=_bool("detect_entities", single.get("detect_entities", "false")))
 
 
 def _headers(raw: str) -> tuple[tuple[str, str], ...]:
@@ -292,7 +327,8 @@ class DeepgramEncoder:
         punctuated = self.options.punctuate or self.options.smart_format
         words = [
             {
-                "word": bare_word(w.text),
+                "word": w.text.strip() if w.text.strip().startswith(("[", "#"))
+                or "*" in w.text else bare_word(w.text),
                 "start": _s(w.start_sample),
                 "end": _s(w.end_sample),
                 "confidence": round(w.probability, 4),
@@ -312,7 +348,7 @@ class DeepgramEncoder:
             "channel": {
                 "alternatives": [
                     {"transcript": transcript, "confidence": round(t.confidence, 4),
-                     "words": words}
+                     "words": words, **self._understanding(t)}
                 ]
             },
             "metadata": {
@@ -321,6 +357,21 @@ class DeepgramEncoder:
                 "model_uuid": self.model_uuid,
             },
         }
+
+    def _understanding(self, t: Transcript) -> dict:
+        """Sentiment and entities, present only when the client asked for them."""
+        extra: dict = {}
+        if self.options.text.sentiment and t.sentiment is not None:
+            extra["sentiments"] = {"segments": [{"text": " ".join(w.text.strip()
+                                                                  for w in t.words),
+                                                 "start": _s(t.start_sample),
+                                                 "end": _s(t.end_sample),
+                                                 "sentiment": t.sentiment[0],
+                                                 "sentiment_score": t.sentiment[1]}]}
+        if self.options.text.entities:
+            extra["entities"] = [{"label": label, "value": text, "start": _s(start),
+                                  "end": _s(end)} for label, text, start, end in t.entities]
+        return extra
 
     def metadata(self, *, duration_samples: int, sha256: str, channels: int) -> bytes:
         return orjson.dumps(

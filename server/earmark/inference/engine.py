@@ -25,6 +25,7 @@ from earmark.config import Settings
 from earmark.core.events import Priority, Recognition, RecognitionRequest
 from earmark.inference.scheduler import InferenceScheduler
 from earmark.inference.tagger import Tag, TagModel, TagWorker, load_catalogue
+from earmark.inference.understanding import UnderstandingWorker
 from earmark.inference.vad import SileroVad, VadWorker
 from earmark.inference.whisper import (
     DecodeOptions,
@@ -58,6 +59,8 @@ class Engine:
         self.scheduler: InferenceScheduler | None = None
         self.tag_worker: TagWorker | None = None
         self.catalogue: tuple[Tag, ...] = ()
+        # Text options' models load on first use, on this worker's thread.
+        self.understanding = UnderstandingWorker()
         self.ready = False
         self.workers = 1
 
@@ -109,6 +112,7 @@ class Engine:
             self.vad_worker.stop()
         if self.tag_worker is not None:
             self.tag_worker.close()
+        self.understanding.close()
 
     @property
     def model_name(self) -> str:

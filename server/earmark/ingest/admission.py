@@ -17,6 +17,7 @@ from earmark.inference.tagger import Tag
 from earmark.live.outbox import Outbox
 from earmark.live.runner import LiveRunner
 from earmark.live.tagging import TagFeed
+from earmark.live.understanding import TextStage
 from earmark.store.tag_collections import owner_of
 
 
@@ -71,6 +72,10 @@ def new_runner(
     tags: tuple[Tag, ...] | None = None,
 ) -> LiveRunner:
     assert engine.vad_worker is not None and engine.scheduler is not None
+    stage = None
+    if options.text.active:
+        stage = TextStage(engine.understanding, options.text, emit)
+        emit = stage.on_event
     feed = None
     if tags is not None and engine.tag_worker is not None:
         feed = TagFeed(engine.tag_worker, tags, options.seed_sentence, emit,
@@ -89,4 +94,5 @@ def new_runner(
         emit=emit,
         load_policy=engine.load_policy,
         tag_feed=feed,
+        text_stage=stage,
     )

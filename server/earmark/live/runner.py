@@ -21,6 +21,7 @@ from earmark.inference.engine import LoadPolicy
 from earmark.inference.scheduler import InferenceScheduler
 from earmark.inference.vad import VadWorker
 from earmark.live.tagging import TagFeed
+from earmark.live.understanding import TextStage
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class LiveRunner:
         emit: Callable[[Event], None],
         load_policy: Callable[[], LoadPolicy] | None = None,
         tag_feed: TagFeed | None = None,
+        text_stage: TextStage | None = None,
     ) -> None:
         self.session = StreamSession(config)
         self.decoder = decoder
@@ -52,6 +54,7 @@ class LiveRunner:
         self.emit = emit
         self._load_policy = load_policy
         self.tag_feed = tag_feed
+        self.text_stage = text_stage  # emit goes through it when the client set text options
         self._base_interval = config.partial_interval_samples
         self.partials_shed = False
         self.sha256 = hashlib.sha256()
@@ -89,6 +92,8 @@ class LiveRunner:
                 future.result()
         if self.tag_feed is not None:
             await self.tag_feed.flush()
+        if self.text_stage is not None:
+            await self.text_stage.flush()
         return self.closed.result() if self.closed.done() else 0
 
     def abandon(self) -> None:
@@ -98,6 +103,8 @@ class LiveRunner:
         self._futures.clear()
         if self.tag_feed is not None:
             self.tag_feed.close()
+        if self.text_stage is not None:
+            self.text_stage.close()
 
     def _apply_load(self) -> None:
         if self._load_policy is None:
