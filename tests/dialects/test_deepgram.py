@@ -54,7 +54,9 @@ def test_endpointing_false_and_f32():
         ("language=de", "language"),
         ("language=../../etc", "language"),
         ("diarize=true", "diarize"),
-        ("redact=pci", "redact"),
+        ("redact=passwords", "redact"),
+        ("replace=nocolon", "replace"),
+        ("sentiment=maybe", "sentiment"),
         ("sample_rate=8000&sample_rate=16000", "sample_rate"),
     ],
 )
@@ -63,6 +65,15 @@ def test_bad_parameters_name_the_parameter(query, param):
         parse(query)
     assert err.value.param == param
     assert err.value.http_status == 400
+
+
+def test_text_options_parse():
+    opts = parse("redact=pci&redact=ssn&replace=colour:color&replace=New York:NYC"
+                 "&profanity_filter=true&sentiment=true&detect_entities=true").text
+    assert opts.redact == {"card", "ssn"} and opts.profanity and opts.sentiment and opts.entities
+    assert opts.replace == (("colour", "color"), ("new york", "NYC"))
+    assert parse("redact=true").text.redact >= {"email", "phone", "card", "name"}
+    assert not parse("redact=false").text.active
 
 
 def test_other_languages_need_a_multilingual_model():

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from earmark.api.auth import request_owner
@@ -24,13 +24,17 @@ from earmark.api.webhooks import check_webhook_url, owner_secret
 from earmark.dialects.file_jobs import (
     ConversationOut,
     Deleted,
+    EntitiesOut,
     JobCreated,
     JobOut,
     MessagesOut,
+    Polarity,
+    SentimentOut,
     SummaryOut,
     TopicsOut,
     WebhookSecretOut,
     WebhooksOut,
+    entities_body,
     iso,
     job_body,
     messages_body,
@@ -53,16 +57,16 @@ class PayloadTooLarge(EarmarkError):
 # Seed parameters this server does not implement yet: refused when turned on, never ignored.
 NOT_AVAILABLE = {
     "detectPhrases": "actionable phrases",
-    "detectEntities": "entity detection",
     "enableAllTrackers": "trackers",
     "enableSummary": "summaries",
     "enableSpeakerDiarization": "speaker diarization (use enableSeparateRecognitionPerChannel "
                                 "when each speaker has a channel)",
 }
-NOT_AVAILABLE_LISTS = {"entities": "custom entities", "trackers": "trackers"}
+NOT_AVAILABLE_LISTS = {"trackers": "trackers"}
 KNOWN = {"name", "webhookUrl", "customVocabulary", "confidenceThreshold", "languageCode",
          "mode", "enableSeparateRecognitionPerChannel", "channelMetadata",
-         "diarizationSpeakerCount", "token", *NOT_AVAILABLE, *NOT_AVAILABLE_LISTS}
+         "diarizationSpeakerCount", "token", "detectEntities", "entities", *NOT_AVAILABLE,
+         *NOT_AVAILABLE_LISTS}
 TOPIC_PASSAGE_WORDS = 120
 LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 UPLOAD_BODY = {
@@ -86,6 +90,9 @@ UPLOAD_BODY = {
             ("channelMetadata", {"type": "string", "description": "JSON: [{\"channel\": 1, "
                                  "\"speaker\": {\"name\": ..., \"email\": ...}}]"}),
             ("detectPhrases", {"type": "boolean"}),
+            ("detectEntities", {"type": "boolean"}),
+            ("entities", {"type": "string", "description": "JSON: [{\"customType\": ..., "
+                          "\"text\": ...}]; needs detectEntities"}),
             ("enableSpeakerDiarization", {"type": "boolean"}),
             ("diarizationSpeakerCount", {"type": "integer", "minimum": 1}),
         )
@@ -167,6 +174,31 @@ def _channel_metadata(value: str) -> list[dict[str, Any]]:
     return out
 
 
+def _custom_entities(raw: str | None) -> list[dict[str, str]]:
+    """``entities``: JSON ``[{"customType": "...", "text": "..."}]`` (or the seed's object
+    with an ``entities`` member)."""
+    if raw is None or not raw.strip():
+        return []
+    try:
+        items = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidParameter("entities is not JSON", param="entities") from None
+    if isinstance(items, dict):
+        items = items.get("entities")
+    if not isinstance(items, list) or len(items) > 100:
+        raise InvalidParameter("entities must be a list of at most 100", param="entities")
+    out = []
+    for item in items:
+        kind = item.get("customType") if isinstance(item, dict) else None
+        text = item.get("text") if isinstance(item, dict) else None
+        if not (isinstance(kind, str) and isinstance(text, str) and 0 < len(kind) <= 100
+                and 0 < len(text.strip()) <= 200):
+            raise InvalidParameter('each entity is {"customType": "...", "text": "..."}',
+                                   param="entities")
+        out.append({"customType": kind, "text": text.strip()})
+    return out
+
+
 async def _options(request: Request) -> tuple[dict[str, Any], str | None, str | None]:
     """Validated job options, the webhook URL and the conversation name."""
     q = request.query_params
@@ -186,6 +218,11 @@ async def _options(request: Request) -> tuple[dict[str, Any], str | None, str | 
         raise InvalidParameter("diarizationSpeakerCount needs enableSpeakerDiarization, which "
                                "is not available yet", param="diarizationSpeakerCount")
     options: dict[str, Any] = {}
+    if _bool(q.get("detectEntities", "false"), "detectEntities"):
+        options["detectEntities"] = True
+        options["entities"] = _custom_entities(q.get("entities"))
+    elif q.get("entities", "").strip() not in ("", "[]"):
+        raise InvalidParameter("entities needs detectEntities=true", param="entities")
     name = q.get("name")
     if name is not None and not 1 <= len(name.strip()) <= 256:
         raise InvalidParameter("name must be 1-256 characters", param="name")
@@ -338,19 +375,40 @@ async def conversation(request: Request, conversationId: str) -> dict[str, Any]:
 @router.get("/v1/conversations/{conversationId}/messages",
             summary="The transcript, one message per sentence", response_model=MessagesOut,
             **CLEAN)
-async def messages(request: Request, conversationId: str) -> dict[str, Any]:  # noqa: N803
+async def messages(request: Request, conversationId: str,  # noqa: N803
+                   sentiment: bool = Query(False, description="add each message's sentiment"),
+                   ) -> dict[str, Any]:
     store = _store(request)
     owner = request_owner(request)
     conv = await asyncio.to_thread(store.get_conversation, owner, conversationId)
     jobs = await asyncio.to_thread(store.conversation_jobs, owner, conversationId)
     results = await asyncio.to_thread(store.results, conversationId)
     unfinished = [j.id for j in jobs if j.status.value in ACTIVE]
-    body: dict[str, Any] = {
-        "messages": messages_body(conv.created, conversationId, jobs, results)}
+    out = messages_body(conv.created, conversationId, jobs, results)
+    if sentiment and out:
+        worker = request.app.state.engine.understanding
+        scores = await asyncio.wrap_future(worker.sentiments([m.text for m in out]))
+        for message, found in zip(out, scores, strict=True):
+            message.sentiment = SentimentOut(polarity=Polarity(score=found.score),
+                                             suggested=found.label)
+    body: dict[str, Any] = {"messages": out}
     if unfinished:
         body["incomplete"] = True
         body["pendingJobs"] = unfinished
     return body
+
+
+@router.get("/v1/conversations/{conversationId}/entities", response_model=EntitiesOut,
+            summary="Entities found in the conversation (jobs sent with detectEntities=true)")
+async def entities(request: Request, conversationId: str) -> EntitiesOut:  # noqa: N803
+    store = _store(request)
+    owner = request_owner(request)
+    conv = await asyncio.to_thread(store.get_conversation, owner, conversationId)
+    jobs = await asyncio.to_thread(store.conversation_jobs, owner, conversationId)
+    results = await asyncio.to_thread(store.results, conversationId)
+    out = messages_body(conv.created, conversationId, jobs, results)
+    found = [m.get("entities", []) for j in jobs for m in results.get(j.id, ())]
+    return entities_body(out, found)
 
 
 @router.get("/v1/conversations/{conversationId}/topics",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -134,8 +135,18 @@ class StreamJobs:
         """Writes segment callbacks to the outbox in order (one thread hop each)."""
         options = stream_options(StreamStartRequest(**task.request),
                                  self.app.state.engine.backend.language)
+        worker = self.app.state.engine.understanding
         while (seg := await writes.get()) is not None:
-            body = orjson.dumps(segment_callback(task.id, seg, options)).decode()
+            sentiment, entities = None, ()
+            if options.text.active and seg.words:
+                done = await asyncio.wrap_future(worker.submit(seg.words, options.text))
+                seg = replace(seg, words=done.words)
+                sentiment = (done.sentiment.label, done.sentiment.score) \
+                    if done.sentiment else None
+                entities = tuple((e.label, e.text, e.start_sample, e.end_sample)
+                                 for e in done.entities)
+            body = orjson.dumps(segment_callback(task.id, seg, options, sentiment=sentiment,
+                                                 entities=entities)).decode()
             await asyncio.to_thread(self.store.record_segment, task, index=seg.index,
                                     end_s=seg.end_sample / SAMPLE_RATE, body=body)
             self.app.state.webhooks.wake()

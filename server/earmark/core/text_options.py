@@ -20,7 +20,7 @@ PATTERN_KINDS = ("email", "phone", "card", "ssn", "number")
 MODEL_KINDS = ("name", "location", "organization", "date")
 ALL_KINDS = PATTERN_KINDS + MODEL_KINDS
 ALIASES = {"pci": ("card",), "ssn": ("ssn",), "numbers": ("number",),
-           "pii": ("email", "phone", "card", "ssn", "name", "location", "date"),
+           "pii": ("email", "phone", "card", "ssn", "name", "location"),
            "person_name": ("name",), "email_address": ("email",),
            "phone_number": ("phone",), "credit_card_number": ("card",),
            "us_social_security_number": ("ssn",), "location": ("location",),

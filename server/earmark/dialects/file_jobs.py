@@ -44,6 +44,15 @@ class WordOut(BaseModel):
     score: float
 
 
+class Polarity(BaseModel):
+    score: float = Field(description="VADER compound score, -1 to 1")
+
+
+class SentimentOut(BaseModel):
+    polarity: Polarity
+    suggested: str = Field(description="positive | negative | neutral")
+
+
 class MessageOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -58,12 +67,44 @@ class MessageOut(BaseModel):
     channel: int
     phrases: list[Any]
     words: list[WordOut]
+    sentiment: SentimentOut | None = Field(None, description="with ?sentiment=true")
 
 
 class MessagesOut(BaseModel):
     messages: list[MessageOut]
     incomplete: bool | None = Field(None, description="true while jobs are still running")
     pendingJobs: list[str] | None = None  # noqa: N815
+
+
+class MessageRef(BaseModel):
+    id: str
+    text: str
+    offset: int = Field(description="character offset of the entity in the message text")
+
+
+class EntityOut(BaseModel):
+    type: str = Field(description="spaCy's label (person, org, gpe, date, ...), a pattern's "
+                      "(email_address, phone_number, ...) or your customType")
+    value: str
+    text: str
+    messageRefs: list[MessageRef]  # noqa: N815
+
+
+class EntitiesOut(BaseModel):
+    entities: list[EntityOut]
+
+
+def entities_body(messages: list[MessageOut], results: list[list[list[str]]]) -> EntitiesOut:
+    """Groups each message's stored [type, text] entities by (type, value)."""
+    grouped: dict[tuple[str, str], EntityOut] = {}
+    for message, found in zip(messages, results, strict=True):
+        for kind, text in found:
+            key = (kind, text.lower())
+            entity = grouped.setdefault(key, EntityOut(type=kind, value=text, text=text,
+                                                       messageRefs=[]))
+            entity.messageRefs.append(MessageRef(id=message.id, text=message.text,
+                                                 offset=max(0, message.text.find(text))))
+    return EntitiesOut(entities=list(grouped.values()))
 
 
 class ConversationOut(BaseModel):

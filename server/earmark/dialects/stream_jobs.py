@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from earmark.core import SAMPLE_RATE
 from earmark.core.events import Word
 from earmark.core.segments import Segment
+from earmark.core.text_options import TextOptions, redact_kinds
 from earmark.errors import InvalidParameter
 
 # Status codes of the callbacks (seed 004).
@@ -22,11 +23,10 @@ SUCCESS, ERROR, USER_STOPPED, NO_DATA, CAPACITY = 0, -1, 14, 15, 16
 
 # Options that need the speech-understanding work: refused when turned on.
 NOT_YET_FLAGS = ("language_detection", "multichannel", "disfluencies", "speaker_labels",
-                 "sentiment_analysis", "entity_detection", "auto_highlights", "content_safety",
-                 "iab_categories", "auto_chapters", "summarization", "custom_topics",
-                 "redact_pii", "redact_pii_audio", "filter_profanity")
-NOT_YET_VALUES = ("speech_models", "summary_model", "summary_type", "topics", "redact_pii_sub",
-                  "redact_pii_policies", "redact_pii_audio_quality", "speech_understanding")
+                 "auto_highlights", "content_safety", "iab_categories", "auto_chapters",
+                 "summarization", "custom_topics", "redact_pii_audio")
+NOT_YET_VALUES = ("speech_models", "summary_model", "summary_type", "topics",
+                  "redact_pii_audio_quality", "speech_understanding")
 _PUNCT = re.compile(r"[^\w\s'-]|(?<!\w)['-]|['-](?!\w)")
 
 
@@ -79,6 +79,7 @@ class StreamOptions:
     end_at_s: float | None
     vad_threshold: float | None
     spelling: dict[str, str] = field(default_factory=dict)  # lower-case word -> replacement
+    text: TextOptions = TextOptions()  # redaction, profanity, sentiment, entities
 
 
 def stream_options(req: StreamStartRequest, model_language: str) -> StreamOptions:
@@ -111,9 +112,24 @@ def stream_options(req: StreamStartRequest, model_language: str) -> StreamOption
                                    '"to": "word"}', param="custom_spelling")
         for s in sources:
             spelling[s.strip().lower()] = target
+    kinds: frozenset[str] = frozenset()
+    if req.redact_pii:
+        try:
+            kinds = redact_kinds(req.redact_pii_policies or ["pii"])
+        except ValueError as exc:
+            raise InvalidParameter(f"redact_pii_policies: unknown policy {exc}",
+                                   param="redact_pii_policies") from None
+    elif req.redact_pii_policies or req.redact_pii_sub:
+        raise InvalidParameter("redact_pii_policies and redact_pii_sub need redact_pii",
+                               param="redact_pii")
+    sub = req.redact_pii_sub or "entity_name"
+    if sub not in ("entity_name", "hash"):
+        raise InvalidParameter("redact_pii_sub is entity_name or hash", param="redact_pii_sub")
+    text = TextOptions(profanity=req.filter_profanity, redact=kinds, redact_sub=sub,
+                       sentiment=req.sentiment_analysis, entities=req.entity_detection)
     return StreamOptions(req.audio_url, language, req.punctuate, req.format_text,
                          req.audio_start_from / 1000, (req.audio_end_at / 1000) or None,
-                         req.speech_threshold or None, spelling)
+                         req.speech_threshold or None, spelling, text)
 
 
 def _word_text(word: Word, options: StreamOptions) -> str:
@@ -135,8 +151,11 @@ def _ms(sample: int, offset_s: float) -> int:
 
 
 def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
-                     status: int = SUCCESS, message: str = "success") -> dict[str, Any]:
-    """One callback body. Times are stream time (``audio_start_from`` counts from 0)."""
+                     status: int = SUCCESS, message: str = "success",
+                     sentiment: tuple[str, float] | None = None,
+                     entities: tuple[tuple[str, str, int, int], ...] = ()) -> dict[str, Any]:
+    """One callback body. Times are stream time (``audio_start_from`` counts from 0);
+    ``segment`` holds the words after the text options."""
     offset = options.start_from_s
     words = [{"text": t, "start": _ms(w.start_sample, offset), "end": _ms(w.end_sample, offset),
               "confidence": round(w.probability, 3), "speaker": None}
@@ -150,7 +169,19 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
         "sentiment_analysis": False, "auto_highlights": False,
         "auto_highlights_result": None, "iab_categories": False, "content_safety": False,
         "summary": None, "chapters": None,
+        "redact_pii": bool(options.text.redact), "filter_profanity": options.text.profanity,
     }
+    if options.text.sentiment:
+        transcript["sentiment_analysis"] = True
+        transcript["sentiment_analysis_results"] = [] if sentiment is None or not words else [{
+            "text": transcript["text"], "start": words[0]["start"], "end": words[-1]["end"],
+            "sentiment": sentiment[0].upper(), "confidence": round(abs(sentiment[1]), 3),
+            "speaker": None}]
+    if options.text.entities:
+        transcript["entity_detection"] = True
+        transcript["entities"] = [{"entity_type": label.lower(), "text": text,
+                                   "start": _ms(start, offset), "end": _ms(end, offset)}
+                                  for label, text, start, end in entities]
     return _envelope(task_id, segment.index, segment.start_sample, segment.end_sample, offset,
                      status, message, transcript)
 

@@ -21,6 +21,7 @@ from typing import Any
 from earmark.config import Settings
 from earmark.core import SAMPLE_RATE
 from earmark.core.messages import Message
+from earmark.core.text_options import TextOptions
 from earmark.errors import BadAudio
 from earmark.filejobs.audio_file import decode
 from earmark.filejobs.transcriber import FileOptions, transcribe_file
@@ -127,8 +128,10 @@ class JobRunner:
             logger.exception("file job %s failed", job.id)
             await self._fail(job, "transcription failed with an internal error")
             return
-        done = await asyncio.to_thread(self.store.complete, job.id,
-                                       [message_record(m) for m in messages])
+        records = [message_record(m) for m in messages]
+        if job.options.get("detectEntities"):
+            await self._entities(job, messages, records)
+        done = await asyncio.to_thread(self.store.complete, job.id, records)
         if done:
             self.completed += 1
             if self.settings.audio_retention_h == 0:
@@ -148,6 +151,21 @@ class JobRunner:
         options = FileOptions(hotwords=job.options.get("hotwords"),
                               vad_threshold=self.settings.vad_threshold)
         return await transcribe_file(scheduler, vad, audio, options)
+
+    async def _entities(self, job: Job, messages: list[Message],
+                        records: list[dict[str, Any]]) -> None:
+        """spaCy's entities and the request's custom entities, per message."""
+        worker = self.engine.understanding
+        custom = [(e["customType"], e["text"].lower()) for e in job.options.get("entities", ())]
+        for message, record in zip(messages, records, strict=True):
+            found = await asyncio.wrap_future(
+                worker.submit(message.words, TextOptions(entities=True)))
+            record["entities"] = [[e.label.lower(), e.text] for e in found.entities]
+            lowered = record["text"].lower()
+            for kind, phrase in custom:
+                at = lowered.find(phrase)
+                if at >= 0:
+                    record["entities"].append([kind, record["text"][at:at + len(phrase)]])
 
     async def _fail(self, job: Job, reason: str) -> None:
         if await asyncio.to_thread(self.store.fail, job.id, reason):

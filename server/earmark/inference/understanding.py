@@ -9,7 +9,6 @@ nothing (the first request that does waits ~3 s for spaCy).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -141,10 +140,13 @@ class UnderstandingWorker:
     def __init__(self) -> None:
         self.models = TextModels()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="earmark-text")
-        self._lock = threading.Lock()
 
     def submit(self, words: Sequence[Word], options: TextOptions) -> Future[Understood]:
         return self._pool.submit(self.models.process, tuple(words), options)
+
+    def sentiments(self, texts: Sequence[str]) -> Future[list[Sentiment]]:
+        return self._pool.submit(
+            lambda: [sentiment_of(self.models.compound(t)) for t in texts])
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
