@@ -9,7 +9,7 @@ import hmac
 import orjson
 import pytest
 
-from earmark.core.events import TagScore, Tags, Word
+from earmark.core.events import Tags, TagScore, Word
 from earmark.core.segments import Segment
 from earmark.dialects.chatsight import tag_fields, webhook_body
 from earmark.dialects.stream_jobs import (
