@@ -348,3 +348,27 @@ def test_evaldata_stereo_channels(client) -> None:
         assert {m["from"]["name"] for m in msgs if m["channel"] == channel} == \
             {f"Channel {channel}"}
     assert wer([i.reference for i in reads], texts) < 0.1, texts
+
+
+def test_entities_and_sentiment(client, speak) -> None:
+    lines = ["My name is John Smith and I live in London.",
+             "I love this wonderful city, it is great.",
+             "The weather was terrible and I hated the rain."]
+    custom = [{"customType": "praise", "text": "wonderful city"}]
+    r = submit(client, wav_bytes(speech(speak, lines)), detectEntities="true",
+               entities=orjson.dumps(custom).decode())
+    assert r.status_code == 201, r.text
+    conv = r.json()["conversationId"]
+    assert wait_job(client, r.json()["jobId"])["status"] == "completed"
+    found = client.get(f"/v1/conversations/{conv}/entities", headers=auth()).json()["entities"]
+    by_type = {e["type"]: e for e in found}
+    assert by_type["person"]["value"] == "John Smith"
+    assert by_type["gpe"]["value"] == "London" and by_type["praise"]["messageRefs"]
+    ref = by_type["person"]["messageRefs"][0]
+    assert ref["text"][ref["offset"]:].startswith("John Smith")
+    msgs = client.get(f"/v1/conversations/{conv}/messages", params={"sentiment": "true"},
+                      headers=auth()).json()["messages"]
+    suggested = [m["sentiment"]["suggested"] for m in msgs]
+    assert suggested[1] == "positive" and suggested[-1] == "negative", suggested
+    plain = messages(client, conv)
+    assert "sentiment" not in plain[0]  # only when asked for

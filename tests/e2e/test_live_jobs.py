@@ -310,3 +310,26 @@ def test_no_stream_webhook_is_lost_across_a_restart(media, http_base, tmp_path) 
             got = wait_stopped(receiver, timeout_s=180)
     assert [c["data"]["segment_index"] for c in got] == list(range(len(got)))
     assert got[-1]["data"]["status"] == 15 and all(c["task_id"] == task for c in got)
+
+
+def test_stream_job_text_options(client, http_base) -> None:
+    with WebhookReceiver() as receiver:
+        client.put("/v1/settings/webhook", json={"url": receiver.url})
+        r = client.post("/audio-stream/start", json={
+            "audio_url": f"{http_base}/hls/sports.m3u8", "sentiment_analysis": True,
+            "entity_detection": True, "redact_pii": True,
+            "redact_pii_policies": ["date"], "redact_pii_sub": "hash"})
+        assert r.status_code == 200, r.text
+        got = wait_stopped(receiver)
+    transcripts = [c["data"]["transcript"] for c in got if c["data"]["transcript"]]
+    assert all(t["sentiment_analysis"] and t["entity_detection"] for t in transcripts)
+    results = [s for t in transcripts for s in t["sentiment_analysis_results"]]
+    assert results and {s["sentiment"] for s in results} <= {"POSITIVE", "NEGATIVE", "NEUTRAL"}
+    text = " ".join(t["text"] for t in transcripts)
+    assert "####" in text  # dates ("next week", "all season"...) hashed
+    dates = [e for t in transcripts for e in t["entities"] if e["entity_type"] == "date"]
+    assert dates and all(set(e["text"]) == {"#"} for e in dates)
+    r = client.post("/audio-stream/start", json={"audio_url": f"{http_base}/a",
+                                                 "redact_pii": True,
+                                                 "redact_pii_policies": ["passwords"]})
+    assert r.status_code == 400 and r.json()["param"] == "redact_pii_policies"

@@ -134,6 +134,9 @@ def stream_options(req: StreamStartRequest, model_language: str) -> StreamOption
 
 def _word_text(word: Word, options: StreamOptions) -> str:
     text = word.text.strip()
+    if text.startswith(("[", "##")) or "*" in text:
+        # Redaction labels and masks stay as they are; only trailing punctuation may go.
+        return text if options.punctuate else text.rstrip(".,!?;:")
     bare = _PUNCT.sub("", text)
     replacement = options.spelling.get(bare.lower())
     if replacement is not None:
