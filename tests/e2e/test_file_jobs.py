@@ -283,7 +283,30 @@ def test_topics_and_summary(client, speak) -> None:
     topics = client.get(f"/v1/conversations/{conv}/topics", headers=auth()).json()["topics"]
     assert "Sports" in [t["text"] for t in topics]
     summary = client.get(f"/v1/conversations/{conv}/summary", headers=auth()).json()
-    assert summary["summary"] == [] and "not available" in summary["note"]
+    texts = {m["text"]: m["id"] for m in messages(client, conv)}
+    assert summary["summary"] and all(s["text"] in texts for s in summary["summary"])
+    assert all(s["messageRefs"][0]["id"] == texts[s["text"]] for s in summary["summary"])
+
+
+def test_trackers_match_exact_phrases_and_paraphrases(client, speak) -> None:
+    lines = ["I would like to cancel my subscription today.",
+             "The weather is lovely this afternoon.",
+             "Can you tell me how much it costs per month?"]
+    trackers = [{"name": "Churn", "vocabulary": ["cancel my subscription"]},
+                {"name": "Pricing", "vocabulary": ["what is the price"]},
+                {"name": "Shipping", "vocabulary": ["where is my parcel"]}]
+    r = submit(client, wav_bytes(speech(speak, lines)), trackers=orjson.dumps(trackers).decode(),
+               enableSummary="true")
+    assert r.status_code == 201, r.text
+    conv = r.json()["conversationId"]
+    wait_job(client, r.json()["jobId"])
+    got = client.get(f"/v1/conversations/{conv}/trackers", headers=auth()).json()["trackers"]
+    by_name = {t["name"]: t["matches"] for t in got}
+    assert "cancel" in by_name["Churn"][0]["messageRefs"][0]["text"].lower()
+    assert "costs" in by_name["Pricing"][0]["messageRefs"][0]["text"].lower()  # by meaning
+    assert by_name["Shipping"] == []
+    bad = submit(client, wav_bytes(speech(speak, lines[:1])), trackers='[{"name": "x"}]')
+    assert bad.status_code == 400 and bad.json()["param"] == "trackers"
 
 
 def test_sigkill_mid_job_resumes_and_delivers(speak, tmp_path) -> None:

@@ -21,23 +21,29 @@ from fastapi.responses import JSONResponse
 
 from earmark.api.auth import request_owner
 from earmark.api.webhooks import check_webhook_url, owner_secret
+from earmark.core.summary import pick_sentences, summary_size
 from earmark.dialects.file_jobs import (
     ConversationOut,
     Deleted,
     EntitiesOut,
     JobCreated,
     JobOut,
+    MessageRef,
     MessagesOut,
     Polarity,
     SentimentOut,
+    SummaryItem,
     SummaryOut,
     TopicsOut,
+    TrackersOut,
     WebhookSecretOut,
     WebhooksOut,
     entities_body,
     iso,
     job_body,
+    match_trackers,
     messages_body,
+    tracker_windows,
 )
 from earmark.errors import BadAudio, EarmarkError, InvalidParameter, NotReady
 from earmark.filejobs.audio_file import AudioInfo, probe
@@ -57,15 +63,15 @@ class PayloadTooLarge(EarmarkError):
 # Seed parameters this server does not implement yet: refused when turned on, never ignored.
 NOT_AVAILABLE = {
     "detectPhrases": "actionable phrases",
-    "enableAllTrackers": "trackers",
-    "enableSummary": "summaries",
+    "enableAllTrackers": "account-wide trackers (pass trackers with the request instead)",
     "enableSpeakerDiarization": "speaker diarization (use enableSeparateRecognitionPerChannel "
                                 "when each speaker has a channel)",
 }
-NOT_AVAILABLE_LISTS = {"trackers": "trackers"}
+NOT_AVAILABLE_LISTS: dict[str, str] = {}
 KNOWN = {"name", "webhookUrl", "customVocabulary", "confidenceThreshold", "languageCode",
          "mode", "enableSeparateRecognitionPerChannel", "channelMetadata",
-         "diarizationSpeakerCount", "token", "detectEntities", "entities", *NOT_AVAILABLE,
+         "diarizationSpeakerCount", "token", "detectEntities", "entities", "trackers",
+         "enableSummary", *NOT_AVAILABLE,
          *NOT_AVAILABLE_LISTS}
 TOPIC_PASSAGE_WORDS = 120
 LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
@@ -199,6 +205,27 @@ def _custom_entities(raw: str | None) -> list[dict[str, str]]:
     return out
 
 
+def _trackers(raw: str) -> list[dict[str, Any]]:
+    """``trackers``: JSON ``[{"name": "...", "vocabulary": ["phrase", ...]}]``."""
+    try:
+        items = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidParameter("trackers is not JSON", param="trackers") from None
+    if not isinstance(items, list) or not 0 < len(items) <= 50:
+        raise InvalidParameter("trackers must be a list of 1-50 trackers", param="trackers")
+    out = []
+    for item in items:
+        name = item.get("name") if isinstance(item, dict) else None
+        vocabulary = item.get("vocabulary") if isinstance(item, dict) else None
+        if not (isinstance(name, str) and 0 < len(name) <= 100 and isinstance(vocabulary, list)
+                and 0 < len(vocabulary) <= 50
+                and all(isinstance(v, str) and 0 < len(v.strip()) <= 200 for v in vocabulary)):
+            raise InvalidParameter('each tracker is {"name": "...", "vocabulary": ["...", ...]} '
+                                   "(at most 50 phrases)", param="trackers")
+        out.append({"name": name, "vocabulary": [v.strip() for v in vocabulary]})
+    return out
+
+
 async def _options(request: Request) -> tuple[dict[str, Any], str | None, str | None]:
     """Validated job options, the webhook URL and the conversation name."""
     q = request.query_params
@@ -223,6 +250,10 @@ async def _options(request: Request) -> tuple[dict[str, Any], str | None, str | 
         options["entities"] = _custom_entities(q.get("entities"))
     elif q.get("entities", "").strip() not in ("", "[]"):
         raise InvalidParameter("entities needs detectEntities=true", param="entities")
+    if q.get("trackers", "").strip() not in ("", "[]"):
+        options["trackers"] = _trackers(q["trackers"])
+    if _bool(q.get("enableSummary", "false"), "enableSummary"):
+        options["enableSummary"] = True
     name = q.get("name")
     if name is not None and not 1 <= len(name.strip()) <= 256:
         raise InvalidParameter("name must be 1-256 characters", param="name")
@@ -442,12 +473,49 @@ async def topics(request: Request, conversationId: str) -> dict[str, Any]:  # no
                         "messageIds": [], "parentRefs": []} for name, score in found]}
 
 
-@router.get("/v1/conversations/{conversationId}/summary", summary="Summary (not available yet)",
-            response_model=SummaryOut)
-async def summary(request: Request, conversationId: str) -> dict[str, Any]:  # noqa: N803
+async def _transcript(request: Request, conversation_id: str) -> tuple[Any, list[Any], list[Any]]:
+    """(tag worker, messages, jobs) of a conversation; 503 without the sentence model."""
     store = _store(request)
-    await asyncio.to_thread(store.get_conversation, request_owner(request), conversationId)
-    return {"summary": [], "note": "summaries are not available on this server yet"}
+    owner = request_owner(request)
+    engine = request.app.state.engine
+    conv = await asyncio.to_thread(store.get_conversation, owner, conversation_id)
+    jobs = await asyncio.to_thread(store.conversation_jobs, owner, conversation_id)
+    results = await asyncio.to_thread(store.results, conversation_id)
+    if engine.tag_worker is None:
+        raise NotReady("this needs the sentence model, which this server runs without "
+                       "(--no-tagging)")
+    return engine.tag_worker, messages_body(conv.created, conversation_id, jobs, results), jobs
+
+
+@router.get("/v1/conversations/{conversationId}/summary", response_model=SummaryOut,
+            summary="An extractive summary: the most representative sentences")
+async def summary(request: Request, conversationId: str) -> SummaryOut:  # noqa: N803
+    worker, out, _ = await _transcript(request, conversationId)
+    if not out:
+        return SummaryOut(summary=[])
+    vectors = await asyncio.wrap_future(worker.embed([m.text for m in out]))
+    picks = pick_sentences(vectors, summary_size(len(out)),
+                           min_words=[len(m.text.split()) for m in out])
+    return SummaryOut(summary=[SummaryItem(id=f"summary-{k}", text=out[i].text,
+                                           messageRefs=[MessageRef(id=out[i].id,
+                                                                   text=out[i].text,
+                                                                   offset=0)])
+                               for k, i in enumerate(picks)])
+
+
+@router.get("/v1/conversations/{conversationId}/trackers", response_model=TrackersOut,
+            summary="Where the request's trackers matched (exactly or by meaning)")
+async def trackers(request: Request, conversationId: str) -> TrackersOut:  # noqa: N803
+    worker, out, jobs = await _transcript(request, conversationId)
+    wanted = [t for j in jobs for t in j.options.get("trackers", ())]
+    if not wanted or not out:
+        return TrackersOut(trackers=[])
+    phrases = sorted({v for t in wanted for v in t["vocabulary"]})
+    texts = sorted(set(phrases) | {w for m in out for p in phrases
+                                   for w in tracker_windows(m.text, p)})
+    vectors = await asyncio.wrap_future(worker.embed(texts))
+    by_text = dict(zip(texts, vectors, strict=True))
+    return TrackersOut(trackers=match_trackers(wanted, out, by_text))
 
 
 @router.delete("/v1/conversations/{conversationId}", summary="Delete a conversation",

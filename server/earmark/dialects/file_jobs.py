@@ -44,6 +44,12 @@ class WordOut(BaseModel):
     score: float
 
 
+class MessageRef(BaseModel):
+    id: str
+    text: str
+    offset: int = Field(description="character offset of the entity in the message text")
+
+
 class Polarity(BaseModel):
     score: float = Field(description="VADER compound score, -1 to 1")
 
@@ -74,12 +80,6 @@ class MessagesOut(BaseModel):
     messages: list[MessageOut]
     incomplete: bool | None = Field(None, description="true while jobs are still running")
     pendingJobs: list[str] | None = None  # noqa: N815
-
-
-class MessageRef(BaseModel):
-    id: str
-    text: str
-    offset: int = Field(description="character offset of the entity in the message text")
 
 
 class EntityOut(BaseModel):
@@ -128,9 +128,71 @@ class TopicsOut(BaseModel):
     topics: list[TopicOut]
 
 
+class SummaryItem(BaseModel):
+    id: str
+    text: str
+    messageRefs: list[MessageRef]  # noqa: N815
+
+
 class SummaryOut(BaseModel):
-    summary: list[Any]
-    note: str
+    summary: list[SummaryItem]
+
+
+class TrackerMatch(BaseModel):
+    type: str = Field(description="vocabulary")
+    value: str = Field(description="the tracker phrase that matched")
+    messageRefs: list[MessageRef]  # noqa: N815
+    insightRefs: list[Any]  # noqa: N815
+
+
+class TrackerOut(BaseModel):
+    id: str
+    name: str
+    matches: list[TrackerMatch]
+
+
+class TrackersOut(BaseModel):
+    trackers: list[TrackerOut]
+
+
+TRACKER_SIMILARITY = 0.6  # cosine, all-MiniLM-L6-v2, phrase vs a window of the sentence
+
+
+def tracker_windows(text: str, phrase: str) -> list[str]:
+    """Word windows of a message about as long as the phrase (its length and two more): a
+    phrase is compared with what was said around it, not with the whole sentence."""
+    words = text.split()
+    n = len(phrase.split())
+    out = []
+    for k in (n, n + 2):
+        if k >= len(words):
+            out.append(text)
+            continue
+        out.extend(" ".join(words[i:i + k]) for i in range(len(words) - k + 1))
+    return out
+
+
+def match_trackers(trackers: list[dict[str, Any]], messages: list[MessageOut],
+                   vectors: dict[str, Any]) -> list[TrackerOut]:
+    """A phrase matches a message when the message contains it (any case) or a window of it
+    says the same thing (cosine similarity at least TRACKER_SIMILARITY). ``vectors`` has a
+    unit embedding for every phrase and every window from ``tracker_windows``."""
+    out = []
+    for k, tracker in enumerate(trackers):
+        matches = []
+        for phrase in tracker["vocabulary"]:
+            refs = []
+            for m in messages:
+                at = m.text.lower().find(phrase.lower())
+                best = max(float(vectors[w] @ vectors[phrase])
+                           for w in tracker_windows(m.text, phrase))
+                if at >= 0 or best >= TRACKER_SIMILARITY:
+                    refs.append(MessageRef(id=m.id, text=m.text, offset=max(at, 0)))
+            if refs:
+                matches.append(TrackerMatch(type="vocabulary", value=phrase, messageRefs=refs,
+                                            insightRefs=[]))
+        out.append(TrackerOut(id=f"tracker-{k}", name=tracker["name"], matches=matches))
+    return out
 
 
 class AttemptOut(BaseModel):

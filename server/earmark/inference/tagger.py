@@ -238,6 +238,10 @@ class TagWorker:
     def submit(self, tags: tuple[Tag, ...], text: str, seed: str | None) -> Future[ScoredWindow]:
         return self._pool.submit(self.model.score, tags, text, seed)
 
+    def embed(self, texts: list[str]) -> Future[np.ndarray]:
+        """Unit-length sentence embeddings (summaries, trackers), on the tag thread."""
+        return self._pool.submit(self.model.embed, texts)
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 

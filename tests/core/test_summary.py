@@ -1,0 +1,26 @@
+"""Extractive summary picks: central, not redundant, in speaking order."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from earmark.core.summary import pick_sentences, summary_size
+
+
+def unit(*rows: list[float]) -> np.ndarray:
+    m = np.array(rows, dtype=np.float32)
+    return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+
+def test_picks_are_central_and_diverse_in_order() -> None:
+    v = unit([1, 0, 0], [0.98, 0.2, 0], [0.97, 0.1, 0.1], [0, 1, 0], [0.6, 0.8, 0], [0, 0, 1])
+    picks = pick_sentences(v, 2)
+    assert len(picks) == 2 and picks == sorted(picks)
+    assert not {0, 1} <= set(picks)  # two near-duplicates are never both picked
+
+
+def test_short_sentences_are_skipped_and_sizes() -> None:
+    v = unit([1, 0], [0.9, 0.1], [0, 1])
+    assert pick_sentences(v, 1, min_words=[2, 10, 10]) in ([1], [2])
+    assert pick_sentences(v[:0], 3) == []
+    assert [summary_size(n) for n in (1, 8, 24, 200)] == [1, 1, 3, 5]
