@@ -32,9 +32,18 @@ class TextStage:
         self._queue: deque[tuple[Event, Future[Understood] | None]] = deque()
         self._idle = asyncio.Event()
         self._idle.set()
+        self.superseded = 0
 
     def on_event(self, event: Event) -> None:
         future: Future[Understood] | None = None
+        if isinstance(event, Transcript) and not event.is_final and self._queue:
+            # A newer interim supersedes a held one that has not started: the worker's queue
+            # stays at about one interim per session however busy it is.
+            held, held_future = self._queue[-1]
+            if (isinstance(held, Transcript) and not held.is_final and held_future is not None
+                    and held_future.cancel()):
+                self._queue.pop()
+                self.superseded += 1
         if isinstance(event, Transcript) and event.words:
             future = self.worker.submit(event.words, self.options)
             future.add_done_callback(lambda _f: self._loop.call_soon_threadsafe(self._drain))

@@ -1,0 +1,47 @@
+"""TextStage: events leave in order, a newer interim supersedes a held one, failures withhold."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Future
+
+from earmark.core.events import Tags, Transcript, Word
+from earmark.core.text_options import TextOptions
+from earmark.inference.understanding import Understood
+from earmark.live.understanding import TextStage
+
+
+class GatedWorker:
+    """Hands out futures the test completes by hand."""
+
+    def __init__(self) -> None:
+        self.futures: list[Future[Understood]] = []
+
+    def submit(self, words, options) -> Future[Understood]:  # noqa: ANN001
+        f: Future[Understood] = Future()
+        self.futures.append(f)
+        return f
+
+
+def t(text: str, final: bool) -> Transcript:
+    return Transcript(0, 100, (Word(text, 0, 100, 0.9),), is_final=final)
+
+
+async def test_order_supersede_and_failure() -> None:
+    worker = GatedWorker()
+    sent: list = []
+    stage = TextStage(worker, TextOptions(profanity=True), sent.append)  # type: ignore[arg-type]
+    stage.on_event(t("one", True))
+    stage.on_event(t("two-interim", False))
+    stage.on_event(t("three-interim", False))  # supersedes the held "two-interim"
+    stage.on_event(Tags(0, 100, ()))
+    assert worker.futures[1].cancelled() and stage.superseded == 1
+    worker.futures[2].set_result(Understood((Word("THREE", 0, 100, 0.9),), None, ()))
+    await asyncio.sleep(0.01)
+    assert sent == []  # "one" still holds the line
+    worker.futures[0].set_exception(RuntimeError("model fell over"))
+    await asyncio.sleep(0.01)
+    assert [type(e).__name__ for e in sent] == ["Transcript", "Transcript", "Tags"]
+    assert sent[0].words == ()  # withheld, never sent unprocessed
+    assert sent[1].words[0].text == "THREE"
+    await stage.flush(1.0)
