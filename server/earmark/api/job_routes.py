@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from fastapi.responses import JSONResponse
 from earmark.api.auth import request_owner
 from earmark.api.webhooks import check_webhook_url, owner_secret
 from earmark.core.summary import pick_sentences, summary_size
+from earmark.dialects.file_job_options import parse_job_options
 from earmark.dialects.file_jobs import (
     ConversationOut,
     Deleted,
@@ -60,21 +60,7 @@ class PayloadTooLarge(EarmarkError):
     close_code = 1009
 
 
-# Seed parameters this server does not implement yet: refused when turned on, never ignored.
-NOT_AVAILABLE = {
-    "detectPhrases": "actionable phrases",
-    "enableAllTrackers": "account-wide trackers (pass trackers with the request instead)",
-    "enableSpeakerDiarization": "speaker diarization (use enableSeparateRecognitionPerChannel "
-                                "when each speaker has a channel)",
-}
-NOT_AVAILABLE_LISTS: dict[str, str] = {}
-KNOWN = {"name", "webhookUrl", "customVocabulary", "confidenceThreshold", "languageCode",
-         "mode", "enableSeparateRecognitionPerChannel", "channelMetadata",
-         "diarizationSpeakerCount", "token", "detectEntities", "entities", "trackers",
-         "enableSummary", *NOT_AVAILABLE,
-         *NOT_AVAILABLE_LISTS}
 TOPIC_PASSAGE_WORDS = 120
-LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 UPLOAD_BODY = {
     "requestBody": {
         "required": True,
@@ -227,74 +213,12 @@ def _trackers(raw: str) -> list[dict[str, Any]]:
 
 
 async def _options(request: Request) -> tuple[dict[str, Any], str | None, str | None]:
-    """Validated job options, the webhook URL and the conversation name."""
-    q = request.query_params
-    settings = request.app.state.settings
-    for name in q:
-        if name not in KNOWN:
-            raise InvalidParameter(f"unknown query parameter {name!r}", param=name)
-    for name, what in NOT_AVAILABLE.items():
-        if name in q and _bool(q[name], name):
-            raise InvalidParameter(f"{name}: {what} is not available on this server yet",
-                                   param=name)
-    for name, what in NOT_AVAILABLE_LISTS.items():
-        if q.get(name, "").strip() not in ("", "[]"):
-            raise InvalidParameter(f"{name}: {what} are not available on this server yet",
-                                   param=name)
-    if "diarizationSpeakerCount" in q:
-        raise InvalidParameter("diarizationSpeakerCount needs enableSpeakerDiarization, which "
-                               "is not available yet", param="diarizationSpeakerCount")
-    options: dict[str, Any] = {}
-    if _bool(q.get("detectEntities", "false"), "detectEntities"):
-        options["detectEntities"] = True
-        options["entities"] = _custom_entities(q.get("entities"))
-    elif q.get("entities", "").strip() not in ("", "[]"):
-        raise InvalidParameter("entities needs detectEntities=true", param="entities")
-    if q.get("trackers", "").strip() not in ("", "[]"):
-        options["trackers"] = _trackers(q["trackers"])
-    if _bool(q.get("enableSummary", "false"), "enableSummary"):
-        options["enableSummary"] = True
-    name = q.get("name")
-    if name is not None and not 1 <= len(name.strip()) <= 256:
-        raise InvalidParameter("name must be 1-256 characters", param="name")
-    vocabulary = _vocabulary(q.getlist("customVocabulary"))
-    if vocabulary:
-        options["customVocabulary"] = vocabulary
-        options["hotwords"] = ", ".join(vocabulary)
-    if "confidenceThreshold" in q:
-        try:
-            threshold = float(q["confidenceThreshold"])
-        except ValueError:
-            threshold = -1.0
-        if not 0.5 <= threshold <= 1.0:
-            raise InvalidParameter("confidenceThreshold must be a number from 0.5 to 1.0",
-                                   param="confidenceThreshold")
-        options["confidenceThreshold"] = threshold
-    language = q.get("languageCode")
-    if language is not None:
-        model_language = request.app.state.engine.backend.language
-        if not LANGUAGE.match(language):
-            raise InvalidParameter("languageCode must look like en-US", param="languageCode")
-        if language.split("-")[0].lower() != model_language:
-            raise InvalidParameter(f"languageCode {language!r}: this server's model transcribes "
-                                   f"{model_language!r}", param="languageCode")
-        options["languageCode"] = language
-    mode = q.get("mode", "default")
-    if mode not in ("default", "phone"):
-        raise InvalidParameter("mode must be default or phone", param="mode")
-    options["mode"] = mode
-    per_channel = _bool(q.get("enableSeparateRecognitionPerChannel", "false"),
-                        "enableSeparateRecognitionPerChannel")
-    options["enableSeparateRecognitionPerChannel"] = per_channel
-    if "channelMetadata" in q:
-        if not per_channel:
-            raise InvalidParameter("channelMetadata needs enableSeparateRecognitionPerChannel"
-                                   "=true", param="channelMetadata")
-        options["channelMetadata"] = _channel_metadata(q["channelMetadata"])
-    webhook = q.get("webhookUrl") or None
+    options, webhook, name = parse_job_options(request.query_params,
+                                               request.app.state.engine.backend.language)
     if webhook is not None:
-        await asyncio.to_thread(check_webhook_url, webhook, settings, "webhookUrl")
-    return options, webhook, (name.strip() if name else None)
+        await asyncio.to_thread(check_webhook_url, webhook, request.app.state.settings,
+                                "webhookUrl")
+    return options, webhook, name
 
 
 async def _receive(request: Request) -> Path:

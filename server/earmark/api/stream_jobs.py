@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 from fastapi import APIRouter, Request
@@ -42,6 +42,7 @@ from earmark.store.live_jobs import StreamTask
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
+T = TypeVar("T")
 
 _STATUS = {"stopped": (USER_STOPPED, "stopped by the user"),
            "silent": (NO_DATA, "no speech in the stream"),
@@ -175,10 +176,12 @@ class StartData(BaseModel):
     message: str
 
 
-class StartOut(BaseModel):
+class Envelope(BaseModel, Generic[T]):
+    """Seed 004's response wrapper."""
+
     code: int = 200
     message: str = "success"
-    data: StartData
+    data: T
 
 
 class TaskData(BaseModel):
@@ -192,16 +195,9 @@ class TaskData(BaseModel):
     stream_seconds: float
 
 
-class TaskOut(BaseModel):
-    code: int = 200
-    message: str = "success"
-    data: TaskData
-
-
-class TaskListOut(BaseModel):
-    code: int = 200
-    message: str = "success"
-    data: list[TaskData]
+StartOut = Envelope[StartData]
+TaskOut = Envelope[TaskData]
+TaskListOut = Envelope[list[TaskData]]
 
 
 class WebhookSetting(BaseModel):
