@@ -259,8 +259,8 @@ def test_stream_job_stop_gives_14_and_silence_gives_15(client, http_base, media)
 
 
 def test_stream_job_options_not_available_are_named(client) -> None:
-    for name, value in (("speaker_labels", True), ("sentiment_analysis", True),
-                        ("redact_pii", True), ("language_code", "de"),
+    for name, value in (("speaker_labels", True), ("auto_chapters", True),
+                        ("content_safety", True), ("language_code", "de"),
                         ("topics", ["sport"])):
         r = client.post("/audio-stream/start", json={"audio_url": "http://127.0.0.1/a",
                                                      name: value})
