@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from earmark.core.events import Tags, TagScore, Word
+from earmark.core.languages import ModelLanguages
 from earmark.core.segments import Segment
 from earmark.dialects.chatsight import tag_fields, webhook_body
 from earmark.dialects.stream_jobs import (
@@ -40,7 +41,7 @@ def test_tag_webhook_hmac_is_over_the_canonical_payload() -> None:
 def test_segment_callback_formats_words_and_times() -> None:
     options = stream_options(StreamStartRequest(
         audio_url="rtmp://x/live", audio_start_from=2000,
-        custom_spelling=[{"from": ["colour"], "to": "color"}]), "en")
+        custom_spelling=[{"from": ["colour"], "to": "color"}]), ModelLanguages())
     seg = Segment(1, 5 * S, 10 * S, (Word(" The", 5 * S, 5 * S + 4000, 0.91),
                                       Word(" Colour,", 6 * S, 6 * S + 8000, 0.8)))
     body = segment_callback("t1", seg, options)
@@ -60,5 +61,5 @@ def test_segment_callback_formats_words_and_times() -> None:
                                               ("speech_models", ["best"])])
 def test_options_not_available_are_refused_by_name(field: str, value: object) -> None:
     with pytest.raises(InvalidParameter) as err:
-        stream_options(StreamStartRequest(audio_url="rtmp://x", **{field: value}), "en")
+        stream_options(StreamStartRequest(audio_url="rtmp://x", **{field: value}), ModelLanguages())
     assert err.value.param == field

@@ -214,7 +214,7 @@ def _trackers(raw: str) -> list[dict[str, Any]]:
 
 async def _options(request: Request) -> tuple[dict[str, Any], str | None, str | None]:
     options, webhook, name = parse_job_options(request.query_params,
-                                               request.app.state.engine.backend.language)
+                                               request.app.state.engine.languages)
     if webhook is not None:
         await asyncio.to_thread(check_webhook_url, webhook, request.app.state.settings,
                                 "webhookUrl")

@@ -89,7 +89,7 @@ class StreamJobs:
     async def _run(self, task: StreamTask) -> None:
         settings = self.app.state.settings
         options = stream_options(StreamStartRequest(**task.request),
-                                 self.app.state.engine.backend.language)
+                                 self.app.state.engine.languages)
         segment = int(settings.stream_segment_s * SAMPLE_RATE)
         # A resumed task goes on at the next segment boundary: the time the server was down
         # is a gap in stream time, and segment k still starts at k x 5 s.
@@ -100,11 +100,15 @@ class StreamJobs:
                              "server capacity reached; start the stream again later")
             return
         writes: asyncio.Queue[Any] = asyncio.Queue()
-        writer = asyncio.create_task(self._write(task, writes))
+        languages: list[tuple[int, str]] = []  # (final's end, language it was decoded in)
+        assembler_offset = task.next_segment * segment
+        writer = asyncio.create_task(self._write(task, writes, languages))
 
         def on_event(event: Event) -> None:
             if isinstance(event, Transcript) and event.is_final:
                 assembler.receive_words(event.words)
+                if event.language and event.words:
+                    languages.append((event.end_sample + assembler_offset, event.language))
 
         def on_progress(settled: int) -> None:
             assembler.receive_settled(settled)
@@ -117,7 +121,8 @@ class StreamJobs:
                            silence_timeout_s=settings.stream_no_data_s,
                            max_audio_s=None if resumed else end_at,
                            skip_s=0.0 if resumed else options.start_from_s,
-                           vad_threshold=options.vad_threshold, on_progress=on_progress)
+                           vad_threshold=options.vad_threshold, on_progress=on_progress,
+                           language=options.language_code)
         self._running[task.id] = (pull, self._running[task.id][1])
         outcome: PullOutcome = await pull.run()
         assembler.receive_end(outcome.audio_samples)
@@ -132,10 +137,11 @@ class StreamJobs:
             message = f"{message}: {outcome.reason}"
         await self._stop(task, options, assembler, status, message)
 
-    async def _write(self, task: StreamTask, writes: asyncio.Queue[Any]) -> None:
+    async def _write(self, task: StreamTask, writes: asyncio.Queue[Any],
+                     languages: list[tuple[int, str]]) -> None:
         """Writes segment callbacks to the outbox in order (one thread hop each)."""
         options = stream_options(StreamStartRequest(**task.request),
-                                 self.app.state.engine.backend.language)
+                                 self.app.state.engine.languages)
         worker = self.app.state.engine.understanding
         while (seg := await writes.get()) is not None:
             sentiment, entities = None, ()
@@ -146,8 +152,10 @@ class StreamJobs:
                     if done.sentiment else None
                 entities = tuple((e.label, e.text, e.start_sample, e.end_sample)
                                  for e in done.entities)
+            heard = [lang for end, lang in languages if end >= seg.start_sample]
             body = orjson.dumps(segment_callback(task.id, seg, options, sentiment=sentiment,
-                                                 entities=entities)).decode()
+                                                 entities=entities,
+                                                 language=heard[0] if heard else None)).decode()
             await asyncio.to_thread(self.store.record_segment, task, index=seg.index,
                                     end_s=seg.end_sample / SAMPLE_RATE, body=body)
             self.app.state.webhooks.wake()
@@ -227,7 +235,7 @@ async def start_stream(request: Request, body: StreamStartRequest) -> dict[str, 
     store = _ready(request)
     owner = request_owner(request)
     settings = request.app.state.settings
-    stream_options(body, request.app.state.engine.backend.language)
+    stream_options(body, request.app.state.engine.languages)
     await asyncio.to_thread(check_url, body.audio_url,
                             parse_networks(settings.url_allow_networks), param="audio_url")
     webhook = await asyncio.to_thread(store.webhook_url, owner) or settings.stream_webhook_url

@@ -35,6 +35,7 @@ class Recognition:
     words: tuple[Word, ...]
     no_speech_prob: float = 0.0
     avg_logprob: float = 0.0
+    language: str | None = None  # the language decoded in (detected when asked)
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +48,7 @@ class RecognitionRequest:
     audio: npt.NDArray[np.float32] = field(repr=False)
     prompt: str | None = None
     hotwords: str | None = None
+    language: str | None = None  # None: the model's default; "auto": detect, then decode
 
     @property
     def end_sample(self) -> int:
@@ -72,6 +74,7 @@ class Transcript:
     # and (label, text, start_sample, end_sample) per entity.
     sentiment: tuple[str, float] | None = None
     entities: tuple[tuple[str, str, int, int], ...] = ()
+    language: str | None = None  # the language the final was decoded in
 
     @property
     def text(self) -> str:

@@ -55,6 +55,7 @@ class SessionConfig:
         utterance_end_samples: gap after the last word that sends ``UtteranceEnd`` (None: off).
         vad_events: send ``SpeechStarted``.
         hotwords: custom vocabulary passed to every request.
+        language: language of every request (None: the model's; "auto": detected per request).
     """
 
     interim_results: bool = True
@@ -66,6 +67,7 @@ class SessionConfig:
     utterance_end_samples: int | None = None
     vad_events: bool = False
     hotwords: str | None = None
+    language: str | None = None
     segmenter: SegmenterConfig = SegmenterConfig()
 
 
@@ -276,6 +278,7 @@ class StreamSession:
             start_sample=start,
             audio=self.buffer.slice(start, end),
             hotwords=self.config.hotwords,
+            language=self.config.language,
         )
 
     def _submit_final(self) -> None:
@@ -344,7 +347,8 @@ class StreamSession:
         if request.start_sample < self.committed_sample or self._speech_start is None:
             return
         words = self._place_words(request, recognition)
-        partial = Transcript(request.start_sample, request.end_sample, tuple(words), False)
+        partial = Transcript(request.start_sample, request.end_sample, tuple(words), False,
+                             language=recognition.language)
         if not words or partial.text == self._last_partial_text:
             return
         self._last_partial_text = partial.text
@@ -360,15 +364,17 @@ class StreamSession:
             if keep and len(keep) < len(words):
                 boundary = max(keep[-1].end_sample, words[len(keep)].start_sample)
                 words = keep
-        self._emit_final(request.start_sample, boundary, words, job)
+        self._emit_final(request.start_sample, boundary, words, job, result.language)
 
     def _commit_empty(self, job: _FinalJob, start: int) -> None:
         self._emit_final(start, max(start, job.end_sample), [], job)
 
-    def _emit_final(self, start: int, end: int, words: list[Word], job: _FinalJob) -> None:
+    def _emit_final(self, start: int, end: int, words: list[Word], job: _FinalJob,
+                    language: str | None = None) -> None:
         if words or self._interim_open:
             self._events.append(
-                Transcript(start, end, tuple(words), True, job.speech_final, job.from_finalize)
+                Transcript(start, end, tuple(words), True, job.speech_final, job.from_finalize,
+                           language=language)
             )
         if words:
             self._last_word_end = words[-1].end_sample

@@ -37,19 +37,21 @@ _ACCEPTED_NO_EFFECT = {
 }
 # Features a later release adds; asking for them on today's server is an error, off is fine.
 _NOT_YET = {
-    "diarize", "multichannel", "detect_language", "topics", "intents", "summarize",
+    "diarize", "multichannel", "topics", "intents", "summarize",
 }
 _NOT_YET_VALUED = {"search", "callback", "callback_method", "diarize_model"}
 _TEXT_FLAGS = {"profanity_filter", "sentiment", "detect_entities"}
 _KNOWN = (
     {"encoding", "sample_rate", "channels", "interim_results", "endpointing", "utterance_end_ms",
      "vad_events", "language", "keywords", "keyterm", "token", "url", "url_headers",
-     "rtsp_transport", "tagging", "tag_collection", "seed_sentence", "redact", "replace"}
+     "rtsp_transport", "tagging", "tag_collection", "seed_sentence", "redact", "replace",
+     "detect_language"}
     | _ACCEPTED_NO_EFFECT | _NOT_YET | _NOT_YET_VALUED | _TEXT_FLAGS
 )
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_SEED_CHARS = 500
+UNSPACED_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "my", "yue", "km", "bo"})
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class LiveOptions:
     tagging: bool = True
     tag_collection: str | None = None  # None: the default catalogue
     seed_sentence: str | None = None
+    detect_language: bool = False  # decode each final in the language Whisper hears
     text: TextOptions = TextOptions()  # redact, replace, profanity_filter, sentiment, entities
 
     @property
@@ -160,6 +163,13 @@ def parse_live_options(params: Iterable[tuple[str, str]], *, multilingual: bool)
             f"language {language!r} needs a multilingual model; the loaded model is English-only",
             param="language",
         )
+    detect = _bool("detect_language", single.get("detect_language", "false"))
+    if detect and not multilingual:
+        raise InvalidParameter("detect_language needs a multilingual model (e.g. --model base); "
+                               "the loaded model is English-only", param="detect_language")
+    if detect and "language" in single:
+        raise InvalidParameter("give language or detect_language, not both",
+                               param="detect_language")
     url = single.get("url")
     headers: tuple[tuple[str, str], ...] = ()
     if "url_headers" in single:
@@ -183,6 +193,7 @@ def parse_live_options(params: Iterable[tuple[str, str]], *, multilingual: bool)
     text = text_options(repeated["redact"], repeated["replace"], single)
     return LiveOptions(
         text=text,
+        detect_language=detect,
         encoding=_ENCODINGS[encoding],
         sample_rate=_int("sample_rate", single.get("sample_rate", "16000"), 8000, 48000),
         channels=_int("channels", single.get("channels", "1"), 1, 8),
@@ -269,6 +280,7 @@ def session_config(
         ),
         vad_events=options.vad_events,
         hotwords=options.hotwords,
+        language="auto" if options.detect_language else options.language.split("-")[0].lower(),
         segmenter=SegmenterConfig(
             threshold=vad_threshold,
             neg_threshold=max(0.01, vad_threshold - 0.15),
@@ -336,7 +348,9 @@ class DeepgramEncoder:
             }
             for w in t.words
         ]
-        transcript = " ".join(w["punctuated_word" if punctuated else "word"] for w in words)
+        # Chinese, Japanese, Thai... are written without spaces between words.
+        joiner = "" if t.language in UNSPACED_LANGUAGES else " "
+        transcript = joiner.join(w["punctuated_word" if punctuated else "word"] for w in words)
         return {
             "type": "Results",
             "channel_index": self._channel_index,
@@ -368,6 +382,8 @@ class DeepgramEncoder:
                                                  "end": _s(t.end_sample),
                                                  "sentiment": t.sentiment[0],
                                                  "sentiment_score": t.sentiment[1]}]}
+        if self.options.detect_language and t.language:
+            extra["languages"] = [t.language]
         if self.options.text.entities:
             extra["entities"] = [{"label": label, "value": text, "start": _s(start),
                                   "end": _s(end)} for label, text, start, end in t.entities]

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from earmark.core.languages import ModelLanguages
 from earmark.errors import InvalidParameter
 
 # Seed parameters this server does not implement yet: refused when turned on, never ignored.
@@ -129,7 +130,8 @@ def _trackers(raw: str) -> list[dict[str, Any]]:
     return out
 
 
-def parse_job_options(q: Any, model_language: str) -> tuple[dict[str, Any], str | None, str | None]:
+def parse_job_options(q: Any, languages: ModelLanguages,
+                      ) -> tuple[dict[str, Any], str | None, str | None]:
     """Validated job options, the webhook URL (not yet checked against DNS) and the
     conversation name. ``q`` is the request's query parameters (a multi-dict)."""
     for name in q:
@@ -176,10 +178,13 @@ def parse_job_options(q: Any, model_language: str) -> tuple[dict[str, Any], str 
     if language is not None:
         if not LANGUAGE.match(language):
             raise InvalidParameter("languageCode must look like en-US", param="languageCode")
-        if language.split("-")[0].lower() != model_language:
-            raise InvalidParameter(f"languageCode {language!r}: this server's model transcribes "
-                                   f"{model_language!r}", param="languageCode")
+        if not languages.supports(language):
+            raise InvalidParameter(f"languageCode: {languages.refusal(language)}",
+                                   param="languageCode")
         options["languageCode"] = language
+        options["language"] = languages.base(language)
+    elif languages.multilingual:
+        options["language"] = "auto"  # no languageCode on a multilingual model: detect it
     mode = q.get("mode", "default")
     if mode not in ("default", "phone"):
         raise InvalidParameter("mode must be default or phone", param="mode")

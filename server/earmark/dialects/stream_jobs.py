@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from earmark.core import SAMPLE_RATE
 from earmark.core.events import Word
+from earmark.core.languages import ModelLanguages
 from earmark.core.segments import Segment
 from earmark.core.text_options import TextOptions, redact_kinds
 from earmark.errors import InvalidParameter
@@ -22,7 +23,7 @@ from earmark.errors import InvalidParameter
 SUCCESS, ERROR, USER_STOPPED, NO_DATA, CAPACITY = 0, -1, 14, 15, 16
 
 # Options that need the speech-understanding work: refused when turned on.
-NOT_YET_FLAGS = ("language_detection", "multichannel", "disfluencies", "speaker_labels",
+NOT_YET_FLAGS = ("multichannel", "disfluencies", "speaker_labels",
                  "auto_highlights", "content_safety", "iab_categories", "auto_chapters",
                  "summarization", "custom_topics", "redact_pii_audio")
 NOT_YET_VALUES = ("speech_models", "summary_model", "summary_type", "topics",
@@ -82,7 +83,7 @@ class StreamOptions:
     text: TextOptions = TextOptions()  # redaction, profanity, sentiment, entities
 
 
-def stream_options(req: StreamStartRequest, model_language: str) -> StreamOptions:
+def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> StreamOptions:
     """Validates a start request. Raises InvalidParameter naming the first bad option."""
     for name in NOT_YET_FLAGS:
         if getattr(req, name):
@@ -94,12 +95,21 @@ def stream_options(req: StreamStartRequest, model_language: str) -> StreamOption
         raise InvalidParameter("speakers_expected needs speaker_labels, which is not "
                                "available yet", param="speakers_expected")
     if req.language_confidence_threshold:
-        raise InvalidParameter("language_confidence_threshold needs language_detection",
+        raise InvalidParameter("language_confidence_threshold is not available yet",
                                param="language_confidence_threshold")
-    language = (req.language_code or model_language).lower()
-    if language.split("-")[0].split("_")[0] != model_language:
-        raise InvalidParameter(f"language_code {req.language_code!r}: this server's model "
-                               f"transcribes {model_language!r}", param="language_code")
+    if req.language_detection:
+        if not languages.multilingual:
+            raise InvalidParameter(f"language_detection: {languages.refusal('auto')}",
+                                   param="language_detection")
+        if req.language_code:
+            raise InvalidParameter("give language_code or language_detection, not both",
+                                   param="language_detection")
+        language = "auto"
+    else:
+        language = languages.base(req.language_code or languages.default)
+        if not languages.supports(language):
+            raise InvalidParameter(f"language_code: {languages.refusal(req.language_code or '')}",
+                                   param="language_code")
     if req.audio_end_at and req.audio_end_at <= req.audio_start_from:
         raise InvalidParameter("audio_end_at must be after audio_start_from",
                                param="audio_end_at")
@@ -156,6 +166,7 @@ def _ms(sample: int, offset_s: float) -> int:
 def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
                      status: int = SUCCESS, message: str = "success",
                      sentiment: tuple[str, float] | None = None,
+                     language: str | None = None,
                      entities: tuple[tuple[str, str, int, int], ...] = ()) -> dict[str, Any]:
     """One callback body. Times are stream time (``audio_start_from`` counts from 0);
     ``segment`` holds the words after the text options."""
@@ -166,7 +177,7 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
     confidence = round(sum(w["confidence"] for w in words) / len(words), 3) if words else 0.0
     transcript = {
         "audio_url": options.audio_url, "id": f"{task_id}-{segment.index}",
-        "status": "completed", "language_code": options.language_code,
+        "status": "completed", "language_code": language or options.language_code,
         "confidence": confidence, "text": " ".join(w["text"] for w in words), "words": words,
         "utterances": None, "speaker_labels": False, "speakers_expected": None,
         "sentiment_analysis": False, "auto_highlights": False,

@@ -149,7 +149,8 @@ class JobRunner:
         scheduler = self.engine.scheduler
         assert scheduler is not None
         options = FileOptions(hotwords=job.options.get("hotwords"),
-                              vad_threshold=self.settings.vad_threshold)
+                              vad_threshold=self.settings.vad_threshold,
+                              language=job.options.get("language"))
         return await transcribe_file(scheduler, vad, audio, options)
 
     async def _entities(self, job: Job, messages: list[Message],

@@ -38,6 +38,7 @@ MAX_GAP_S = 3.0  # regions further apart are decoded separately
 class FileOptions:
     hotwords: str | None = None
     vad_threshold: float = 0.5
+    language: str | None = None  # None: the model's; "auto": detected per chunk
 
 
 def speech_probs(vad: SileroVad, audio: npt.NDArray[np.float32]) -> list[list[float]]:
@@ -91,7 +92,8 @@ async def recognise_chunks(
                 i, chunk = nxt
                 request = RecognitionRequest(next(_ids), Priority.FILE, chunk.start_sample,
                                              row[chunk.start_sample:chunk.end_sample],
-                                             hotwords=options.hotwords)
+                                             hotwords=options.hotwords,
+                                             language=options.language)
                 future = await _submit(scheduler, owner, request)
                 pending[asyncio.wrap_future(future)] = i
             if not pending:

@@ -23,6 +23,7 @@ import numpy as np
 
 from earmark.config import Settings
 from earmark.core.events import Priority, Recognition, RecognitionRequest
+from earmark.core.languages import ModelLanguages
 from earmark.inference.scheduler import InferenceScheduler
 from earmark.inference.tagger import Tag, TagModel, TagWorker, load_catalogue
 from earmark.inference.understanding import UnderstandingWorker
@@ -59,6 +60,7 @@ class Engine:
         self.scheduler: InferenceScheduler | None = None
         self.tag_worker: TagWorker | None = None
         self.catalogue: tuple[Tag, ...] = ()
+        self.languages = ModelLanguages()
         # Text options' models load on first use, on this worker's thread.
         self.understanding = UnderstandingWorker()
         self.ready = False
@@ -82,6 +84,7 @@ class Engine:
             min_pad_s=s.min_pad_s,
         )
         on_gpu = self.backend.device == "cuda"
+        self.languages = self.backend.model_languages()
         self.vad = SileroVad()
         self.vad_worker = VadWorker(self.vad)
         self.vad_worker.start()
@@ -137,17 +140,18 @@ class Engine:
                                 s.partial_min_window_s)
         return WindowPolicy(s.window_bucket_s, s.min_pad_s, s.min_window_s)
 
-    def _batch_key(self, request: RecognitionRequest) -> tuple[int, int]:
+    def _batch_key(self, request: RecognitionRequest) -> tuple[int, int, str]:
         assert self.backend is not None
         frames = self.backend.frames_for(len(request.audio), self._window(request.priority))
-        return frames, self._beam(request.priority)
+        # One language per batch: a batch shares its start sequence ("auto" detects per item).
+        return frames, self._beam(request.priority), request.language or ""
 
     def _recognize_batch(self, requests: list[RecognitionRequest]) -> list[Recognition]:
         assert self.backend is not None
         priority = requests[0].priority
         return self.backend.transcribe_batch(
             [r.audio for r in requests],
-            [DecodeOptions(self._beam(priority), r.hotwords) for r in requests],
+            [DecodeOptions(self._beam(priority), r.hotwords, r.language) for r in requests],
             window=self._window(priority),
         )
 

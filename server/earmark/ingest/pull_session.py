@@ -45,12 +45,14 @@ class PullSession:
                  seed_sentence: str | None = None, hotwords: tuple[str, ...] = (),
                  max_audio_s: float | None = None, silence_timeout_s: float | None = None,
                  on_progress: Callable[[int], None] | None = None, skip_s: float = 0.0,
-                 vad_threshold: float | None = None) -> None:
+                 vad_threshold: float | None = None, language: str | None = None) -> None:
         self.app = app
         self.settings = app.state.settings
         self.options = LiveOptions(url=url, url_headers=tuple(headers.items()),
                                    interim_results=False, tagging=tags is not None,
-                                   seed_sentence=seed_sentence, keyterms=hotwords)
+                                   seed_sentence=seed_sentence, keyterms=hotwords,
+                                   language=language if language not in (None, "auto")
+                                   else "en", detect_language=language == "auto")
         self.on_event = on_event
         self.on_progress = on_progress  # the session's settled sample, after each chunk
         self.max_audio_s = max_audio_s
