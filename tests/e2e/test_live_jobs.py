@@ -317,7 +317,7 @@ def test_stream_job_text_options(client, http_base) -> None:
         client.put("/v1/settings/webhook", json={"url": receiver.url})
         r = client.post("/audio-stream/start", json={
             "audio_url": f"{http_base}/hls/sports.m3u8", "sentiment_analysis": True,
-            "entity_detection": True, "redact_pii": True,
+            "entity_detection": True, "redact_pii": True, "auto_highlights": True,
             "redact_pii_policies": ["date"], "redact_pii_sub": "hash"})
         assert r.status_code == 200, r.text
         got = wait_stopped(receiver)
@@ -327,6 +327,9 @@ def test_stream_job_text_options(client, http_base) -> None:
     assert results and {s["sentiment"] for s in results} <= {"POSITIVE", "NEGATIVE", "NEUTRAL"}
     text = " ".join(t["text"] for t in transcripts)
     assert "####" in text  # dates ("next week", "all season"...) hashed
+    phrases = [h for t in transcripts for h in t["auto_highlights_result"]["results"]]
+    assert phrases and all(h["timestamps"] and "#" not in h["text"] for h in phrases)
+    assert any("goal" in h["text"] or "striker" in h["text"] for h in phrases)
     dates = [e for t in transcripts for e in t["entities"] if e["entity_type"] == "date"]
     assert dates and all(set(e["text"]) == {"#"} for e in dates)
     r = client.post("/audio-stream/start", json={"audio_url": f"{http_base}/a",

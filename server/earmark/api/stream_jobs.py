@@ -144,7 +144,7 @@ class StreamJobs:
                                  self.app.state.engine.languages)
         worker = self.app.state.engine.understanding
         while (seg := await writes.get()) is not None:
-            sentiment, entities = None, ()
+            sentiment, entities, highlights = None, (), ()
             if options.text.active and seg.words:
                 done = await asyncio.wrap_future(worker.submit(seg.words, options.text))
                 seg = replace(seg, words=done.words)
@@ -152,9 +152,10 @@ class StreamJobs:
                     if done.sentiment else None
                 entities = tuple((e.label, e.text, e.start_sample, e.end_sample)
                                  for e in done.entities)
+                highlights = tuple((h.text, h.rank, h.times) for h in done.highlights)
             heard = [lang for end, lang in languages if end >= seg.start_sample]
             body = orjson.dumps(segment_callback(task.id, seg, options, sentiment=sentiment,
-                                                 entities=entities,
+                                                 entities=entities, highlights=highlights,
                                                  language=heard[0] if heard else None)).decode()
             await asyncio.to_thread(self.store.record_segment, task, index=seg.index,
                                     end_s=seg.end_sample / SAMPLE_RATE, body=body)

@@ -56,16 +56,17 @@ class TextOptions:
     redact_sub: str = "entity_name"  # "entity_name" ([PHONE_NUMBER]) or "hash" (####)
     sentiment: bool = False
     entities: bool = False
+    highlights: bool = False  # key phrases (YAKE)
 
     @property
     def needs_model(self) -> bool:
-        return (self.sentiment or self.entities or self.profanity
+        return (self.sentiment or self.entities or self.profanity or self.highlights
                 or bool(self.redact & set(MODEL_KINDS)))
 
     @property
     def active(self) -> bool:
         return bool(self.replace or self.profanity or self.redact or self.sentiment
-                    or self.entities)
+                    or self.entities or self.highlights)
 
 
 def redact_kinds(values: Iterable[str]) -> frozenset[str]:
@@ -177,6 +178,15 @@ def _digit_kind(digits: str, groups: list[str]) -> str | None:
     if 7 <= len(digits) <= 15:
         return "phone"
     return None
+
+
+def phrase_times(words: Sequence[Word], phrase: str) -> list[tuple[int, int]]:
+    """(start_sample, end_sample) of every place the phrase is said (case-insensitive)."""
+    target = phrase.lower().split()
+    bare = [_bare(w.text).lower() for w in words]
+    n = len(target)
+    return [(words[i].start_sample, words[i + n - 1].end_sample)
+            for i in range(len(words) - n + 1) if n and bare[i:i + n] == target]
 
 
 def apply_replacements(words: Sequence[Word], table: Sequence[tuple[str, str]]) -> list[Word]:

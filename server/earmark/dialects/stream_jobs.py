@@ -23,9 +23,9 @@ from earmark.errors import InvalidParameter
 SUCCESS, ERROR, USER_STOPPED, NO_DATA, CAPACITY = 0, -1, 14, 15, 16
 
 # Options that need the speech-understanding work: refused when turned on.
-NOT_YET_FLAGS = ("multichannel", "disfluencies", "speaker_labels",
-                 "auto_highlights", "content_safety", "iab_categories", "auto_chapters",
-                 "summarization", "custom_topics", "redact_pii_audio")
+NOT_YET_FLAGS = ("multichannel", "disfluencies", "speaker_labels", "content_safety",
+                 "iab_categories", "auto_chapters", "summarization", "custom_topics",
+                 "redact_pii_audio")
 NOT_YET_VALUES = ("speech_models", "summary_model", "summary_type", "topics",
                   "redact_pii_audio_quality", "speech_understanding")
 _PUNCT = re.compile(r"[^\w\s'-]|(?<!\w)['-]|['-](?!\w)")
@@ -136,7 +136,8 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
     if sub not in ("entity_name", "hash"):
         raise InvalidParameter("redact_pii_sub is entity_name or hash", param="redact_pii_sub")
     text = TextOptions(profanity=req.filter_profanity, redact=kinds, redact_sub=sub,
-                       sentiment=req.sentiment_analysis, entities=req.entity_detection)
+                       sentiment=req.sentiment_analysis, entities=req.entity_detection,
+                       highlights=req.auto_highlights)
     return StreamOptions(req.audio_url, language, req.punctuate, req.format_text,
                          req.audio_start_from / 1000, (req.audio_end_at / 1000) or None,
                          req.speech_threshold or None, spelling, text)
@@ -167,6 +168,7 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
                      status: int = SUCCESS, message: str = "success",
                      sentiment: tuple[str, float] | None = None,
                      language: str | None = None,
+                     highlights: tuple[tuple[str, float, tuple[tuple[int, int], ...]], ...] = (),
                      entities: tuple[tuple[str, str, int, int], ...] = ()) -> dict[str, Any]:
     """One callback body. Times are stream time (``audio_start_from`` counts from 0);
     ``segment`` holds the words after the text options."""
@@ -191,6 +193,12 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
             "text": transcript["text"], "start": words[0]["start"], "end": words[-1]["end"],
             "sentiment": sentiment[0].upper(), "confidence": round(abs(sentiment[1]), 3),
             "speaker": None}]
+    if options.text.highlights:
+        transcript["auto_highlights"] = True
+        transcript["auto_highlights_result"] = {"status": "success", "results": [
+            {"count": len(times), "rank": rank, "text": phrase,
+             "timestamps": [{"start": _ms(a, offset), "end": _ms(b, offset)} for a, b in times]}
+            for phrase, rank, times in highlights]}
     if options.text.entities:
         transcript["entity_detection"] = True
         transcript["entities"] = [{"entity_type": label.lower(), "text": text,

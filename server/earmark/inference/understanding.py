@@ -24,6 +24,7 @@ from earmark.core.text_options import (
     joined,
     mask_profanity,
     pattern_spans,
+    phrase_times,
     redact,
     spoken_number_spans,
 )
@@ -52,10 +53,18 @@ class Entity:
 
 
 @dataclass(frozen=True)
+class Highlight:
+    text: str
+    rank: float  # 0..1, higher is more key
+    times: tuple[tuple[int, int], ...]  # (start_sample, end_sample) per occurrence
+
+
+@dataclass(frozen=True)
 class Understood:
     words: tuple[Word, ...]
     sentiment: Sentiment | None
     entities: tuple[Entity, ...]
+    highlights: tuple[Highlight, ...] = ()
 
 
 def sentiment_of(compound: float) -> Sentiment:
@@ -70,6 +79,7 @@ class TextModels:
         self._nlp: Any = None
         self._vader: Any = None
         self._profane: set[str] | None = None
+        self._yake: Any = None
 
     def nlp(self) -> Any:
         if self._nlp is None:
@@ -93,6 +103,21 @@ class TextModels:
 
             self._vader = SentimentIntensityAnalyzer()
         return float(self._vader.polarity_scores(text)["compound"])
+
+    def highlights(self, words: Sequence[Word], text: str) -> tuple[Highlight, ...]:
+        """YAKE key phrases (1-3 words), ranked, with where each was said. Redacted words are
+        never key phrases."""
+        if self._yake is None:
+            from yake import KeywordExtractor
+
+            self._yake = KeywordExtractor(lan="en", n=3, top=10, dedupLim=0.7)
+        out = []
+        for phrase, score in self._yake.extract_keywords(text):
+            times = phrase_times(words, phrase)
+            if times and "[" not in phrase and "#" not in phrase:
+                # YAKE: lower is more relevant; map to 0..1 where higher is better
+                out.append(Highlight(phrase, round(1 / (1 + float(score)), 3), tuple(times)))
+        return tuple(out)
 
     def process(self, words: Sequence[Word], options: TextOptions) -> Understood:
         out = apply_replacements(words, options.replace) if options.replace else list(words)
@@ -120,7 +145,10 @@ class TextModels:
                              for s, label in sorted(found, key=lambda x: x[0].start))
         if spans:
             out = redact(out, spans, options.redact_sub)
-        return Understood(tuple(out), sentiment, entities)
+        highlights: tuple[Highlight, ...] = ()
+        if options.highlights and out:
+            highlights = self.highlights(out, joined(out)[0])
+        return Understood(tuple(out), sentiment, entities, highlights)
 
     @staticmethod
     def _entity(words: list[Word], starts: list[int], text: str, span: Span, label: str,
