@@ -58,8 +58,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         await asyncio.to_thread(engine.load)
         app.state.job_runner = JobRunner(app.state.jobs, engine, settings,
                                          app.state.webhooks.wake)
+        await app.state.job_runner.prepare()
         background = [asyncio.create_task(app.state.webhooks.run(), name="webhooks"),
-                      asyncio.create_task(app.state.job_runner.run(), name="file-jobs")]
+                      *app.state.job_runner.start()]
         app.state.live_jobs = LiveJobStore(app.state.db)
         await app.state.tag_sessions.resume()
         await app.state.stream_jobs.resume()

@@ -61,6 +61,7 @@ class JobRunner:
         self._running: dict[str, asyncio.Task[None]] = {}
         self.completed = 0
         self.failed = 0
+        self._vads: list[SileroVad] = []
 
     def enqueue(self, job_id: str) -> None:
         self._queue.put_nowait(job_id)
@@ -79,18 +80,19 @@ class JobRunner:
         if task is not None:
             task.cancel()
 
-    async def run(self) -> None:
+    async def prepare(self) -> None:
+        """Loads the workers' VAD instances and queues every unfinished job (a restart)."""
         for job in await asyncio.to_thread(self.store.unfinished):
             self.enqueue(job.id)
-        vads = [await asyncio.to_thread(SileroVad) for _ in range(self.settings.job_workers)]
-        workers = [asyncio.create_task(self._worker(vad)) for vad in vads]
-        workers.append(asyncio.create_task(self._retention()))
-        try:
-            await asyncio.gather(*workers)
-        finally:
-            for task in workers:
-                task.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+        self._vads = [await asyncio.to_thread(SileroVad) for _ in range(self.settings.job_workers)]
+
+    def start(self) -> list[asyncio.Task[None]]:
+        """The worker and retention tasks, created at once (the loop's task count is steady
+        from the moment the server is ready); the caller cancels them at shutdown."""
+        tasks = [asyncio.create_task(self._worker(vad), name="file-job-worker")
+                 for vad in self._vads]
+        tasks.append(asyncio.create_task(self._retention(), name="retention"))
+        return tasks
 
     async def _worker(self, vad: SileroVad) -> None:
         while True:
