@@ -253,6 +253,8 @@ async def _accept(request: Request, conversation_id: str | None) -> JSONResponse
     options, webhook, name = await _options(request)
     if conversation_id is not None:
         await asyncio.to_thread(store.get_conversation, owner, conversation_id)
+    # Refuse before reading a possibly large body; create_job checks again atomically.
+    await asyncio.to_thread(store.check_room, owner, settings.max_jobs_per_key)
     path = await _receive(request)
     try:
         info: AudioInfo = await asyncio.to_thread(probe, str(path))

@@ -70,6 +70,11 @@ class Conversation:
     duration_s: float
 
 
+def _limit_message(max_active: int) -> str:
+    return (f"This API has a limit of maximum of {max_active} number of concurrent jobs per "
+            "account. Wait for some jobs to complete and try again.")
+
+
 def new_conversation_id() -> str:
     # Digits, like the seed's examples; 16 of them leave no practical chance of a clash.
     return str(secrets.randbelow(9 * 10**15) + 10**15)
@@ -109,9 +114,7 @@ class JobStore:
             active = conn.execute(select(func.count()).select_from(jobs).where(
                 jobs.c.owner == owner, jobs.c.status.in_(ACTIVE))).scalar_one()
             if active >= max_active:
-                raise TooManyJobs(
-                    f"This API has a limit of maximum of {max_active} number of concurrent "
-                    "jobs per account. Wait for some jobs to complete and try again.")
+                raise TooManyJobs(_limit_message(max_active))
             if conversation_id is None:
                 conversation_id = new_conversation_id()
                 offset_s = 0.0
@@ -134,6 +137,14 @@ class JobStore:
         return job
 
     # ------------------------------------------------------------------ read
+    def check_room(self, owner: str, max_active: int) -> None:
+        """Raises TooManyJobs before an upload is read (create_job checks again, atomically)."""
+        with self.db.connect() as conn:
+            active = conn.execute(select(func.count()).select_from(jobs).where(
+                jobs.c.owner == owner, jobs.c.status.in_(ACTIVE))).scalar_one()
+        if active >= max_active:
+            raise TooManyJobs(_limit_message(max_active))
+
     def get_job(self, owner: str, job_id: str) -> Job:
         with self.db.connect() as conn:
             row = conn.execute(select(jobs).where(jobs.c.id == job_id,
