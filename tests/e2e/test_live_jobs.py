@@ -260,7 +260,7 @@ def test_stream_job_stop_gives_14_and_silence_gives_15(client, http_base, media)
 
 def test_stream_job_options_not_available_are_named(client) -> None:
     for name, value in (("speaker_labels", True), ("auto_chapters", True),
-                        ("content_safety", True), ("language_code", "de"),
+                        ("iab_categories", True), ("language_code", "de"),
                         ("topics", ["sport"])):
         r = client.post("/audio-stream/start", json={"audio_url": "http://127.0.0.1/a",
                                                      name: value})
@@ -318,6 +318,7 @@ def test_stream_job_text_options(client, http_base) -> None:
         r = client.post("/audio-stream/start", json={
             "audio_url": f"{http_base}/hls/sports.m3u8", "sentiment_analysis": True,
             "entity_detection": True, "redact_pii": True, "auto_highlights": True,
+            "content_safety": True,
             "redact_pii_policies": ["date"], "redact_pii_sub": "hash"})
         assert r.status_code == 200, r.text
         got = wait_stopped(receiver)
@@ -330,6 +331,9 @@ def test_stream_job_text_options(client, http_base) -> None:
     phrases = [h for t in transcripts for h in t["auto_highlights_result"]["results"]]
     assert phrases and all(h["timestamps"] and "#" not in h["text"] for h in phrases)
     assert any("goal" in h["text"] or "striker" in h["text"] for h in phrases)
+    safety = [t["content_safety_labels"] for t in transcripts]
+    assert all(s["status"] == "success" for s in safety)
+    assert not any(s["summary"] for s in safety)  # football talk is not unsafe
     dates = [e for t in transcripts for e in t["entities"] if e["entity_type"] == "date"]
     assert dates and all(set(e["text"]) == {"#"} for e in dates)
     r = client.post("/audio-stream/start", json={"audio_url": f"{http_base}/a",

@@ -153,9 +153,15 @@ class StreamJobs:
                 entities = tuple((e.label, e.text, e.start_sample, e.end_sample)
                                  for e in done.entities)
                 highlights = tuple((h.text, h.rank, h.times) for h in done.highlights)
+            safety: tuple[tuple[str, float], ...] = ()
+            tagger = self.app.state.engine.tag_worker
+            if options.content_safety and seg.words and tagger is not None:
+                said = " ".join(w.text.strip() for w in seg.words)
+                safety = tuple(await asyncio.wrap_future(tagger.content_safety(said)))
             heard = [lang for end, lang in languages if end >= seg.start_sample]
             body = orjson.dumps(segment_callback(task.id, seg, options, sentiment=sentiment,
                                                  entities=entities, highlights=highlights,
+                                                 safety=safety,
                                                  language=heard[0] if heard else None)).decode()
             await asyncio.to_thread(self.store.record_segment, task, index=seg.index,
                                     end_s=seg.end_sample / SAMPLE_RATE, body=body)
@@ -236,7 +242,10 @@ async def start_stream(request: Request, body: StreamStartRequest) -> dict[str, 
     store = _ready(request)
     owner = request_owner(request)
     settings = request.app.state.settings
-    stream_options(body, request.app.state.engine.languages)
+    options = stream_options(body, request.app.state.engine.languages)
+    if options.content_safety and request.app.state.engine.tag_worker is None:
+        raise InvalidParameter("content_safety needs the sentence model, which this server "
+                               "runs without (--no-tagging)", param="content_safety")
     await asyncio.to_thread(check_url, body.audio_url,
                             parse_networks(settings.url_allow_networks), param="audio_url")
     webhook = await asyncio.to_thread(store.webhook_url, owner) or settings.stream_webhook_url

@@ -23,9 +23,8 @@ from earmark.errors import InvalidParameter
 SUCCESS, ERROR, USER_STOPPED, NO_DATA, CAPACITY = 0, -1, 14, 15, 16
 
 # Options that need the speech-understanding work: refused when turned on.
-NOT_YET_FLAGS = ("multichannel", "disfluencies", "speaker_labels", "content_safety",
-                 "iab_categories", "auto_chapters", "summarization", "custom_topics",
-                 "redact_pii_audio")
+NOT_YET_FLAGS = ("multichannel", "disfluencies", "speaker_labels", "iab_categories",
+                 "auto_chapters", "summarization", "custom_topics", "redact_pii_audio")
 NOT_YET_VALUES = ("speech_models", "summary_model", "summary_type", "topics",
                   "redact_pii_audio_quality", "speech_understanding")
 _PUNCT = re.compile(r"[^\w\s'-]|(?<!\w)['-]|['-](?!\w)")
@@ -81,6 +80,7 @@ class StreamOptions:
     vad_threshold: float | None
     spelling: dict[str, str] = field(default_factory=dict)  # lower-case word -> replacement
     text: TextOptions = TextOptions()  # redaction, profanity, sentiment, entities
+    content_safety: bool = False
 
 
 def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> StreamOptions:
@@ -140,7 +140,7 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
                        highlights=req.auto_highlights)
     return StreamOptions(req.audio_url, language, req.punctuate, req.format_text,
                          req.audio_start_from / 1000, (req.audio_end_at / 1000) or None,
-                         req.speech_threshold or None, spelling, text)
+                         req.speech_threshold or None, spelling, text, req.content_safety)
 
 
 def _word_text(word: Word, options: StreamOptions) -> str:
@@ -169,6 +169,7 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
                      sentiment: tuple[str, float] | None = None,
                      language: str | None = None,
                      highlights: tuple[tuple[str, float, tuple[tuple[int, int], ...]], ...] = (),
+                     safety: tuple[tuple[str, float], ...] = (),
                      entities: tuple[tuple[str, str, int, int], ...] = ()) -> dict[str, Any]:
     """One callback body. Times are stream time (``audio_start_from`` counts from 0);
     ``segment`` holds the words after the text options."""
@@ -199,6 +200,16 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
             {"count": len(times), "rank": rank, "text": phrase,
              "timestamps": [{"start": _ms(a, offset), "end": _ms(b, offset)} for a, b in times]}
             for phrase, rank, times in highlights]}
+    if options.content_safety:
+        transcript["content_safety"] = True
+        transcript["content_safety_labels"] = {
+            "status": "success",
+            "results": [{"text": transcript["text"],
+                         "labels": [{"label": name, "confidence": score, "severity": None}
+                                    for name, score in safety],
+                         "timestamp": {"start": words[0]["start"], "end": words[-1]["end"]}}]
+            if safety and words else [],
+            "summary": dict(safety), "severity_score_summary": {}}
     if options.text.entities:
         transcript["entity_detection"] = True
         transcript["entities"] = [{"entity_type": label.lower(), "text": text,

@@ -242,8 +242,31 @@ class TagWorker:
         """Unit-length sentence embeddings (summaries, trackers), on the tag thread."""
         return self._pool.submit(self.model.embed, texts)
 
+    def content_safety(self, text: str) -> Future[list[tuple[str, float]]]:
+        """The content-safety categories whose score passes the bar, best first."""
+        return self._pool.submit(self._safety, text)
+
+    def _safety(self, text: str) -> list[tuple[str, float]]:
+        tags, bar = load_safety_categories()
+        prepared = self.model.prepare(tags)
+        scores = self.model._topic_scores(prepared, self.model.embed([text])[0])
+        found = [(t.name, round(float(s), 3)) for t, s in zip(tags, scores, strict=True)
+                 if s >= bar]
+        return sorted(found, key=lambda x: -x[1])
+
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def load_safety_categories() -> tuple[tuple[Tag, ...], float]:
+    """Content-safety categories (``tagging_data/content_safety.json``) and their bar."""
+    import json
+
+    path = Path(__file__).resolve().parent.parent / "tagging_data" / "content_safety.json"
+    data = json.loads(path.read_text())
+    tags = tuple(Tag(c["name"], "topic", c["description"], tuple(c["examples"]))
+                 for c in data["categories"])
+    return tags, float(data["threshold"])
 
 
 def load_catalogue(path: Path | None = None) -> tuple[Tag, ...]:
