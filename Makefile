@@ -11,6 +11,8 @@ PORT   ?= 8000
 APT_PACKAGES := espeak-ng ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 \
                 gstreamer1.0-plugins-base gstreamer1.0-plugins-good chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# webrtcvad (via resemblyzer) builds from source and needs setuptools<81 to build.
+export PIP_CONSTRAINT := $(CURDIR)/build-constraints.txt
 
 .PHONY: setup setup-server system-deps serve test test-all lint bench clean
 

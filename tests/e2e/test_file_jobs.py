@@ -172,8 +172,11 @@ BAD = [
     ({"enableSeparateRecognitionPerChannel": "maybe"}, None, KEY_A, 400,
      "enableSeparateRecognitionPerChannel"),
     ({"detectPhrases": "true"}, None, KEY_A, 400, "detectPhrases"),
-    ({"enableSpeakerDiarization": "true", "diarizationSpeakerCount": "2"}, None, KEY_A, 400,
-     "enableSpeakerDiarization"),
+    ({"enableSpeakerDiarization": "true", "enableSeparateRecognitionPerChannel": "true"}, None,
+     KEY_A, 400, "enableSpeakerDiarization"),
+    ({"diarizationSpeakerCount": "2"}, None, KEY_A, 400, "diarizationSpeakerCount"),
+    ({"enableSpeakerDiarization": "true", "diarizationSpeakerCount": "20"}, None, KEY_A, 400,
+     "diarizationSpeakerCount"),
     ({"languageCode": "de-DE"}, None, KEY_A, 400, "languageCode"),
     ({"languageCode": "english!"}, None, KEY_A, 400, "languageCode"),
     ({"mode": "radio"}, None, KEY_A, 400, "mode"),
@@ -395,3 +398,69 @@ def test_entities_and_sentiment(client, speak) -> None:
     assert suggested[1] == "positive" and suggested[-1] == "negative", suggested
     plain = messages(client, conv)
     assert "sentiment" not in plain[0]  # only when asked for
+
+
+def espeak_voice(text: str, voice: str) -> np.ndarray:
+    import soxr
+
+    from earmark.evaldata import read_wav
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "s.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(wav), text],
+                       check=True, capture_output=True)
+        data, rate, _ = read_wav(wav)
+    audio = soxr.resample(data.astype(np.float32) / 32768, rate, 16000)
+    return (np.clip(audio, -1, 1) * 32767).astype(np.int16)
+
+
+def test_speaker_diarization_tells_two_voices_apart(client) -> None:
+    turns = [("en-us+m3", "Good morning, thanks for joining the call about the new budget."),
+             ("en-us+f3", "Happy to be here, I have read the numbers you sent last night."),
+             ("en-us+m3", "Great, then let us start with the marketing costs for spring."),
+             ("en-us+f3", "Those look high to me, we should cut them by a fifth.")]
+    parts = [silence_pcm(0.4)]
+    for voice, text in turns:
+        parts += [espeak_voice(text, voice), silence_pcm(0.8)]
+    r = submit(client, wav_bytes(np.concatenate(parts)), enableSpeakerDiarization="true")
+    assert r.status_code == 201, r.text
+    assert wait_job(client, r.json()["jobId"])["status"] == "completed"
+    msgs = messages(client, r.json()["conversationId"])
+    said = [(m["from"]["name"], m["text"]) for m in msgs]
+    first = {name for name, text in said if "morning" in text or "marketing" in text}
+    second = {name for name, text in said if "happy" in text.lower() or "high" in text}
+    assert len(first) == 1 and len(second) == 1 and first != second, said
+    again = submit(client, wav_bytes(np.concatenate(parts)), enableSpeakerDiarization="true",
+                   diarizationSpeakerCount="2")
+    assert wait_job(client, again.json()["jobId"])["status"] == "completed"
+    names = {m["from"]["name"] for m in messages(client, again.json()["conversationId"])}
+    assert names == {"Speaker 1", "Speaker 2"}
+
+
+@pytest.mark.evaldata
+def test_diarization_error_rate_on_the_pyannote_sample() -> None:
+    """The clean two-speaker clip; the AMI clips are measured in benchmarks/diarization.py."""
+    import json
+
+    from earmark.core.chunking import speech_regions
+    from earmark.core.segmenter import SegmenterConfig
+    from earmark.evaldata import evaldata_dir
+    from earmark.evaldata_der import der
+    from earmark.inference.speakers import SpeakerModel, diarize
+    from earmark.inference.vad import SileroVad
+
+    item = next((i for i in evaldata_items("conversation") if i.id == "conv_pyannote_sample"),
+                None)
+    if item is None:
+        pytest.skip("conv_pyannote_sample is not in this evaldata")
+    turns = next(i["turns"] for i in json.loads(
+        (evaldata_dir() / "manifest.json").read_text())["items"] if i["id"] == item.id)
+    audio = read_mono_16k(item.path)
+    vad = SileroVad()
+    probs = vad.probs(vad.new_state(), audio[: len(audio) - len(audio) % 512])
+    regions = speech_regions(probs, SegmenterConfig())
+    track = diarize(SpeakerModel(), audio, regions, None)
+    hyp = [(f / 100, (f + 1) / 100, track.speaker_at(f * 160) or 0)
+           for r in regions for f in range(r.start_sample // 160, r.end_sample // 160)]
+    assert track.speakers == 2
+    assert der(turns, hyp, item.duration_s)["der"] <= 0.15

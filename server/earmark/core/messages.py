@@ -7,7 +7,7 @@ several channels are merged by start time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from earmark.core.events import Word
@@ -24,6 +24,7 @@ class Message:
 
     channel: int  # 1-based; 1 for mixed-down audio
     words: tuple[Word, ...]
+    speaker: int | None = None  # 0-based, from diarization
 
     @property
     def start_sample(self) -> int:
@@ -68,6 +69,25 @@ def sentences(
         if current:
             messages.append(Message(channel, tuple(current)))
     return messages
+
+
+def split_by_speaker(messages: Iterable[Message],
+                     speaker_of: Callable[[Word], int | None]) -> list[Message]:
+    """Cuts each message where the speaker changes; each piece gets its speaker."""
+    out: list[Message] = []
+    for message in messages:
+        run: list[Word] = []
+        current: int | None = None
+        for word in message.words:
+            who = speaker_of(word)
+            if run and who != current:
+                out.append(Message(message.channel, tuple(run), current))
+                run = []
+            current = who
+            run.append(word)
+        if run:
+            out.append(Message(message.channel, tuple(run), current))
+    return out
 
 
 def merge_channels(per_channel: Iterable[list[Message]]) -> list[Message]:

@@ -18,15 +18,12 @@ from earmark.errors import InvalidParameter
 NOT_AVAILABLE = {
     "detectPhrases": "actionable phrases",
     "enableAllTrackers": "account-wide trackers (pass trackers with the request instead)",
-    "enableSpeakerDiarization": "speaker diarization (use enableSeparateRecognitionPerChannel "
-                                "when each speaker has a channel)",
 }
 NOT_AVAILABLE_LISTS: dict[str, str] = {}
 KNOWN = {"name", "webhookUrl", "customVocabulary", "confidenceThreshold", "languageCode",
          "mode", "enableSeparateRecognitionPerChannel", "channelMetadata",
-         "diarizationSpeakerCount", "token", "detectEntities", "entities", "trackers",
-         "enableSummary", *NOT_AVAILABLE,
-         *NOT_AVAILABLE_LISTS}
+         "diarizationSpeakerCount", "enableSpeakerDiarization", "token", "detectEntities",
+         "entities", "trackers", "enableSummary", *NOT_AVAILABLE, *NOT_AVAILABLE_LISTS}
 LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
 def _json(raw: str, name: str) -> Any:
@@ -145,10 +142,21 @@ def parse_job_options(q: Any, languages: ModelLanguages,
         if q.get(name, "").strip() not in ("", "[]"):
             raise InvalidParameter(f"{name}: {what} are not available on this server yet",
                                    param=name)
-    if "diarizationSpeakerCount" in q:
-        raise InvalidParameter("diarizationSpeakerCount needs enableSpeakerDiarization, which "
-                               "is not available yet", param="diarizationSpeakerCount")
     options: dict[str, Any] = {}
+    if _bool(q.get("enableSpeakerDiarization", "false"), "enableSpeakerDiarization"):
+        options["enableSpeakerDiarization"] = True
+        if "diarizationSpeakerCount" in q:
+            try:
+                count = int(q["diarizationSpeakerCount"])
+            except ValueError:
+                count = 0
+            if not 1 <= count <= 8:
+                raise InvalidParameter("diarizationSpeakerCount must be 1-8",
+                                       param="diarizationSpeakerCount")
+            options["diarizationSpeakerCount"] = count
+    elif "diarizationSpeakerCount" in q:
+        raise InvalidParameter("diarizationSpeakerCount needs enableSpeakerDiarization=true",
+                               param="diarizationSpeakerCount")
     if _bool(q.get("detectEntities", "false"), "detectEntities"):
         options["detectEntities"] = True
         options["entities"] = _custom_entities(q.get("entities"))
@@ -192,6 +200,10 @@ def parse_job_options(q: Any, languages: ModelLanguages,
     per_channel = _bool(q.get("enableSeparateRecognitionPerChannel", "false"),
                         "enableSeparateRecognitionPerChannel")
     options["enableSeparateRecognitionPerChannel"] = per_channel
+    if per_channel and options.get("enableSpeakerDiarization"):
+        raise InvalidParameter("use enableSeparateRecognitionPerChannel (a speaker per channel) "
+                               "or enableSpeakerDiarization, not both",
+                               param="enableSpeakerDiarization")
     if "channelMetadata" in q:
         if not per_channel:
             raise InvalidParameter("channelMetadata needs enableSeparateRecognitionPerChannel"

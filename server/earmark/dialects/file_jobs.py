@@ -240,8 +240,10 @@ def job_body(job: Job) -> JobOut:
                   durationSeconds=round(job.duration_s, 3), reason=job.reason)
 
 
-def speaker(job: Job, channel: int) -> Speaker:
-    """channelMetadata's speaker for a channel; nothing for mixed-down audio."""
+def speaker(job: Job, channel: int, diarized: int | None = None) -> Speaker:
+    """channelMetadata's speaker for a channel, the diarized speaker, or nothing."""
+    if diarized is not None:
+        return Speaker(id=f"speaker-{diarized + 1}", name=f"Speaker {diarized + 1}")
     if not job.options.get("enableSeparateRecognitionPerChannel"):
         return Speaker()
     for item in job.options.get("channelMetadata", ()):
@@ -260,7 +262,8 @@ def messages_body(conversation_created: float, conversation_id: str, jobs: list[
         for k, m in enumerate(results.get(job.id, ())):
             start, end = job.offset_s + m["start_s"], job.offset_s + m["end_s"]
             out.append(MessageOut(
-                id=f"{job.id}-{k}", text=m["text"], from_=speaker(job, m["channel"]),
+                id=f"{job.id}-{k}", text=m["text"],
+                from_=speaker(job, m["channel"], m.get("speaker")),
                 startTime=iso(conversation_created + start),
                 endTime=iso(conversation_created + end), timeOffset=round(start, 3),
                 duration=round(end - start, 3), conversationId=conversation_id,

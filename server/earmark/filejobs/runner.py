@@ -20,12 +20,15 @@ from typing import Any
 
 from earmark.config import Settings
 from earmark.core import SAMPLE_RATE
-from earmark.core.messages import Message
+from earmark.core.chunking import speech_regions
+from earmark.core.messages import Message, split_by_speaker
+from earmark.core.segmenter import SegmenterConfig
 from earmark.core.text_options import TextOptions
 from earmark.errors import BadAudio
 from earmark.filejobs.audio_file import decode
 from earmark.filejobs.transcriber import FileOptions, transcribe_file
 from earmark.inference.engine import Engine
+from earmark.inference.speakers import diarize
 from earmark.inference.vad import SileroVad
 from earmark.store.jobs import Job, JobStore
 
@@ -41,6 +44,7 @@ def message_record(message: Message) -> dict[str, Any]:
         return round(sample / SAMPLE_RATE, 3)
 
     return {
+        "speaker": message.speaker,
         "channel": message.channel,
         "text": message.text,
         "start_s": s(message.start_sample),
@@ -153,7 +157,16 @@ class JobRunner:
         options = FileOptions(hotwords=job.options.get("hotwords"),
                               vad_threshold=self.settings.vad_threshold,
                               language=job.options.get("language"))
-        return await transcribe_file(scheduler, vad, audio, options)
+        messages, probs = await transcribe_file(scheduler, vad, audio, options)
+        if job.options.get("enableSpeakerDiarization") and messages:
+            regions = speech_regions(probs[0], SegmenterConfig(
+                threshold=self.settings.vad_threshold,
+                neg_threshold=max(0.01, self.settings.vad_threshold - 0.15)))
+            track = await asyncio.to_thread(diarize, self.engine.speakers, audio[0], regions,
+                                            job.options.get("diarizationSpeakerCount"))
+            messages = split_by_speaker(
+                messages, lambda w: track.speaker_at((w.start_sample + w.end_sample) // 2))
+        return messages
 
     async def _entities(self, job: Job, messages: list[Message],
                         records: list[dict[str, Any]]) -> None:

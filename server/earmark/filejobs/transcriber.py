@@ -117,8 +117,9 @@ async def transcribe_file(
     vad: SileroVad,
     audio: npt.NDArray[np.float32],
     options: FileOptions,
-) -> list[Message]:
-    """Sentences of every channel row of ``audio`` (16 kHz), merged by start time."""
+) -> tuple[list[Message], list[list[float]]]:
+    """Sentences of every channel row of ``audio`` (16 kHz), merged by start time, and the
+    VAD probabilities of each row (for diarization)."""
     owner = object()
     probs = await asyncio.to_thread(speech_probs, vad, audio)
 
@@ -131,4 +132,4 @@ async def transcribe_file(
     per_channel = await asyncio.gather(*(
         one(channel, row, row_probs)
         for channel, (row, row_probs) in enumerate(zip(audio, probs, strict=True), start=1)))
-    return merge_channels(per_channel)
+    return merge_channels(per_channel), probs

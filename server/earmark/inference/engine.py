@@ -25,6 +25,7 @@ from earmark.config import Settings
 from earmark.core.events import Priority, Recognition, RecognitionRequest
 from earmark.core.languages import ModelLanguages
 from earmark.inference.scheduler import InferenceScheduler
+from earmark.inference.speakers import SpeakerModel
 from earmark.inference.tagger import Tag, TagModel, TagWorker, load_catalogue
 from earmark.inference.understanding import UnderstandingWorker
 from earmark.inference.vad import SileroVad, VadWorker
@@ -63,6 +64,7 @@ class Engine:
         self.languages = ModelLanguages()
         # Text options' models load on first use, on this worker's thread.
         self.understanding = UnderstandingWorker()
+        self.speakers = SpeakerModel()  # loads on the first diarization
         self.ready = False
         self.workers = 1
 
