@@ -95,25 +95,30 @@ def server() -> Iterator[Server]:
 
 
 # ---------------------------------------------------------------- synthetic speech
-@pytest.fixture(scope="session")
-def speak():
-    """Returns ``speak(text) -> int16 numpy array at 16 kHz`` made with espeak-ng."""
+def espeak(text: str, voice: str = "en-us", speed: int = 150) -> np.ndarray:
+    """``text`` spoken by espeak-ng's ``voice`` (e.g. ``en-us+f3``, ``es``): int16 at 16 kHz."""
     exe = shutil.which("espeak-ng")
     if exe is None:
         pytest.fail("espeak-ng is missing: run `make setup` (it installs the Debian package)")
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "s.wav"
+        subprocess.run([exe, "-v", voice, "-s", str(speed), "-w", str(wav), text],
+                       check=True, capture_output=True)
+        data, rate, _ = read_wav(wav)
+    import soxr
+
+    audio = soxr.resample(data.astype(np.float32) / 32768, rate, 16000)
+    return (np.clip(audio, -1, 1) * 32767).astype(np.int16)
+
+
+@pytest.fixture(scope="session")
+def speak():
+    """Returns ``speak(text) -> int16 numpy array at 16 kHz`` made with espeak-ng."""
     cache: dict[str, np.ndarray] = {}
 
     def _speak(text: str) -> np.ndarray:
         if text not in cache:
-            with tempfile.TemporaryDirectory() as tmp:
-                wav = Path(tmp) / "s.wav"
-                subprocess.run([exe, "-v", "en-us", "-s", "150", "-w", str(wav), text],
-                               check=True, capture_output=True)
-                data, rate, _ = read_wav(wav)
-            import soxr
-
-            audio = soxr.resample(data.astype(np.float32) / 32768, rate, 16000)
-            cache[text] = (np.clip(audio, -1, 1) * 32767).astype(np.int16)
+            cache[text] = espeak(text)
         return cache[text]
 
     return _speak

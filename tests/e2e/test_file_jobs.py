@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from earmark.evaldata import normalize, read_mono_16k, wer
-from tests.conftest import ROOT, evaldata_items, running_server, silence_pcm
+from tests.conftest import ROOT, espeak, evaldata_items, running_server, silence_pcm
 from tests.e2e.webhook_receiver import WebhookReceiver
 
 _spec = importlib.util.spec_from_file_location("verify_webhook",
@@ -400,20 +400,6 @@ def test_entities_and_sentiment(client, speak) -> None:
     assert "sentiment" not in plain[0]  # only when asked for
 
 
-def espeak_voice(text: str, voice: str) -> np.ndarray:
-    import soxr
-
-    from earmark.evaldata import read_wav
-
-    with tempfile.TemporaryDirectory() as tmp:
-        wav = Path(tmp) / "s.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-s", "150", "-w", str(wav), text],
-                       check=True, capture_output=True)
-        data, rate, _ = read_wav(wav)
-    audio = soxr.resample(data.astype(np.float32) / 32768, rate, 16000)
-    return (np.clip(audio, -1, 1) * 32767).astype(np.int16)
-
-
 def test_speaker_diarization_tells_two_voices_apart(client) -> None:
     turns = [("en-us+m3", "Good morning, thanks for joining the call about the new budget."),
              ("en-us+f3", "Happy to be here, I have read the numbers you sent last night."),
@@ -421,7 +407,7 @@ def test_speaker_diarization_tells_two_voices_apart(client) -> None:
              ("en-us+f3", "Those look high to me, we should cut them by a fifth.")]
     parts = [silence_pcm(0.4)]
     for voice, text in turns:
-        parts += [espeak_voice(text, voice), silence_pcm(0.8)]
+        parts += [espeak(text, voice), silence_pcm(0.8)]
     r = submit(client, wav_bytes(np.concatenate(parts)), enableSpeakerDiarization="true")
     assert r.status_code == 201, r.text
     assert wait_job(client, r.json()["jobId"])["status"] == "completed"

@@ -4,34 +4,19 @@ per-language decoding on the socket, file jobs and stream jobs."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import tempfile
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
-from earmark.evaldata import read_mono_16k, read_wav, wer
-from tests.conftest import evaldata_items, running_server, silence_pcm
+from earmark.evaldata import read_mono_16k, wer
+from tests.conftest import espeak, evaldata_items, running_server, silence_pcm
 from tests.e2e.client import stream
 
 SPEECH = {
     "de": "Guten Morgen, heute ist das Wetter in Berlin sehr schön und warm.",
     "es": "Buenos días, mañana vamos a la playa con toda la familia.",
 }
-
-
-def espeak(text: str, voice: str) -> np.ndarray:
-    with tempfile.TemporaryDirectory() as tmp:
-        wav = Path(tmp) / "s.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-s", "140", "-w", str(wav), text],
-                       check=True, capture_output=True)
-        data, rate, _ = read_wav(wav)
-    import soxr
-
-    audio = soxr.resample(data.astype(np.float32) / 32768, rate, 16000)
-    return (np.clip(audio, -1, 1) * 32767).astype(np.int16)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +31,8 @@ def multilingual_server():
 # Latin); its Spanish does not. Real speech in seven languages is the evaldata test below.
 @pytest.mark.parametrize("language", ["es"])
 async def test_socket_detects_and_transcribes_the_language(multilingual_server, language):
-    pcm = np.concatenate([silence_pcm(0.3), espeak(SPEECH[language], language), silence_pcm(1)])
+    speech = espeak(SPEECH[language], language, 140)
+    pcm = np.concatenate([silence_pcm(0.3), speech, silence_pcm(1)])
     session = await stream(multilingual_server.ws, pcm, interim_results=False,
                            detect_language=True, punctuate=True)
     finals = [f["channel"]["alternatives"][0] for f in session.finals]
@@ -55,7 +41,7 @@ async def test_socket_detects_and_transcribes_the_language(multilingual_server, 
 
 
 async def test_a_given_language_is_decoded_in_that_language(multilingual_server):
-    pcm = np.concatenate([espeak(SPEECH["de"], "de"), silence_pcm(1)])
+    pcm = np.concatenate([espeak(SPEECH["de"], "de", 140), silence_pcm(1)])
     session = await stream(multilingual_server.ws, pcm, interim_results=False, language="de",
                            punctuate=True)
     assert "Berlin" in session.final_text and "languages" not in session.finals[0][
@@ -66,7 +52,7 @@ def test_file_job_language_code_and_detection(multilingual_server):
     import io
     import wave
 
-    pcm = np.concatenate([silence_pcm(0.3), espeak(SPEECH["es"], "es"), silence_pcm(1)])
+    pcm = np.concatenate([silence_pcm(0.3), espeak(SPEECH["es"], "es", 140), silence_pcm(1)])
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
         w.setnchannels(1)

@@ -14,7 +14,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
@@ -103,113 +102,6 @@ def _store(request: Request) -> JobStore:
     if store is None or not engine.ready or request.app.state.draining:
         raise NotReady("the server is starting or shutting down")
     return store
-
-
-def _bool(value: str, name: str) -> bool:
-    v = value.strip().lower()
-    if v in ("true", "1", "yes"):
-        return True
-    if v in ("false", "0", "no", ""):
-        return False
-    raise InvalidParameter(f"{name} must be true or false", param=name)
-
-
-def _vocabulary(values: list[str]) -> list[str]:
-    words: list[str] = []
-    for value in values:
-        value = value.strip()
-        if value.startswith("["):
-            try:
-                items = orjson.loads(value)
-            except orjson.JSONDecodeError:
-                raise InvalidParameter("customVocabulary is not a JSON list",
-                                       param="customVocabulary") from None
-            if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-                raise InvalidParameter("customVocabulary must be a list of strings",
-                                       param="customVocabulary")
-            words.extend(items)
-        else:
-            words.extend(value.split(","))
-    words = [w.strip() for w in words if w.strip()]
-    if len(words) > 100 or any(len(w) > 100 for w in words):
-        raise InvalidParameter("customVocabulary takes at most 100 phrases of 100 characters",
-                               param="customVocabulary")
-    return words
-
-
-def _channel_metadata(value: str) -> list[dict[str, Any]]:
-    try:
-        items = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        raise InvalidParameter("channelMetadata is not JSON", param="channelMetadata") from None
-    if isinstance(items, dict) and "channelMetadata" in items:
-        items = items["channelMetadata"]
-    if not isinstance(items, list) or not items:
-        raise InvalidParameter("channelMetadata must be a non-empty list", param="channelMetadata")
-    seen: set[int] = set()
-    out = []
-    for item in items:
-        channel = item.get("channel") if isinstance(item, dict) else None
-        speaker = item.get("speaker") if isinstance(item, dict) else None
-        if isinstance(speaker, str):
-            speaker = {"name": speaker}
-        if (not isinstance(channel, int) or isinstance(channel, bool) or not 1 <= channel <= 8
-                or not isinstance(speaker, dict) or channel in seen):
-            raise InvalidParameter("each channelMetadata item needs a distinct channel (1-8) "
-                                   "and a speaker object", param="channelMetadata")
-        name, email = speaker.get("name"), speaker.get("email")
-        if not all(v is None or (isinstance(v, str) and len(v) <= 200) for v in (name, email)):
-            raise InvalidParameter("speaker name and email must be strings",
-                                   param="channelMetadata")
-        seen.add(channel)
-        out.append({"channel": channel, "speaker": {"name": name, "email": email}})
-    return out
-
-
-def _custom_entities(raw: str | None) -> list[dict[str, str]]:
-    """``entities``: JSON ``[{"customType": "...", "text": "..."}]`` (or the seed's object
-    with an ``entities`` member)."""
-    if raw is None or not raw.strip():
-        return []
-    try:
-        items = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidParameter("entities is not JSON", param="entities") from None
-    if isinstance(items, dict):
-        items = items.get("entities")
-    if not isinstance(items, list) or len(items) > 100:
-        raise InvalidParameter("entities must be a list of at most 100", param="entities")
-    out = []
-    for item in items:
-        kind = item.get("customType") if isinstance(item, dict) else None
-        text = item.get("text") if isinstance(item, dict) else None
-        if not (isinstance(kind, str) and isinstance(text, str) and 0 < len(kind) <= 100
-                and 0 < len(text.strip()) <= 200):
-            raise InvalidParameter('each entity is {"customType": "...", "text": "..."}',
-                                   param="entities")
-        out.append({"customType": kind, "text": text.strip()})
-    return out
-
-
-def _trackers(raw: str) -> list[dict[str, Any]]:
-    """``trackers``: JSON ``[{"name": "...", "vocabulary": ["phrase", ...]}]``."""
-    try:
-        items = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidParameter("trackers is not JSON", param="trackers") from None
-    if not isinstance(items, list) or not 0 < len(items) <= 50:
-        raise InvalidParameter("trackers must be a list of 1-50 trackers", param="trackers")
-    out = []
-    for item in items:
-        name = item.get("name") if isinstance(item, dict) else None
-        vocabulary = item.get("vocabulary") if isinstance(item, dict) else None
-        if not (isinstance(name, str) and 0 < len(name) <= 100 and isinstance(vocabulary, list)
-                and 0 < len(vocabulary) <= 50
-                and all(isinstance(v, str) and 0 < len(v.strip()) <= 200 for v in vocabulary)):
-            raise InvalidParameter('each tracker is {"name": "...", "vocabulary": ["...", ...]} '
-                                   "(at most 50 phrases)", param="trackers")
-        out.append({"name": name, "vocabulary": [v.strip() for v in vocabulary]})
-    return out
 
 
 async def _options(request: Request) -> tuple[dict[str, Any], str | None, str | None]:
