@@ -8,13 +8,16 @@ PORT   ?= 8000
 # Debian packages the tests need: espeak-ng makes synthetic speech, ffmpeg makes and serves
 # streams, GStreamer's RTSP server (for the system Python) serves an RTSP source, headless
 # Chromium and its driver run the browser page tests.
-APT_PACKAGES := espeak-ng ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 \
+# The server needs a C compiler and Python headers: webrtcvad (speaker diarization) builds
+# from source.
+SERVER_APT_PACKAGES := build-essential python3-dev
+APT_PACKAGES := $(SERVER_APT_PACKAGES) espeak-ng ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 \
                 gstreamer1.0-plugins-base gstreamer1.0-plugins-good chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # webrtcvad (via resemblyzer) builds from source and needs setuptools<81 to build.
 export PIP_CONSTRAINT := $(CURDIR)/build-constraints.txt
 
-.PHONY: setup setup-server system-deps serve test test-all lint bench clean
+.PHONY: setup setup-server system-deps server-system-deps apt-install serve test test-all lint bench clean
 
 $(VENV)/.server-installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +34,13 @@ $(VENV)/.test-installed: $(VENV)/.server-installed
 setup-server: $(VENV)/.server-installed
 
 system-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
+
+server-system-deps:
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(SERVER_APT_PACKAGES)"
+
+apt-install:
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
@@ -39,7 +48,7 @@ system-deps:
 
 setup: system-deps $(VENV)/.test-installed
 
-serve: setup-server
+serve: server-system-deps setup-server
 	$(VENV)/bin/earmark serve --host $(HOST) --port $(PORT)
 
 # The default run: everything but GPU-only tests (real-speech tests skip without evaldata).
