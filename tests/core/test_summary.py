@@ -24,3 +24,17 @@ def test_short_sentences_are_skipped_and_sizes() -> None:
     assert pick_sentences(v, 1, min_words=[2, 10, 10]) in ([1], [2])
     assert pick_sentences(v[:0], 3) == []
     assert [summary_size(n) for n in (1, 8, 24, 200)] == [1, 1, 3, 5]
+
+
+def test_chapter_breaks_at_the_topic_change_only() -> None:
+    from earmark.core.summary import chapter_breaks
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=16), rng.normal(size=16)
+    topic = [a + 0.3 * rng.normal(size=16) for _ in range(6)] + \
+        [b + 0.3 * rng.normal(size=16) for _ in range(6)]
+    v = unit(*[list(x) for x in topic])
+    assert chapter_breaks(v, threshold=0.5) == [6]
+    same = unit(*[list(a + 0.3 * rng.normal(size=16)) for _ in range(12)])
+    assert chapter_breaks(same, threshold=0.5) == []
+    assert chapter_breaks(v[:5]) == []  # too short to split

@@ -291,6 +291,28 @@ def test_topics_and_summary(client, speak) -> None:
     assert all(s["messageRefs"][0]["id"] == texts[s["text"]] for s in summary["summary"])
 
 
+def test_chapters_follow_the_change_of_subject(client, speak) -> None:
+    cooking = ["To make the sauce, melt butter in a pan and add the flour.",
+               "Stir in the milk slowly so the sauce does not get lumpy.",
+               "Season it with salt, pepper and a little nutmeg.",
+               "Pour the sauce over the pasta and bake it for twenty minutes.",
+               "Serve the dish hot with a green salad on the side."]
+    r = submit(client, wav_bytes(speech(speak, SENTENCES + [
+        "Next week the league leaders travel away for the cup semi final.",
+        "The goalkeeper made three great saves in the second half of the game."] + cooking)))
+    conv = r.json()["conversationId"]
+    assert wait_job(client, r.json()["jobId"])["status"] == "completed"
+    got = client.get(f"/v1/conversations/{conv}/chapters", headers=auth()).json()["chapters"]
+    assert len(got) == 2, got
+    first, second = got
+    assert first["end"] <= second["start"]
+    texts = {m["id"]: m["text"] for m in messages(client, conv)}
+    cooking_words = ("sauce", "milk", "salt", "pasta", "salad", "flour")
+    in_second = [texts[i] for i in second["messageIds"]]
+    assert sum(any(w in t.lower() for w in cooking_words) for t in in_second) >= 4
+    assert not any(w in first["gist"].lower() for w in cooking_words)
+
+
 def test_trackers_match_exact_phrases_and_paraphrases(client, speak) -> None:
     lines = ["I would like to cancel my subscription today.",
              "The weather is lovely this afternoon.",

@@ -19,9 +19,11 @@ from fastapi.responses import JSONResponse
 
 from earmark.api.auth import request_owner
 from earmark.api.webhooks import check_webhook_url, owner_secret
-from earmark.core.summary import pick_sentences, summary_size
+from earmark.core.summary import chapter_breaks, pick_sentences, summary_size
 from earmark.dialects.file_job_options import parse_job_options
 from earmark.dialects.file_jobs import (
+    ChapterOut,
+    ChaptersOut,
     ConversationOut,
     Deleted,
     EntitiesOut,
@@ -319,6 +321,25 @@ async def summary(request: Request, conversationId: str) -> SummaryOut:  # noqa:
                                                                    text=out[i].text,
                                                                    offset=0)])
                                for k, i in enumerate(picks)])
+
+
+@router.get("/v1/conversations/{conversationId}/chapters", response_model=ChaptersOut,
+            summary="Chapters: where the talk changes subject, each with its gist")
+async def chapters(request: Request, conversationId: str) -> ChaptersOut:  # noqa: N803
+    worker, out, _ = await _transcript(request, conversationId)
+    if not out:
+        return ChaptersOut(chapters=[])
+    vectors = await asyncio.wrap_future(worker.embed([m.text for m in out]))
+    starts = [0, *chapter_breaks(vectors), len(out)]
+    found = []
+    for a, b in zip(starts, starts[1:], strict=False):
+        part = out[a:b]
+        gist = part[pick_sentences(vectors[a:b], 1,
+                                   min_words=[len(m.text.split()) for m in part])[0]]
+        found.append(ChapterOut(start=part[0].timeOffset,
+                                end=round(part[-1].timeOffset + part[-1].duration, 3),
+                                gist=gist.text, messageIds=[m.id for m in part]))
+    return ChaptersOut(chapters=found)
 
 
 @router.get("/v1/conversations/{conversationId}/trackers", response_model=TrackersOut,

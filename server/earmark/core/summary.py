@@ -45,3 +45,30 @@ def pick_sentences(vectors: npt.NDArray[np.float32], k: int, *,
                 best, best_score = i, score
         picked.append(best)
     return sorted(picked)
+
+
+def chapter_breaks(vectors: npt.NDArray[np.float32], *, window: int = 3,
+                   min_sentences: int = 4, threshold: float = 0.8) -> list[int]:
+    """Indices where a new chapter starts (TextTiling on sentence embeddings).
+
+    The gap before sentence ``i`` scores how unlike the ``window`` sentences before it are to
+    the ``window`` after (1 - cosine of their means). Chapters start at the highest-scoring
+    gaps of at least ``threshold`` (MiniLM: 0.5-0.7 inside a topic, 0.8-0.95 between topics),
+    at least ``min_sentences`` apart and from either end; a boundary may land one sentence off.
+    """
+    n = len(vectors)
+    if n < 2 * min_sentences:
+        return []
+    depth = np.zeros(n, dtype=np.float64)
+    for i in range(1, n):
+        before = vectors[max(0, i - window):i].mean(axis=0)
+        after = vectors[i:i + window].mean(axis=0)
+        norm = float(np.linalg.norm(before) * np.linalg.norm(after))
+        depth[i] = 1.0 - (float(before @ after) / norm if norm > 0 else 0.0)
+    breaks: list[int] = []
+    for i in sorted(range(min_sentences, n - min_sentences + 1), key=lambda k: -depth[k]):
+        if depth[i] < threshold:
+            break
+        if all(abs(i - b) >= min_sentences for b in breaks):
+            breaks.append(i)
+    return sorted(breaks)

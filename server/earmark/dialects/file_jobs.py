@@ -138,6 +138,17 @@ class SummaryOut(BaseModel):
     summary: list[SummaryItem]
 
 
+class ChapterOut(BaseModel):
+    start: float = Field(description="seconds from the conversation start")
+    end: float
+    gist: str = Field(description="the chapter's most representative sentence")
+    messageIds: list[str]  # noqa: N815
+
+
+class ChaptersOut(BaseModel):
+    chapters: list[ChapterOut]
+
+
 class TrackerMatch(BaseModel):
     type: str = Field(description="vocabulary")
     value: str = Field(description="the tracker phrase that matched")
