@@ -108,3 +108,33 @@ async def raw_session(base: str, frames: list[bytes | str], **params: object) ->
         out.close_code = ws.close_code
         out.close_reason = ws.close_reason or ""
     return out
+
+
+def wav_bytes(samples: np.ndarray, rate: int = 16000) -> bytes:
+    """int16 samples, shape (n,) or (n, channels) -> WAV file bytes."""
+    import io
+    import wave
+
+    channels = 1 if samples.ndim == 1 else samples.shape[1]
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.astype("<i2").tobytes())
+    return buf.getvalue()
+
+
+def wait_job(client, job_id: str, headers: dict[str, str] | None = None,  # noqa: ANN001
+             timeout_s: float = 120.0) -> dict:
+    """Polls ``GET /v1/job/{id}`` (an httpx.Client) until the job is completed or failed."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    body: dict = {}
+    while time.monotonic() < deadline:
+        body = client.get(f"/v1/job/{job_id}", headers=headers or {}).json()
+        if body["status"] in ("completed", "failed"):
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish: {body}")

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
-import io
 import subprocess
 import sys
 import tempfile
 import time
-import wave
 from pathlib import Path
 
 import httpx
@@ -18,6 +16,8 @@ import pytest
 
 from earmark.evaldata import normalize, read_mono_16k, wer
 from tests.conftest import ROOT, espeak, evaldata_items, running_server, silence_pcm
+from tests.e2e.client import wait_job as client_wait_job
+from tests.e2e.client import wav_bytes
 from tests.e2e.webhook_receiver import WebhookReceiver
 
 _spec = importlib.util.spec_from_file_location("verify_webhook",
@@ -31,18 +31,6 @@ SENTENCES = [
     "Thousands of fans cheered in the stadium as the team lifted the trophy.",
     "The coach praised the defence and said the players had trained hard all season.",
 ]
-
-
-def wav_bytes(samples: np.ndarray, rate: int = 16000) -> bytes:
-    """int16 samples, shape (n,) or (n, channels) -> WAV file bytes."""
-    channels = 1 if samples.ndim == 1 else samples.shape[1]
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(channels)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(samples.astype("<i2").tobytes())
-    return buf.getvalue()
 
 
 def speech(speak, sentences: list[str], gap_s: float = 0.8) -> np.ndarray:  # noqa: ANN001
@@ -66,13 +54,7 @@ def submit(client: httpx.Client, body: bytes, key: str = KEY_A, conversation: st
 
 def wait_job(client: httpx.Client, job_id: str, key: str = KEY_A,
              timeout_s: float = 120.0) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        body = client.get(f"/v1/job/{job_id}", headers=auth(key)).json()
-        if body["status"] in ("completed", "failed"):
-            return body
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish: {body}")
+    return client_wait_job(client, job_id, auth(key), timeout_s)
 
 
 def messages(client: httpx.Client, conversation: str, key: str = KEY_A) -> list[dict]:

@@ -11,7 +11,7 @@ import pytest
 
 from earmark.evaldata import read_mono_16k, wer
 from tests.conftest import espeak, evaldata_items, running_server, silence_pcm
-from tests.e2e.client import stream
+from tests.e2e.client import stream, wait_job, wav_bytes
 
 SPEECH = {
     "de": "Guten Morgen, heute ist das Wetter in Berlin sehr schön und warm.",
@@ -49,31 +49,18 @@ async def test_a_given_language_is_decoded_in_that_language(multilingual_server)
 
 
 def test_file_job_language_code_and_detection(multilingual_server):
-    import io
-    import wave
-
     pcm = np.concatenate([silence_pcm(0.3), espeak(SPEECH["es"], "es", 140), silence_pcm(1)])
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(pcm.tobytes())
+    audio = wav_bytes(pcm)
     with httpx.Client(base_url=multilingual_server.http, timeout=60) as c:
         for params in ({"languageCode": "es-ES"}, {}):  # given, then detected
-            r = c.post("/v1/process/audio", content=buf.getvalue(), params=params)
+            r = c.post("/v1/process/audio", content=audio, params=params)
             assert r.status_code == 201, r.text
             job, conv = r.json()["jobId"], r.json()["conversationId"]
-            for _ in range(600):
-                if c.get(f"/v1/job/{job}").json()["status"] == "completed":
-                    break
-                import time
-
-                time.sleep(0.1)
+            assert wait_job(c, job)["status"] == "completed"
             text = " ".join(m["text"] for m in c.get(
                 f"/v1/conversations/{conv}/messages").json()["messages"])
             assert wer([SPEECH["es"]], [text]) < 0.5, text
-        bad = c.post("/v1/process/audio", content=buf.getvalue(),
+        bad = c.post("/v1/process/audio", content=audio,
                      params={"languageCode": "xx-YY"})
         assert bad.status_code == 400 and bad.json()["param"] == "languageCode"
 
