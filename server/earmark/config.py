@@ -32,8 +32,16 @@ class Settings(BaseSettings):
         "need not wait for a running batch of interims; 1 on CUDA)"
     )
     api_keys: str = Field(
-        "", description="comma-separated API keys; empty means no auth (loopback only)"
+        "", description="comma-separated API keys, each plain or as sha256:<hex of the key>; "
+        "keys made with `earmark keys create` are added. None at all: no auth (loopback only)"
     )
+    rpm_per_key: int = Field(600, ge=0, description="HTTP requests and socket opens per minute "
+                             "per API key, bursts up to the whole minute (0: no limit; "
+                             "`earmark keys create --rpm` sets one key's)")
+    max_sessions_per_key: int = Field(32, ge=1, description="live sessions (sockets, WebRTC) "
+                                      "at once per API key")
+    token_ttl_s: float = Field(30.0, gt=0, le=3600, description="default lifetime of a "
+                               "temporary socket token from POST /v1/auth/grant (s)")
     allow_unauthenticated_remote: bool = Field(
         False, description="serve a non-loopback address without API keys (not recommended)"
     )
@@ -48,6 +56,11 @@ class Settings(BaseSettings):
     partial_beam_size: int = Field(1, ge=1, le=10, description="beam size for interims")
     sync_beam_size: int = Field(1, ge=1, le=10, description="beam size for /v2/stream (greedy "
                                 "matched beam 5's WER on short reads and is ~30 % faster)")
+    music_threshold: float = Field(
+        0.007, ge=0, le=1, description="drop a decode when Whisper's chance of opening "
+        "with a music note reaches this: sung lyrics are "
+        "not speech; 1 turns the check off"
+    )
     window_bucket_s: float = Field(5.0, gt=0, description="decode window rounding (s)")
     min_window_s: float = Field(10.0, ge=0, le=30, description="shortest decode window (s)")
     partial_min_window_s: float = Field(

@@ -6,7 +6,7 @@ from earmark.core.events import SpeechStarted, StreamClosed, UtteranceEnd
 from earmark.core.segmenter import SegmenterConfig
 from earmark.core.session import SessionConfig, StreamSession
 from earmark.errors import RecognitionFailed
-from tests.core.fakes import Driver, check_invariants, silence, utterance
+from tests.core.fakes import SUNG_FROM, Driver, check_invariants, silence, utterance
 
 
 def config(**kw) -> SessionConfig:
@@ -192,3 +192,17 @@ def test_lag_counts_audio_no_result_has_covered():
     d.feed(silence(1.0))
     d.answer_all()
     assert s.lag_samples == 0
+
+
+def test_sung_utterances_give_no_text_but_speech_around_them_does():
+    audio = np.concatenate([utterance(0, 3), silence(1.0), utterance(SUNG_FROM, 6),
+                            silence(1.0), utterance(3, 2), silence(1.0)])
+    d = Driver(StreamSession(config()))
+    d.feed(audio)
+    assert [t for t in texts(d.finals) if t] == ["w0 w1 w2", "w3 w4"]
+    assert not any(f"w{SUNG_FROM}" in t for t in texts(d.interims)), "no sung interims"
+    check_invariants(d.events, len(audio))
+    # The check can be turned off: then lyrics are transcribed like speech.
+    d = Driver(StreamSession(config(music_threshold=None)))
+    d.feed(audio)
+    assert f"w{SUNG_FROM}" in " ".join(texts(d.finals))

@@ -55,15 +55,9 @@ async def test_streaming_wer_is_within_two_points_of_offline(server, offline_mod
 def _nonspeech_params():
     from earmark.evaldata import load_items
 
-    params = []
-    for item in load_items("nonspeech"):
-        marks = []
-        if "vocals" in item.id:
-            # Sung lyrics are words: Whisper and Silero both take them for speech. Telling
-            # singing from talking needs a music/speech classifier, which is not built yet.
-            marks.append(pytest.mark.xfail(strict=True, reason="sung lyrics are transcribed"))
-        params.append(pytest.param(item, id=item.id, marks=marks))
-    return params or [pytest.param(None, id="no-evaldata")]
+    return [pytest.param(item, id=item.id) for item in load_items("nonspeech")] or [
+        pytest.param(None, id="no-evaldata")
+    ]
 
 
 @pytest.mark.parametrize("item", _nonspeech_params())

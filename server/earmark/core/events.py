@@ -36,6 +36,7 @@ class Recognition:
     no_speech_prob: float = 0.0
     avg_logprob: float = 0.0
     language: str | None = None  # the language decoded in (detected when asked)
+    music_prob: float = 0.0  # P(Whisper opens with a music note): sung or music, not speech
 
 
 @dataclass(frozen=True, eq=False)

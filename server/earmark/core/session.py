@@ -30,6 +30,7 @@ from earmark.core.events import (
     UtteranceEnd,
     Word,
 )
+from earmark.core.music import DEFAULT_MUSIC_THRESHOLD, is_music
 from earmark.core.segmenter import SegmentEnd, Segmenter, SegmenterConfig, SegmentStart
 from earmark.errors import RecognitionFailed
 
@@ -56,6 +57,8 @@ class SessionConfig:
         vad_events: send ``SpeechStarted``.
         hotwords: custom vocabulary passed to every request.
         language: language of every request (None: the model's; "auto": detected per request).
+        music_threshold: a decode that says music (``core/music.py``) gives no text: an
+            interim is not sent, a final is sent empty (None: off).
     """
 
     interim_results: bool = True
@@ -68,6 +71,7 @@ class SessionConfig:
     vad_events: bool = False
     hotwords: str | None = None
     language: str | None = None
+    music_threshold: float | None = DEFAULT_MUSIC_THRESHOLD
     segmenter: SegmenterConfig = SegmenterConfig()
 
 
@@ -346,6 +350,8 @@ class StreamSession:
         # Stale: a final moved the boundary after this partial was asked for.
         if request.start_sample < self.committed_sample or self._speech_start is None:
             return
+        if is_music(recognition.music_prob, self.config.music_threshold):
+            return  # a sung interim; its final will say so too, or bring the text
         words = self._place_words(request, recognition)
         partial = Transcript(request.start_sample, request.end_sample, tuple(words), False,
                              language=recognition.language)
@@ -357,6 +363,8 @@ class StreamSession:
 
     def _commit(self, request: RecognitionRequest, job: _FinalJob, result: Recognition) -> None:
         words = self._place_words(request, result)
+        if is_music(result.music_prob, self.config.music_threshold):
+            words = []
         boundary = request.end_sample
         if job.forced and words:
             tail = request.end_sample - self.config.hold_back_samples

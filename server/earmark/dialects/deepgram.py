@@ -265,6 +265,7 @@ def session_config(
     partial_interval_ms: int,
     max_utterance_s: float,
     vad_threshold: float,
+    music_threshold: float | None = None,
 ) -> SessionConfig:
     """Maps wire options onto the core's policy (milliseconds -> samples)."""
     silence_ms = options.endpointing_ms if options.endpointing_ms is not None else 500
@@ -281,6 +282,7 @@ def session_config(
         vad_events=options.vad_events,
         hotwords=options.hotwords,
         language="auto" if options.detect_language else options.language.split("-")[0].lower(),
+        music_threshold=music_threshold,
         segmenter=SegmenterConfig(
             threshold=vad_threshold,
             neg_threshold=max(0.01, vad_threshold - 0.15),

@@ -156,7 +156,8 @@ class JobRunner:
         assert scheduler is not None
         options = FileOptions(hotwords=job.options.get("hotwords"),
                               vad_threshold=self.settings.vad_threshold,
-                              language=job.options.get("language"))
+                              language=job.options.get("language"),
+                              music_threshold=self.settings.music_threshold)
         messages, probs = await transcribe_file(scheduler, vad, audio, options)
         if job.options.get("enableSpeakerDiarization") and messages:
             regions = speech_regions(probs[0], SegmenterConfig(

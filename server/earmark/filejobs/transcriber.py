@@ -21,6 +21,7 @@ from earmark.core import SAMPLE_RATE, WINDOW_SAMPLES
 from earmark.core.chunking import Chunk, plan_chunks
 from earmark.core.events import Priority, Recognition, RecognitionRequest, Word
 from earmark.core.messages import Message, merge_channels, sentences
+from earmark.core.music import DEFAULT_MUSIC_THRESHOLD, is_music
 from earmark.core.segmenter import SegmenterConfig
 from earmark.errors import Overloaded
 from earmark.inference.scheduler import InferenceScheduler
@@ -39,6 +40,7 @@ class FileOptions:
     hotwords: str | None = None
     vad_threshold: float = 0.5
     language: str | None = None  # None: the model's; "auto": detected per chunk
+    music_threshold: float | None = DEFAULT_MUSIC_THRESHOLD  # a sung chunk gives no words
 
 
 def speech_probs(vad: SileroVad, audio: npt.NDArray[np.float32]) -> list[list[float]]:
@@ -102,6 +104,9 @@ async def recognise_chunks(
             for fut in done:
                 i = pending.pop(fut)
                 offset = chunks[i].start_sample
+                if is_music(fut.result().music_prob, options.music_threshold):
+                    results[i] = ()
+                    continue
                 results[i] = tuple(
                     replace(w, start_sample=w.start_sample + offset,
                             end_sample=w.end_sample + offset)

@@ -84,6 +84,7 @@ class Engine:
             window_bucket_s=s.window_bucket_s,
             min_window_s=s.min_window_s,
             min_pad_s=s.min_pad_s,
+            detect_music=s.music_threshold < 1,
         )
         on_gpu = self.backend.device == "cuda"
         self.languages = self.backend.model_languages()

@@ -31,6 +31,9 @@ MAX_FRAMES = 3000  # Whisper's 30 s window
 ENCODER_FRAMES_PER_S = 50  # alignment time steps per second
 SILENCE_PEAK = 1e-3  # -60 dBFS
 NO_SPEECH_ALONE = 0.9
+# Whisper learnt from subtitles to open sung passages with a music note. Those tokens are
+# suppressed when decoding text; the chance of one as the first token feeds core/music.py.
+MUSIC_NOTE_PREFIXES = ("♪", " ♪")
 _PREPEND = "\"'“¿([{-"
 _APPEND = "\"'.。,，!！?？:：”)]}、"
 
@@ -162,6 +165,7 @@ class WhisperBackend:
         window_bucket_s: float = 5.0,
         min_pad_s: float = 2.0,
         min_window_s: float = 10.0,
+        detect_music: bool = True,
     ) -> None:
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
@@ -194,6 +198,9 @@ class WhisperBackend:
         self.window_bucket_s = window_bucket_s
         self.min_pad_s = min_pad_s
         self.min_window_s = min_window_s
+        # ♪ is two byte-level tokens; the first is shared only with rare symbols (♠♥♣).
+        self._music_tokens = sorted({self.tokenizer.encode(n)[0] for n in MUSIC_NOTE_PREFIXES})
+        self.detect_music = detect_music
         logger.info(
             "loaded Whisper %s on %s (%s)%s",
             self.name,
@@ -284,10 +291,11 @@ class WhisperBackend:
         tok = self.tokenizer_for(lang)
         decoded = self._generate(encoded, [options[i] for i in live], [len(c) for c in clips],
                                  tok)
+        music = self._music_probs(encoded, [options[i] for i in live], tok)
         keep: list[tuple[int, list[int], int]] = []  # (item, tokens, content frames)
         for k, (tokens, avg_logprob, no_speech) in enumerate(decoded):
             item = live[k]
-            results[item] = Recognition((), no_speech, avg_logprob, lang)
+            results[item] = Recognition((), no_speech, avg_logprob, lang, music[k])
             # Whisper's own rule, plus: near-certain "no speech" wins on its own.
             if (no_speech > 0.6 and avg_logprob < -1.0) or no_speech > NO_SPEECH_ALONE:
                 continue
@@ -302,9 +310,7 @@ class WhisperBackend:
             aligned = self._align(encoded, live, keep, tok)
             for (item, _, _), words in zip(keep, aligned, strict=True):
                 old = results[item]
-                results[item] = Recognition(
-                    tuple(cut_repeats(words)), old.no_speech_prob, old.avg_logprob, lang
-                )
+                results[item] = replace(old, words=tuple(cut_repeats(words)))
         return results
 
     # ----------------------------------------------------------------- helpers
@@ -351,6 +357,23 @@ class WhisperBackend:
             seq_len = max(1, len(tokens))
             avg_logprob = result.scores[0] * seq_len / (seq_len + 1)
             out.append((tokens, float(avg_logprob), float(result.no_speech_prob)))
+        return out
+
+    def _music_probs(self, encoded, options: list[DecodeOptions], tok) -> list[float]:  # noqa: ANN001
+        """P(the first token opens a music note) per item: one decoder step, no suppression."""
+        if not self.detect_music:
+            return [0.0] * len(options)
+        prompts = [self._prompt(o, tok) for o in options]
+        results = self.model.generate(
+            encoded, prompts, beam_size=1, max_length=2, return_logits_vocab=True,
+            suppress_blank=False, suppress_tokens=[],
+        )
+        out = []
+        for result in results:
+            logits = np.asarray(result.logits[0][0], dtype=np.float64)
+            logits -= logits.max()
+            probs = np.exp(logits) / np.exp(logits).sum()
+            out.append(float(probs[self._music_tokens].sum()))
         return out
 
     def _align(self, encoded, live: list[int], keep: list[tuple[int, list[int], int]],  # noqa: ANN001

@@ -66,8 +66,9 @@ def print_file_transcript(settings: Settings, path: str, *, as_json: bool) -> in
         return 2
     backend = WhisperBackend(settings.model, device=settings.device,
                              compute_type=settings.compute_type,
-                             cpu_threads=settings.cpu_threads)
-    config = SessionConfig(interim_results=False,
+                             cpu_threads=settings.cpu_threads,
+                             detect_music=settings.music_threshold < 1)
+    config = SessionConfig(interim_results=False, music_threshold=settings.music_threshold,
                            max_utterance_samples=int(settings.max_utterance_s * SAMPLE_RATE))
     for t in transcribe_samples(audio.astype(np.float32), backend, SileroVad(), config,
                                 beam_size=settings.beam_size):
