@@ -7,3 +7,15 @@ def test_secrets_in_query_strings_are_masked_in_logs():
     out = redact(line)
     assert "k-secret" not in out and "%7B%22A" not in out
     assert "url=http%3A%2F%2Fx" in out and "token=***" in out
+
+
+def test_secrets_in_headers_and_key_shaped_strings_are_masked():
+    lines = ["< authorization: Token em_abcdefghijklmnopqrstuvwxyz012",
+             "< Authorization: Bearer k-secret",
+             "< Sec-WebSocket-Protocol: token, k-secret",
+             "< x-chatsight-api-auth: k-secret",
+             "key emt_abcdefghijklmnopqrstuvwx was refused"]
+    for line in lines:
+        out = redact(line)
+        assert "k-secret" not in out and "abcdefghijklmnop" not in out, out
+    assert redact("< user-agent: Python/3.11") == "< user-agent: Python/3.11"

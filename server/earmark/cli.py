@@ -54,7 +54,62 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--json", action="store_true", help="print one JSON object per final")
     _add_settings_flags(tr, ["model", "device", "compute_type", "cpu_threads", "beam_size",
                              "max_utterance_s", "log_level"])
+    keys = sub.add_parser("keys", help="make, list and revoke API keys (stored hashed)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="make a key; it is printed once, never stored")
+    create.add_argument("--name", required=True, help="who or what the key is for")
+    for limit in ("rpm", "max_sessions", "max_jobs", "max_streams"):
+        create.add_argument("--" + limit.replace("_", "-"), type=int, default=None,
+                            help=f"this key's {limit} (default: the server's "
+                            f"--{limit.replace('_', '-')}-per-key)")
+    keys_sub.add_parser("list", help="list keys (ids and names, never the keys)")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by its id (takes effect in 2 s)")
+    revoke.add_argument("key_id")
+    for p in (create, *keys_sub.choices.values()):
+        if not any(a.dest == "data_dir" for a in p._actions):
+            _add_settings_flags(p, ["data_dir"])
     return parser
+
+
+def _stored_keys(settings: Settings) -> bool:
+    from earmark.store.db import open_database
+    from earmark.store.keys import KeyStore
+
+    db = open_database(settings.data_dir)
+    try:
+        return any(r.revoked is None for r in KeyStore(db).all())
+    finally:
+        db.dispose()
+
+
+def _keys(args: argparse.Namespace, settings: Settings) -> int:
+    from earmark.errors import NotFound
+    from earmark.store.db import open_database
+    from earmark.store.keys import KeyLimits, KeyStore
+
+    db = open_database(settings.data_dir)
+    store = KeyStore(db)
+    try:
+        if args.keys_command == "create":
+            key, record = store.create(args.name, KeyLimits(args.rpm, args.max_sessions,
+                                                            args.max_jobs, args.max_streams))
+            print(f"key id {record.key_id} ({record.name}); the key, shown only now:")
+            print(key)
+        elif args.keys_command == "list":
+            for r in store.all():
+                state = "revoked" if r.revoked else "active"
+                limits = ", ".join(f"{k}={v}" for k, v in vars(r.limits).items() if v)
+                print(f"{r.key_id}  {state:7s}  {r.name}  {limits}")
+        else:
+            try:
+                store.revoke(args.key_id)
+            except NotFound as exc:
+                print(f"earmark: {exc.message}", file=sys.stderr)
+                return 1
+            print(f"revoked {args.key_id}")
+        return 0
+    finally:
+        db.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
     if args.command == "serve":
         return _serve(settings)
+    if args.command == "keys":
+        return _keys(args, settings)
     from earmark.live.offline import print_file_transcript
 
     return print_file_transcript(settings, args.file, as_json=args.json)
@@ -81,11 +138,12 @@ def _serve(settings: Settings) -> int:
     from earmark.api import redact
     from earmark.api.app import create_app
 
-    if not settings.api_key_list:
+    if not settings.api_key_list and not _stored_keys(settings):
         if not settings.binds_loopback_only and not settings.allow_unauthenticated_remote:
             print(
                 f"earmark: refusing to serve {settings.host} without API keys; set "
-                "EARMARK_API_KEYS (or --api-keys), bind 127.0.0.1, or pass "
+                "EARMARK_API_KEYS (or --api-keys) or run `earmark keys create`, bind "
+                "127.0.0.1, or pass "
                 "--allow-unauthenticated-remote",
                 file=sys.stderr,
             )

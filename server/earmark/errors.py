@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 class EarmarkError(Exception):
     """Base error. ``code`` is stable and documented; ``message`` is safe to show a client."""
@@ -66,6 +68,18 @@ class Unauthorized(EarmarkError):
     close_code = 1008
 
 
+class RateLimited(EarmarkError):
+    """The key spent its requests per minute (or its unused tokens); Retry-After says when."""
+
+    code = "RATE_LIMITED"
+    http_status = 429
+    close_code = 1008
+
+    def __init__(self, message: str, *, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class Overloaded(EarmarkError):
     """Refused on purpose: the server is at capacity."""
 
@@ -100,3 +114,12 @@ class Conflict(EarmarkError):
     code = "CONFLICT"
     http_status = 409
     close_code = 1008
+
+
+def retry_headers(err: EarmarkError) -> dict[str, str] | None:
+    """``Retry-After`` for refusals a client should retry: 429 from the rate, 503 from load."""
+    if isinstance(err, RateLimited):
+        return {"Retry-After": str(max(1, math.ceil(err.retry_after_s)))}
+    if err.http_status == 503:
+        return {"Retry-After": "5"}
+    return None

@@ -15,6 +15,8 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from earmark import __version__
+from earmark.api import auth
+from earmark.api.auth_routes import router as auth_router
 from earmark.api.job_routes import router as job_router
 from earmark.api.metrics import AppMetrics
 from earmark.api.stream_jobs import StreamJobs
@@ -25,7 +27,7 @@ from earmark.api.tag_sessions import TaggingSessions
 from earmark.api.tag_sessions import router as tag_session_router
 from earmark.api.webhooks import WebhookDispatcher, load_master_secret
 from earmark.config import Settings
-from earmark.errors import EarmarkError, InvalidParameter
+from earmark.errors import EarmarkError, InvalidParameter, retry_headers
 from earmark.filejobs.runner import JobRunner
 from earmark.inference.engine import Engine
 from earmark.ingest.webrtc import WebRtcPeers
@@ -33,6 +35,7 @@ from earmark.ingest.webrtc import router as webrtc_router
 from earmark.ingest.websocket import router as websocket_router
 from earmark.store.db import open_database
 from earmark.store.jobs import JobStore
+from earmark.store.keys import KeyStore
 from earmark.store.live_jobs import LiveJobStore
 from earmark.store.tag_collections import TagCollections
 from earmark.store.webhooks import Outbox
@@ -48,6 +51,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = await asyncio.to_thread(open_database, settings.data_dir)
+        auth.install(app, KeyStore(app.state.db))
         app.state.tag_collections = TagCollections(
             app.state.db, max_per_owner=settings.max_tag_collections)
         app.state.jobs = JobStore(app.state.db)
@@ -92,6 +96,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.tag_sessions = TaggingSessions(app)
     app.state.stream_jobs = StreamJobs(app)
     app.state.metrics.watch_webrtc(app.state.webrtc)
+    app.include_router(auth_router)
     app.include_router(websocket_router)
     app.include_router(webrtc_router)
     app.include_router(tag_router)
@@ -103,8 +108,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     # Errors leave every HTTP route in one shape: {"code", "message", "param"?}.
     @app.exception_handler(EarmarkError)
     async def earmark_error(_request: Request, err: EarmarkError) -> JSONResponse:
-        headers = {"Retry-After": "5"} if err.http_status == 503 else None
-        return JSONResponse(err.to_dict(), status_code=err.http_status, headers=headers)
+        return JSONResponse(err.to_dict(), status_code=err.http_status,
+                            headers=retry_headers(err))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(_request: Request, err: RequestValidationError) -> JSONResponse:

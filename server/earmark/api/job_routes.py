@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from earmark.api.auth import request_owner
+from earmark.api.auth import limit, request_owner, request_principal
 from earmark.api.webhooks import check_webhook_url, owner_secret
 from earmark.core.summary import chapter_breaks, pick_sentences, summary_size
 from earmark.dialects.file_job_options import parse_job_options
@@ -142,13 +142,14 @@ async def _receive(request: Request) -> Path:
 
 async def _accept(request: Request, conversation_id: str | None) -> JSONResponse:
     store = _store(request)
-    owner = request_owner(request)
+    principal = request_principal(request)
+    owner = principal.owner
     settings = request.app.state.settings
     options, webhook, name = await _options(request)
     if conversation_id is not None:
         await asyncio.to_thread(store.get_conversation, owner, conversation_id)
     # Refuse before reading a possibly large body; create_job checks again atomically.
-    await asyncio.to_thread(store.check_room, owner, settings.max_jobs_per_key)
+    await asyncio.to_thread(store.check_room, owner, limit(settings, principal, "max_jobs"))
     path = await _receive(request)
     try:
         info: AudioInfo = await asyncio.to_thread(probe, str(path))
@@ -162,7 +163,7 @@ async def _accept(request: Request, conversation_id: str | None) -> JSONResponse
         job = await asyncio.to_thread(
             store.create_job, owner=owner, conversation_id=conversation_id, name=name,
             audio_path=str(path), duration_s=info.duration_s, channels=info.channels,
-            options=options, webhook_url=webhook, max_active=settings.max_jobs_per_key)
+            options=options, webhook_url=webhook, max_active=limit(settings, principal, "max_jobs"))
     except BaseException:
         path.unlink(missing_ok=True)
         raise

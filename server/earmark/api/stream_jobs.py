@@ -18,7 +18,7 @@ import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from earmark.api.auth import request_owner
+from earmark.api.auth import limit, request_owner, request_principal
 from earmark.api.webhooks import check_webhook_url
 from earmark.core import SAMPLE_RATE
 from earmark.core.events import Event, Transcript
@@ -240,7 +240,8 @@ def _ready(request: Request) -> Any:
              summary="Start transcribing a live stream in 5-second segments")
 async def start_stream(request: Request, body: StreamStartRequest) -> dict[str, Any]:
     store = _ready(request)
-    owner = request_owner(request)
+    principal = request_principal(request)
+    owner = principal.owner
     settings = request.app.state.settings
     options = stream_options(body, request.app.state.engine.languages)
     if options.content_safety and request.app.state.engine.tag_worker is None:
@@ -253,7 +254,7 @@ async def start_stream(request: Request, body: StreamStartRequest) -> dict[str, 
         raise InvalidParameter("no webhook is configured for this key: PUT "
                                "/v1/settings/webhook {\"url\": ...} first", param="webhook")
     task = await asyncio.to_thread(store.create_stream, owner, body.model_dump(), webhook,
-                                   settings.max_streams_per_key)
+                                   limit(settings, principal, "max_streams"))
     request.app.state.stream_jobs.start(task)
     return _ok({"task_id": task.id, "message": "Audio stream transcription started "
                 "successfully"})

@@ -15,21 +15,22 @@ import io
 import itertools
 import uuid
 import wave
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import numpy as np
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from earmark.api.auth import key_from_request, key_is_valid
+from earmark.api.auth import request_principal
 from earmark.core.events import Priority, RecognitionRequest
+from earmark.core.music import is_music
 from earmark.errors import (
     BadAudio,
     InvalidParameter,
     NotReady,
     Overloaded,
     RecognitionFailed,
-    Unauthorized,
 )
 
 router = APIRouter()
@@ -73,8 +74,12 @@ def decode_audio(data: bytes) -> np.ndarray:
                     raise BadAudio("WAV audio must be 16-bit PCM", param="audio_data")
                 rate, channels = w.getframerate(), w.getnchannels()
                 frames = w.readframes(w.getnframes())
-        except (wave.Error, EOFError) as exc:
-            raise BadAudio(f"the WAV data cannot be read: {exc}", param="audio_data") from None
+        except BadAudio:
+            raise
+        except Exception as exc:  # noqa: BLE001 - stdlib wave raises RuntimeError, struct.error...
+            # (found by tests/reliability/test_parsers_fuzz.py: a bad chunk size)
+            raise BadAudio(f"the WAV data cannot be read: {exc or type(exc).__name__}",
+                           param="audio_data") from None
         if not 8000 <= rate <= 48000:
             raise BadAudio(f"WAV sample rate {rate} is outside 8000-48000 Hz",
                            param="audio_data")
@@ -104,9 +109,7 @@ def decode_audio(data: bytes) -> np.ndarray:
 async def stream(request: Request, body: StreamRequest) -> StreamResponse:
     app = request.app
     settings = app.state.settings
-    key, _ = key_from_request(request.headers, request.query_params, [])
-    if settings.api_key_list and not key_is_valid(key, settings.api_key_list):
-        raise Unauthorized("a valid API key is required")
+    request_principal(request)
     engine = app.state.engine
     if not engine.ready or engine.scheduler is None or app.state.draining:
         raise NotReady("the server is starting or shutting down")
@@ -124,6 +127,8 @@ async def stream(request: Request, body: StreamRequest) -> StreamResponse:
         result = await asyncio.wrap_future(future)
     except Exception:  # the scheduler logged it; the caller gets the documented shape
         raise RecognitionFailed("the model failed on this audio; see the server log") from None
+    if is_music(result.music_prob, settings.music_threshold):
+        result = replace(result, words=())  # sung lyrics and music are not speech
     words = [StreamWord(text=w.text.strip(), start=round(w.start_sample * 1000 / RATE),
                         end=round(w.end_sample * 1000 / RATE),
                         confidence=round(w.probability, 3))

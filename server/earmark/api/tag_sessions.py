@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from earmark.api.auth import key_from_request, key_is_valid
+from earmark.api.auth import key_from_request, request_principal
 from earmark.api.webhooks import check_webhook_url, owner_secret
 from earmark.core import SAMPLE_RATE
 from earmark.core.events import Event, Tags, Transcript
@@ -30,7 +30,6 @@ from earmark.ingest.admission import over_capacity
 from earmark.ingest.pull_session import PullSession
 from earmark.ingest.url_safety import check_url, parse_networks
 from earmark.store.live_jobs import TagSession
-from earmark.store.tag_collections import owner_of
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -39,17 +38,17 @@ CHATSIGHT_API = "chatsightvoice"
 
 def tagging_owner(request: Request) -> str:
     """Earmark's usual key forms, or the seed's ``x-chatsight-api-auth`` header."""
-    settings = request.app.state.settings
     api = request.headers.get("x-chatsight-api")
     if api is not None and api != CHATSIGHT_API:
         raise InvalidParameter(f"x-chatsight-api must be {CHATSIGHT_API!r}",
                                param="x-chatsight-api")
     key, _ = key_from_request(request.headers, request.query_params, [])
     key = key or request.headers.get("x-chatsight-api-auth")
-    if settings.api_key_list and not key_is_valid(key, settings.api_key_list):
+    try:
+        return request_principal(request, key=key or "").owner
+    except Unauthorized:
         raise Unauthorized("a valid API key is required (x-chatsight-api-auth or "
-                           "Authorization: Bearer)")
-    return owner_of(key if settings.api_key_list else None)
+                           "Authorization: Bearer)") from None
 
 
 @dataclass

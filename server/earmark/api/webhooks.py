@@ -26,7 +26,7 @@ from earmark import __version__
 from earmark.config import Settings
 from earmark.core.jobs import gives_up, retry_delay_s
 from earmark.errors import InvalidParameter
-from earmark.ingest.url_safety import check_url, parse_networks
+from earmark.ingest.url_safety import check_url, parse_networks, pinned_url, resolve_checked
 from earmark.store.webhooks import Delivery, Outbox
 
 logger = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 WEBHOOK_SCHEMES = ("http", "https")
 MAX_IN_FLIGHT = 16
 MAX_ERROR_CHARS = 300
+MAX_RESPONSE_BYTES = 64 * 1024  # only the status matters; a receiver cannot make us read more
 
 
 def load_master_secret(settings: Settings) -> bytes:
@@ -56,6 +57,32 @@ def owner_secret(master: bytes, owner: str) -> str:
 def sign(secret: str, timestamp: int, body: bytes) -> str:
     mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256)
     return "v1=" + mac.hexdigest()
+
+
+async def post_pinned(client: httpx.AsyncClient, url: str, settings: Settings, body: bytes,
+                      headers: dict[str, str]) -> int:
+    """POSTs to the address the URL was vetted at (never re-resolved: DNS rebinding cannot
+    redirect it), without following redirects, reading at most ``MAX_RESPONSE_BYTES`` of the
+    answer. Returns the status code. Raises InvalidParameter for a refused URL."""
+    parts, address = await asyncio.to_thread(
+        resolve_checked, url, parse_networks(settings.url_allow_networks),
+        schemes=WEBHOOK_SCHEMES, param="webhookUrl")
+    target, host = pinned_url(parts, address)
+    # TLS still checks the certificate against the URL's name (SNI), not the address.
+    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+    request = client.build_request("POST", target, content=body,
+                                   headers={**headers, "Host": host}, extensions=extensions)
+    response = await client.send(request, stream=True, follow_redirects=False)
+    try:
+        read = 0
+        if not response.is_stream_consumed:
+            async for chunk in response.aiter_raw():
+                read += len(chunk)
+                if read >= MAX_RESPONSE_BYTES:
+                    break
+    finally:
+        await response.aclose()
+    return response.status_code
 
 
 def check_webhook_url(url: str, settings: Settings, param: str) -> str:
@@ -131,7 +158,6 @@ class WebhookDispatcher:
         error: str | None = None
         body = delivery.body.encode()
         try:
-            await asyncio.to_thread(check_webhook_url, delivery.url, s, "webhookUrl")
             timestamp = int(started)
             headers = {
                 "Content-Type": "application/json",
@@ -141,8 +167,9 @@ class WebhookDispatcher:
                 "Earmark-Signature": sign(owner_secret(self.master, delivery.owner),
                                           timestamp, body),
             }
-            response = await client.post(delivery.url, content=body, headers=headers)
-            status = response.status_code
+            # httpx's timeout is per read; a receiver dripping bytes meets this one.
+            async with asyncio.timeout(s.webhook_timeout_s * 2):
+                status = await post_pinned(client, delivery.url, s, body, headers)
             # Tagging-session webhooks count only an exact 200 (seed 001); others any 2xx.
             ok = status == 200 if delivery.kind == "tag" else 200 <= status < 300
             if not ok:
@@ -151,6 +178,8 @@ class WebhookDispatcher:
             error = exc.message
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS] or type(exc).__name__
+        except TimeoutError:
+            error = f"no complete answer within {s.webhook_timeout_s * 2:g} s"
         finished = time.time()
         delivered = error is None
         next_at: float | None = None

@@ -6,6 +6,7 @@ trusted. Anything FFmpeg decodes is accepted if it has an audio stream.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +36,10 @@ def _open(path: str):  # noqa: ANN202 - av types
     if not container.streams.audio:
         container.close()
         raise BadAudio("the file has no audio stream")
+    if container.streams.audio[0].codec_context is None:
+        # An audio stream FFmpeg has no decoder for (found by benchmarks/fuzz_decoders.py).
+        container.close()
+        raise BadAudio("the file's audio codec cannot be decoded")
     return container
 
 
@@ -68,8 +73,11 @@ def probe(path: str) -> AudioInfo:
         container.close()
 
 
-def decode(path: str, *, keep_channels: bool) -> npt.NDArray[np.float32]:
-    """The whole file at 16 kHz, shape (channels, samples): one row when mixed down."""
+def decode(path: str, *, keep_channels: bool,
+           max_seconds: float | None = None) -> npt.NDArray[np.float32]:
+    """The whole file at 16 kHz, shape (channels, samples): one row when mixed down. Stops with
+    BadAudio past ``max_seconds``: headers can lie, and a small file of compressed silence
+    can expand a thousandfold, so the limit is counted on decoded samples."""
     import av
 
     container = _open(path)
@@ -82,11 +90,16 @@ def decode(path: str, *, keep_channels: bool) -> npt.NDArray[np.float32]:
             layout, channels = "mono", 1
         resampler = av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
         parts: list[npt.NDArray[np.float32]] = []
+        budget = math.inf if max_seconds is None else max_seconds * SAMPLE_RATE
+        decoded = 0
         try:
             for frame in container.decode(stream):
                 frame.pts = None  # decoding gaps must not make the resampler pad or drop
                 for out in resampler.resample(frame):
                     parts.append(out.to_ndarray()[:channels])
+                    decoded += parts[-1].shape[1]
+                if decoded > budget:
+                    raise BadAudio(f"the audio is longer than {max_seconds:g} s")
             for out in resampler.resample(None):
                 parts.append(out.to_ndarray()[:channels])
         except av.FFmpegError as exc:

@@ -151,7 +151,8 @@ class JobRunner:
         if job.audio_path is None or not Path(job.audio_path).exists():
             raise BadAudio("the job's audio is no longer stored")
         per_channel = bool(job.options.get("enableSeparateRecognitionPerChannel"))
-        audio = await asyncio.to_thread(decode, job.audio_path, keep_channels=per_channel)
+        audio = await asyncio.to_thread(decode, job.audio_path, keep_channels=per_channel,
+                                        max_seconds=self.settings.max_job_audio_s)
         scheduler = self.engine.scheduler
         assert scheduler is not None
         options = FileOptions(hotwords=job.options.get("hotwords"),

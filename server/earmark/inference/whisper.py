@@ -363,13 +363,18 @@ class WhisperBackend:
         """P(the first token opens a music note) per item: one decoder step, no suppression."""
         if not self.detect_music:
             return [0.0] * len(options)
-        prompts = [self._prompt(o, tok) for o in options]
+        # Without the hotwords prompt: vocabulary would pull the first token towards words.
+        prompts = [self._prompt(replace(o, hotwords=None), tok) for o in options]
+        # max_length counts the prompt: its own length buys exactly one decoding step.
         results = self.model.generate(
-            encoded, prompts, beam_size=1, max_length=2, return_logits_vocab=True,
-            suppress_blank=False, suppress_tokens=[],
+            encoded, prompts, beam_size=1, max_length=max(len(p) for p in prompts),
+            return_logits_vocab=True, suppress_blank=False, suppress_tokens=[],
         )
         out = []
         for result in results:
+            if not result.logits or not result.logits[0]:
+                out.append(0.0)  # no step was taken (cannot happen with the length above)
+                continue
             logits = np.asarray(result.logits[0][0], dtype=np.float64)
             logits -= logits.max()
             probs = np.exp(logits) / np.exp(logits).sum()

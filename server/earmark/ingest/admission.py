@@ -6,19 +6,26 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from earmark.api.auth import LOCAL, Principal, authenticate, limit, spend_request
 from earmark.config import Settings
 from earmark.core.audio import PcmDecoder
 from earmark.core.events import Event, Transcript
 from earmark.core.tagging import TaggingConfig
 from earmark.dialects.deepgram import DeepgramEncoder, LiveOptions, session_config
-from earmark.errors import EarmarkError, InvalidParameter, NotFound, NotReady, Overloaded
+from earmark.errors import (
+    EarmarkError,
+    InvalidParameter,
+    NotFound,
+    NotReady,
+    Overloaded,
+    RateLimited,
+)
 from earmark.inference.engine import Engine
 from earmark.inference.tagger import Tag
 from earmark.live.outbox import Outbox
 from earmark.live.runner import LiveRunner
 from earmark.live.tagging import TagFeed
 from earmark.live.understanding import TextStage
-from earmark.store.tag_collections import owner_of
 
 
 def queue_event(encoder: DeepgramEncoder, outbox: Outbox, event: Event) -> None:
@@ -34,6 +41,20 @@ def not_ready(app: Any) -> EarmarkError | None:
     return None
 
 
+def admit_caller(app: Any, key: str | None) -> Principal:
+    """Who opens a live session: an API key or a temporary token, with the key's request
+    rate and its session limit spent. Raises Unauthorized, RateLimited or Overloaded."""
+    principal = authenticate(app, key, allow_token=True)
+    spend_request(app, principal)
+    most = limit(app.state.settings, principal, "max_sessions")
+    if principal.owner != LOCAL and sum(
+        1 for s in app.state.sessions if getattr(s, "owner", None) == principal.owner
+    ) >= most:
+        raise RateLimited(f"this key already has {most} live sessions open",
+                          retry_after_s=5.0)
+    return principal
+
+
 def over_capacity(app: Any) -> EarmarkError | None:
     """Live sessions of every ingest count against one capacity."""
     capacity = app.state.engine.capacity()
@@ -45,7 +66,7 @@ def over_capacity(app: Any) -> EarmarkError | None:
     return None
 
 
-async def resolve_tags(app: Any, key: str | None, options: LiveOptions) -> tuple[Tag, ...] | None:
+async def resolve_tags(app: Any, owner: str, options: LiveOptions) -> tuple[Tag, ...] | None:
     """The tags a session scores against (None: no tagging). An unknown ``tag_collection``
     is the client's error, reported before the session starts."""
     engine: Engine = app.state.engine
@@ -53,7 +74,6 @@ async def resolve_tags(app: Any, key: str | None, options: LiveOptions) -> tuple
         return None
     if options.tag_collection is None:
         return engine.catalogue
-    owner = owner_of(key if app.state.settings.api_key_list else None)
     try:
         found = await asyncio.to_thread(app.state.tag_collections.get, owner,
                                         options.tag_collection)
@@ -87,6 +107,7 @@ def new_runner(
             partial_interval_ms=settings.partial_interval_ms,
             max_utterance_s=settings.max_utterance_s,
             vad_threshold=settings.vad_threshold,
+            music_threshold=settings.music_threshold,
         ),
         decoder=decoder,
         vad=engine.vad_worker,

@@ -1,15 +1,19 @@
-"""Which URLs the server may pull: schemes, and hosts after DNS resolution.
+"""Which URLs the server may fetch (pulled sources, webhooks): schemes, and hosts after DNS
+resolution.
 
 By default a URL whose host resolves to a loopback, private, link-local, multicast, reserved
 or cloud-metadata address is refused (the server must not be a way into its own network).
-``allow_networks`` (``--url-allow-networks``) lists CIDRs that are allowed anyway.
+``allow_networks`` (``--url-allow-networks``) lists CIDRs that are allowed anyway. Every
+address a name resolves to must pass. ``resolve_checked`` also returns the vetted address, so
+a caller can connect to exactly that address: a DNS answer that changes between the check
+and the connection (rebinding) then cannot send the request anywhere else.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
 
 from earmark.errors import InvalidParameter
 
@@ -26,14 +30,24 @@ def parse_networks(spec: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Netw
 def _forbidden(address: IPAddress) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    return (address.is_loopback or address.is_private or address.is_link_local
-            or address.is_multicast or address.is_reserved or address.is_unspecified)
+    # Not globally routable covers loopback, private, link-local (cloud metadata), shared
+    # carrier-grade NAT, documentation and reserved ranges.
+    return (not address.is_global or address.is_multicast or address.is_reserved
+            or address.is_unspecified)
 
 
 def check_url(url: str, allow_networks: list,  # noqa: ANN001 - ipaddress networks
               *, schemes: tuple[str, ...] = ALLOWED_SCHEMES, param: str = "url") -> str:
     """Validates ``url`` (scheme, host, resolved addresses). Raises InvalidParameter naming
     ``param``; returns the URL unchanged. Blocks on DNS: call it from a thread."""
+    resolve_checked(url, allow_networks, schemes=schemes, param=param)
+    return url
+
+
+def resolve_checked(url: str, allow_networks: list,  # noqa: ANN001 - ipaddress networks
+                    *, schemes: tuple[str, ...] = ALLOWED_SCHEMES,
+                    param: str = "url") -> tuple[SplitResult, str]:
+    """Like ``check_url``; returns the URL's parts and the first vetted address."""
     if len(url) > MAX_URL_CHARS:
         raise InvalidParameter(f"{param} is too long", param=param)
     parts = urlsplit(url)
@@ -41,6 +55,9 @@ def check_url(url: str, allow_networks: list,  # noqa: ANN001 - ipaddress networ
         raise InvalidParameter(
             f"{param} scheme {parts.scheme or '(none)'!r} is not allowed; use one of "
             + ", ".join(schemes), param=param)
+    if parts.username is not None or parts.password is not None:
+        raise InvalidParameter(f"{param} must not carry credentials (user:password@)",
+                               param=param)
     host = parts.hostname
     if not host:
         raise InvalidParameter(f"{param} has no host", param=param)
@@ -49,10 +66,41 @@ def check_url(url: str, allow_networks: list,  # noqa: ANN001 - ipaddress networ
     except (socket.gaierror, UnicodeError) as exc:
         raise InvalidParameter(f"{param} host {host!r} does not resolve: {exc}",
                                param=param) from None
+    vetted: list[str] = []
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%")[0])
         if _forbidden(address) and not any(address in net for net in allow_networks):
             raise InvalidParameter(
                 f"{param} host {host!r} resolves to {address}, a private or reserved address; "
                 "such sources are refused", param=param)
-    return url
+        vetted.append(str(address))
+    if not vetted:
+        raise InvalidParameter(f"{param} host {host!r} has no address", param=param)
+    return parts, vetted[0]
+
+
+def redirect_target(url: str, allow_networks: list, headers: dict[str, str],  # noqa: ANN001
+                    *, timeout_s: float) -> str | None:
+    """Checks ``url`` and asks it (at the vetted address) where it redirects: the absolute
+    Location of a 3xx, or None. Reads no body. Blocks: call from a thread."""
+    import httpx
+
+    parts, address = resolve_checked(url, allow_networks)
+    target, host = pinned_url(parts, address)
+    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+    with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
+        request = client.build_request("GET", target, headers={**headers, "Host": host},
+                                       extensions=extensions)
+        response = client.send(request, stream=True)
+        response.close()
+    location = response.headers.get("location")
+    if response.is_redirect and location:
+        return urljoin(url, location)
+    return None
+
+
+def pinned_url(parts: SplitResult, address: str) -> tuple[str, str]:
+    """(the URL with its host replaced by ``address``, the Host header to send)."""
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, "")), parts.netloc

@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from earmark.core.events import SourceStatus
-from earmark.errors import EarmarkError
+from earmark.errors import EarmarkError, InvalidParameter
+from earmark.ingest.url_safety import redirect_target
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class SourceConfig:
     reconnect_budget_s: float = 30.0
     max_duration_s: float = 4 * 3600.0
     rtsp_transport: str = "tcp"
+    allow_networks: tuple = ()  # CIDRs that redirects may lead into (--url-allow-networks)
 
 
 def _pick_audio(container):  # noqa: ANN001, ANN202 - PyAV types
@@ -143,6 +145,17 @@ class UrlSource:
             backoff = min(backoff * 2, 8.0)
         self._put(None)
 
+    def _open(self, url: str, options: dict[str, str]):  # noqa: ANN202 - PyAV container
+        import av
+
+        try:
+            return av.open(url, options=options,
+                           timeout=(self.config.open_timeout_s, self.config.read_timeout_s))
+        except av.error.HTTPNotFoundError:
+            raise SourceError("the source answered 404 Not Found") from None
+        except av.error.FFmpegError as exc:
+            raise SourceError(f"cannot open the source: {_describe(exc)}") from None
+
     def _pull_once(self, reconnect: bool) -> bool:
         """Pulls until the source ends; True when it was a finite file that ended."""
         import av
@@ -154,13 +167,21 @@ class UrlSource:
             options["headers"] = "".join(f"{k}: {v}\r\n" for k, v in self.config.headers.items())
         if self.url.startswith(("rtsp://", "rtsps://")):
             options["rtsp_transport"] = self.config.rtsp_transport
+        web = self.url.startswith(("http:", "https:"))
+        if web:
+            # FFmpeg must not follow a redirect to an unchecked address on its own.
+            options["max_redirects"] = "0"
         try:
-            container = av.open(self.url, options=options,
-                                timeout=(self.config.open_timeout_s, self.config.read_timeout_s))
-        except av.error.HTTPNotFoundError:
-            raise SourceError("the source answered 404 Not Found") from None
-        except av.error.FFmpegError as exc:
-            raise SourceError(f"cannot open the source: {_describe(exc)}") from None
+            container = self._open(self.url, options)
+        except SourceError:
+            if not web:
+                raise
+            # Perhaps a redirect: follow it here, every hop checked, then open where it ends.
+            final = final_location(self.url, list(self.config.allow_networks),
+                                   self.config.headers, timeout_s=self.config.open_timeout_s)
+            if final == self.url:
+                raise
+            container = self._open(final, options)
         with container:
             stream = _pick_audio(container)
             for other in container.streams:
@@ -194,6 +215,29 @@ class UrlSource:
                 self._put(bytes(pending))
                 self.samples += len(pending) // 2
             return finite
+
+
+MAX_REDIRECTS = 5
+
+
+def final_location(url: str, allow_networks: list, headers: dict[str, str],  # noqa: ANN001
+                   *, timeout_s: float) -> str:
+    """Follows ``url``'s HTTP redirects, checking every hop like the first (connecting to the
+    vetted address each time); returns where they end. Raises SourceError for a hop that leads
+    to a refused address, or too many hops."""
+    import httpx
+
+    for _ in range(MAX_REDIRECTS + 1):
+        try:
+            nxt = redirect_target(url, allow_networks, headers, timeout_s=timeout_s)
+        except InvalidParameter as exc:
+            raise SourceError(f"the source redirected to a refused URL: {exc.message}") from None
+        except httpx.HTTPError:
+            return url  # FFmpeg opens it and reports the failure in its own words
+        if nxt is None:
+            return url
+        url = nxt
+    raise SourceError(f"the source redirected more than {MAX_REDIRECTS} times")
 
 
 def _describe(exc: BaseException) -> str:

@@ -25,7 +25,7 @@ import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from earmark.api.auth import key_from_request, key_is_valid
+from earmark.api.auth import key_from_request
 from earmark.config import Settings
 from earmark.core.audio import PcmDecoder
 from earmark.core.events import Event
@@ -42,11 +42,12 @@ from earmark.errors import (
     IdleTimeout,
     InvalidParameter,
     Overloaded,
-    Unauthorized,
+    retry_headers,
 )
 from earmark.inference.engine import Engine
 from earmark.inference.tagger import Tag
 from earmark.ingest.admission import (
+    admit_caller,
     new_runner,
     not_ready,
     over_capacity,
@@ -110,9 +111,8 @@ class WebRtcPeers:
 
 
 def _error(err: EarmarkError, request_id: str) -> JSONResponse:
-    headers = {"Retry-After": "5"} if isinstance(err, Overloaded) else None
     return JSONResponse({**err.to_dict(), "request_id": request_id},
-                        status_code=err.http_status, headers=headers)
+                        status_code=err.http_status, headers=retry_headers(err))
 
 
 def _parse_offer(body: Any) -> str:
@@ -143,9 +143,8 @@ async def offer(request: Request) -> JSONResponse:
     peers: WebRtcPeers = app.state.webrtc
     request_id = str(uuid.uuid4())
     key, _ = key_from_request(request.headers, request.query_params, [])
-    if settings.api_key_list and not key_is_valid(key, settings.api_key_list):
-        return _error(Unauthorized("a valid API key is required"), request_id)
     try:
+        principal = admit_caller(app, key)
         options = parse_live_options(request.query_params.multi_items(),
                                      multilingual=engine.multilingual)
         if options.url is not None:
@@ -159,7 +158,7 @@ async def offer(request: Request) -> JSONResponse:
     except EarmarkError as err:
         return _error(err, request_id)
     try:
-        tags = await resolve_tags(app, key, options)
+        tags = await resolve_tags(app, principal.owner, options)
     except EarmarkError as err:
         return _error(err, request_id)
     refusal = not_ready(app) or over_capacity(app)
@@ -172,6 +171,7 @@ async def offer(request: Request) -> JSONResponse:
 
     pc = RTCPeerConnection(RTCConfiguration(iceServers=_ice_servers(settings)))
     peer = PeerSession(pc, settings, engine, options, request_id, app, tags)
+    peer.owner = principal.owner
     peers.peers.add(peer)
     app.state.sessions.add(peer)
     try:

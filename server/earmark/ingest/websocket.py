@@ -16,7 +16,7 @@ from fastapi import APIRouter, WebSocket
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketState
 
-from earmark.api.auth import key_from_request, key_is_valid
+from earmark.api.auth import key_from_request
 from earmark.api.metrics import AppMetrics
 from earmark.config import Settings
 from earmark.core.audio import PcmDecoder
@@ -34,11 +34,12 @@ from earmark.errors import (
     FrameTooLarge,
     IdleTimeout,
     Overloaded,
-    Unauthorized,
+    retry_headers,
 )
 from earmark.inference.engine import Engine
 from earmark.inference.tagger import Tag
 from earmark.ingest.admission import (
+    admit_caller,
     new_runner,
     not_ready,
     over_capacity,
@@ -60,7 +61,8 @@ class _ClientGone(Exception):
 
 
 def _deny(err: EarmarkError, request_id: str) -> JSONResponse:
-    return JSONResponse({**err.to_dict(), "request_id": request_id}, status_code=err.http_status)
+    return JSONResponse({**err.to_dict(), "request_id": request_id}, status_code=err.http_status,
+                        headers=retry_headers(err))
 
 
 @router.websocket("/v1/listen")
@@ -71,10 +73,10 @@ async def listen(websocket: WebSocket) -> None:
     request_id = str(uuid.uuid4())
     subprotocols = list(websocket.scope.get("subprotocols") or [])
     key, subprotocol = key_from_request(websocket.headers, websocket.query_params, subprotocols)
-    if settings.api_key_list and not key_is_valid(key, settings.api_key_list):
-        await websocket.send_denial_response(
-            _deny(Unauthorized("a valid API key is required"), request_id)
-        )
+    try:
+        principal = admit_caller(app, key)
+    except EarmarkError as err:
+        await websocket.send_denial_response(_deny(err, request_id))
         return
     try:
         options = parse_live_options(
@@ -88,7 +90,7 @@ async def listen(websocket: WebSocket) -> None:
         await websocket.send_denial_response(_deny(refusal, request_id))
         return
     try:
-        tags = await resolve_tags(app, key, options)
+        tags = await resolve_tags(app, principal.owner, options)
     except EarmarkError as err:
         await websocket.send_denial_response(_deny(err, request_id))
         return
@@ -112,6 +114,7 @@ async def listen(websocket: WebSocket) -> None:
         return
     connection = LiveConnection(websocket, settings, engine, options, request_id,
                                 app.state.metrics, tags)
+    connection.owner = principal.owner
     sessions.add(connection)
     try:
         await connection.run()
@@ -219,6 +222,7 @@ class LiveConnection:
         source = UrlSource(self.options.url, SourceConfig(
             headers=dict(self.options.url_headers),
             reconnect_budget_s=self.settings.url_reconnect_budget_s,
+            allow_networks=tuple(parse_networks(self.settings.url_allow_networks)),
             rtsp_transport=self.options.rtsp_transport,
         ))
         async for item in source.chunks():

@@ -140,6 +140,21 @@ stream_tasks = Table(
     Column("stream_offset_s", Float, nullable=False, default=0.0),  # stream time sent so far
 )
 
+# API keys, by the SHA-256 of the key: the key itself is shown once at creation, never stored.
+api_keys = Table(
+    "api_keys",
+    METADATA,
+    Column("key_hash", String(64), primary_key=True),
+    Column("key_id", String(16), nullable=False, unique=True),  # public handle, for revoking
+    Column("name", Text, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("revoked", Float),
+    Column("rpm", Integer),  # NULL: the server default
+    Column("max_sessions", Integer),
+    Column("max_jobs", Integer),
+    Column("max_streams", Integer),
+)
+
 # Per-key settings (the stream jobs' callback URL).
 key_settings = Table(
     "key_settings",

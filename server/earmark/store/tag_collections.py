@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -13,13 +12,6 @@ from sqlalchemy.exc import IntegrityError
 from earmark.errors import Conflict, NotFound
 from earmark.inference.tagger import Tag
 from earmark.store.db import tag_collections as table
-
-
-def owner_of(key: str | None) -> str:
-    """Collections belong to a key; the key itself is never stored."""
-    if key is None:
-        return "local"
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
