@@ -98,7 +98,8 @@ def main() -> None:
             })
     speech_scores = [p for kind, p in backend.scores if kind != "nonspeech"]
     sung_scores = [p for kind, p in backend.scores if kind == "nonspeech"]
-    print(f"{len(items)} items, {len(backend.scores)} decodes, {time.perf_counter() - started:.0f} s;"
+    took = time.perf_counter() - started
+    print(f"{len(items)} items, {len(backend.scores)} decodes, {took:.0f} s;"
           f" default threshold {DEFAULT_MUSIC_THRESHOLD}")
     print(f"music-note probability per decode: speech p50 {np.median(speech_scores):.5f}, "
           f"p99 {np.quantile(speech_scores, 0.99):.5f}, max {max(speech_scores):.5f}; "

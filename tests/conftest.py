@@ -30,7 +30,8 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, env: dict[str, str], data_dir: str | None = None) -> None:
+    def __init__(self, env: dict[str, str], data_dir: str | None = None,
+                 file_size_limit: int | None = None) -> None:
         self.port = free_port()
         self.base = f"127.0.0.1:{self.port}"
         self.http = f"http://{self.base}"
@@ -46,6 +47,7 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "earmark", "serve"], env=full_env, stdout=self._log,
             stderr=subprocess.STDOUT, cwd=ROOT,
+            preexec_fn=None if file_size_limit is None else _limit_file_size(file_size_limit),
         )
 
     def wait_ready(self, timeout_s: float = 120.0) -> None:
@@ -77,9 +79,22 @@ class Server:
         self._log.close()
 
 
+def _limit_file_size(limit: int):  # noqa: ANN202
+    """A full disk, made real for one process: writes past ``limit`` bytes fail with EFBIG."""
+    def apply() -> None:
+        import resource
+        import signal
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an error, not a killed process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
 @contextlib.contextmanager
-def running_server(data_dir: str | None = None, **settings: str) -> Iterator[Server]:
-    server = Server({f"EARMARK_{k.upper()}": str(v) for k, v in settings.items()}, data_dir)
+def running_server(data_dir: str | None = None, file_size_limit: int | None = None,
+                   **settings: str) -> Iterator[Server]:
+    server = Server({f"EARMARK_{k.upper()}": str(v) for k, v in settings.items()}, data_dir,
+                    file_size_limit)
     try:
         server.wait_ready()
         yield server

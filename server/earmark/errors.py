@@ -94,6 +94,25 @@ class NotReady(EarmarkError):
     close_code = 1013
 
 
+class StorageFull(EarmarkError):
+    """The disk (or the process's file-size limit) is full: nothing was half-written."""
+
+    code = "STORAGE_FULL"
+    http_status = 507
+    close_code = 1011
+
+
+FULL_DISK_ERRNOS = frozenset({28, 27, 122})  # ENOSPC, EFBIG, EDQUOT
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """An OSError from a full disk, or SQLite saying so through SQLAlchemy."""
+    if isinstance(exc, OSError) and exc.errno in FULL_DISK_ERRNOS:
+        return True
+    text = str(exc).lower()
+    return "database or disk is full" in text or "file too large" in text
+
+
 class RecognitionFailed(EarmarkError):
     """The model call for a request raised; only that request's session is told."""
 

@@ -20,7 +20,7 @@ import pytest
 from earmark.api.webhooks import MAX_RESPONSE_BYTES, post_pinned
 from earmark.config import Settings
 from earmark.errors import InvalidParameter
-from earmark.ingest.url_safety import check_url, parse_networks, resolve_checked
+from earmark.ingest.url_safety import check_url, parse_networks
 from earmark.ingest.url_source import SourceConfig, SourceError, UrlSource, final_location
 
 LOOPBACK = parse_networks("127.0.0.0/8")

@@ -27,7 +27,13 @@ from earmark.api.tag_sessions import TaggingSessions
 from earmark.api.tag_sessions import router as tag_session_router
 from earmark.api.webhooks import WebhookDispatcher, load_master_secret
 from earmark.config import Settings
-from earmark.errors import EarmarkError, InvalidParameter, retry_headers
+from earmark.errors import (
+    EarmarkError,
+    InvalidParameter,
+    StorageFull,
+    is_disk_full,
+    retry_headers,
+)
 from earmark.filejobs.runner import JobRunner
 from earmark.inference.engine import Engine
 from earmark.ingest.webrtc import WebRtcPeers
@@ -110,6 +116,16 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     async def earmark_error(_request: Request, err: EarmarkError) -> JSONResponse:
         return JSONResponse(err.to_dict(), status_code=err.http_status,
                             headers=retry_headers(err))
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, err: Exception) -> JSONResponse:
+        # A full disk reaches us from SQLite or a file write anywhere: 507, not a 500.
+        if is_disk_full(err):
+            logger.error("storage full: %s", err)
+            body = StorageFull("the server's disk is full; nothing was stored, retry later")
+            return JSONResponse(body.to_dict(), status_code=body.http_status)
+        logger.exception("unhandled error")
+        return JSONResponse(EarmarkError("internal server error").to_dict(), status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(_request: Request, err: RequestValidationError) -> JSONResponse:

@@ -46,7 +46,14 @@ from earmark.dialects.file_jobs import (
     messages_body,
     tracker_windows,
 )
-from earmark.errors import BadAudio, EarmarkError, InvalidParameter, NotReady
+from earmark.errors import (
+    BadAudio,
+    EarmarkError,
+    InvalidParameter,
+    NotReady,
+    StorageFull,
+    is_disk_full,
+)
 from earmark.filejobs.audio_file import AudioInfo, probe
 from earmark.store.jobs import ACTIVE, JobStore
 
@@ -134,6 +141,11 @@ async def _receive(request: Request) -> Path:
                 f.write(piece)
         if size == 0:
             raise BadAudio("the request body is empty; send the audio file's bytes")
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        if is_disk_full(exc):
+            raise StorageFull("the server's disk is full; the upload was not kept") from None
+        raise
     except BaseException:
         path.unlink(missing_ok=True)
         raise

@@ -76,8 +76,7 @@ class UrlSource:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="earmark-url", daemon=True)
         self.samples = 0
-        self._connected = False  # opened at least once: later failures are worth a retry
-        self._opens = 0  # successful opens; a new one starts a fresh reconnect budget
+        self._connected = False  # gave audio at least once: later failures are worth a retry
 
     async def chunks(self) -> AsyncIterator[bytes | SourceStatus]:
         self._thread.start()
@@ -111,7 +110,7 @@ class UrlSource:
         deadline: float | None = None
         backoff = 0.5
         while not self._stop.is_set():
-            opens = self._opens
+            samples = self.samples
             try:
                 finite = self._pull_once(self._connected)
                 if finite:
@@ -133,7 +132,9 @@ class UrlSource:
                     break
             if self._stop.is_set():
                 break
-            if self._opens != opens:  # it was live again: this outage gets its own budget
+            # Audio flowed again: this outage gets its own budget. An open that gave no
+            # audio (a source of garbage) does not reset it, or it would retry forever.
+            if self.samples != samples:
                 deadline, backoff = None, 0.5
             now = time.monotonic()
             deadline = deadline or now + self.config.reconnect_budget_s
@@ -192,8 +193,6 @@ class UrlSource:
             # may come back, so those reconnect.
             finite = self.url.startswith(("http:", "https:"))
             resampler = av.AudioResampler(format="s16", layout="mono", rate=16000)
-            self._connected = True
-            self._opens += 1
             self._put(SourceStatus("live", "reconnected" if reconnect else None))
             pending = bytearray()
             for packet in container.demux(stream):
@@ -205,6 +204,7 @@ class UrlSource:
                 while len(pending) >= CHUNK_SAMPLES * 2:
                     if not self._put(bytes(pending[: CHUNK_SAMPLES * 2])):
                         return True
+                    self._connected = True  # it gave audio: later failures are worth a retry
                     del pending[: CHUNK_SAMPLES * 2]
                     self.samples += CHUNK_SAMPLES
                     if self.samples / 16000 > self.config.max_duration_s:

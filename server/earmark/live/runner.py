@@ -24,6 +24,7 @@ from earmark.live.tagging import TagFeed
 from earmark.live.understanding import TextStage
 
 logger = logging.getLogger(__name__)
+MAX_PENDING_FINALS = 2  # queued finals before a too-fast client is read no further
 
 
 class LiveRunner:
@@ -64,7 +65,13 @@ class LiveRunner:
         self.closed: asyncio.Future[int] = self._loop.create_future()
 
     async def feed(self, data: bytes) -> None:
-        """One binary frame from the client. Raises BadAudio for malformed frames."""
+        """One binary frame from the client. Raises BadAudio for malformed frames.
+
+        A client sending faster than real time waits here while finals are queued: the
+        adapter stops reading, TCP pushes back, and buffered audio stays bounded (a few
+        utterances) instead of growing with whatever the client sends."""
+        while self.session.pending_finals > MAX_PENDING_FINALS and not self.failed.done():
+            await asyncio.sleep(0.02)
         samples = self.decoder.decode(data)
         self.sha256.update(data)
         await self._push(self.framer.push(samples))
