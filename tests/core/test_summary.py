@@ -38,3 +38,29 @@ def test_chapter_breaks_at_the_topic_change_only() -> None:
     same = unit(*[list(a + 0.3 * rng.normal(size=16)) for _ in range(12)])
     assert chapter_breaks(same, threshold=0.5) == []
     assert chapter_breaks(v[:5]) == []  # too short to split
+
+
+def test_story_so_far_rejoins_sentences_split_across_segments():
+    from earmark.core.events import Word
+    from earmark.core.story import StorySoFar
+
+    def w(text: str, at: float) -> Word:
+        return Word(text, int(at * 16000), int((at + 0.3) * 16000), 0.9)
+
+    story = StorySoFar(max_words=6)
+    story.add([w("The", 0.0), w("match", 0.4)])  # first 5 s segment ends mid-sentence
+    story.add([w("ended.", 0.8), w("Fans", 1.2), w("cheered.", 1.6)])
+    assert [m.text for m in story.sentences()] == ["The match ended.", "Fans cheered."]
+    story.add([w("Then", 2.0), w("home.", 2.4)])  # over max_words: the oldest roll off
+    assert story.sentences()[0].text == "match ended."
+
+
+def test_summary_and_chapter_spans_of_two_topics():
+    from earmark.core.summary import chapter_spans, summary_of
+
+    a, b = np.eye(8, dtype=np.float32)[0], np.eye(8, dtype=np.float32)[1]
+    vectors = np.stack([a] * 6 + [b] * 6)
+    texts = [f"sentence number {i} is long enough" for i in range(12)]
+    assert chapter_spans(vectors) == [(0, 6), (6, 12)]
+    assert chapter_spans(vectors[:0]) == []
+    assert summary_of(texts, vectors).startswith("sentence number")

@@ -32,6 +32,13 @@ SPORTS = [
     "Next week the league leaders travel away for the cup semi final.",
     "The goalkeeper made three great saves in the second half of the game.",
 ]
+COOKING = [
+    "To bake the bread, mix the flour with warm water, yeast and a pinch of salt.",
+    "Knead the dough for ten minutes until it feels smooth and elastic.",
+    "Leave it to rise in a warm kitchen for an hour under a clean towel.",
+    "Bake the loaf in a hot oven until the crust is golden brown.",
+    "Let the bread cool on a wire rack before you slice it for dinner.",
+]
 
 
 def ffmpeg(*args: str) -> None:
@@ -59,6 +66,12 @@ def media(tmp_path_factory, speak):
            "-c:a", "aac", str(root / "lull.m4a"))
     ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "40", "-c:a", "aac",
            str(root / "silent.m4a"))
+    talk = [silence_pcm(0.5)]
+    for s in SPORTS + COOKING:
+        talk += [speak(s), silence_pcm(0.7)]
+    (root / "talk.raw").write_bytes(np.concatenate(talk).tobytes())
+    ffmpeg("-f", "s16le", "-ar", "16000", "-ac", "1", "-i", str(root / "talk.raw"),
+           "-c:a", "aac", str(root / "talk.m4a"))
     return root, sports
 
 
@@ -259,7 +272,7 @@ def test_stream_job_stop_gives_14_and_silence_gives_15(client, http_base, media)
 
 
 def test_stream_job_options_not_available_are_named(client) -> None:
-    for name, value in (("speaker_labels", True), ("auto_chapters", True),
+    for name, value in (("speaker_labels", True), ("custom_topics", True),
                         ("iab_categories", True), ("language_code", "de"),
                         ("topics", ["sport"])):
         r = client.post("/audio-stream/start", json={"audio_url": "http://127.0.0.1/a",
@@ -340,3 +353,34 @@ def test_stream_job_text_options(client, http_base) -> None:
                                                  "redact_pii": True,
                                                  "redact_pii_policies": ["passwords"]})
     assert r.status_code == 400 and r.json()["param"] == "redact_pii_policies"
+
+
+def test_stream_job_rolling_summary_and_chapters(client, http_base) -> None:
+    with WebhookReceiver() as receiver:
+        client.put("/v1/settings/webhook", json={"url": receiver.url})
+        r = client.post("/audio-stream/start", json={
+            "audio_url": f"{http_base}/talk.m4a", "summarization": True,
+            "summary_type": "bullets", "auto_chapters": True})
+        assert r.status_code == 200, r.text
+        got = wait_stopped(receiver)
+    transcripts = [c["data"]["transcript"] for c in got if c["data"]["transcript"]]
+    assert all(t["summarization"] and t["auto_chapters"] for t in transcripts)
+    last = transcripts[-1]
+    spoken = " ".join(t["text"] for t in transcripts).lower()
+    bullets = last["summary"].splitlines()
+    assert bullets and all(b.startswith("- ") for b in bullets)
+    assert all(b[2:].lower().split()[0] in spoken for b in bullets)  # picked, not written
+    chapters = last["chapters"]
+    assert len(chapters) >= 2, chapters
+    assert any(k in chapters[0]["headline"].lower() for k in ("goal", "fans", "coach",
+                                                               "league", "goalkeeper"))
+    assert any(k in chapters[-1]["headline"].lower() for k in ("bread", "dough", "oven",
+                                                                "loaf", "flour"))
+    assert all(c["start"] < c["end"] and c["gist"] and c["summary"] for c in chapters)
+    assert [c["start"] for c in chapters] == sorted(c["start"] for c in chapters)
+    # A summary grows with the stream: an early callback's summary is about sport only.
+    first = next(t for t in transcripts if t["summary"])
+    assert "bread" not in first["summary"].lower()
+    bad = client.post("/audio-stream/start", json={"audio_url": f"{http_base}/talk.m4a",
+                                                   "summary_type": "bullets"})
+    assert bad.status_code == 400 and bad.json()["param"] == "summarization"

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
+import numpy as np
 import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,13 +23,18 @@ from pydantic import BaseModel, ConfigDict, Field
 from earmark.api.auth import limit, request_owner, request_principal
 from earmark.api.webhooks import check_webhook_url
 from earmark.core import SAMPLE_RATE
-from earmark.core.events import Event, Transcript
+from earmark.core.events import Event, Transcript, Word
+from earmark.core.messages import Message
 from earmark.core.segments import SegmentAssembler
+from earmark.core.story import StorySoFar
+from earmark.core.summary import chapter_spans, pick_sentences, summary_of, summary_size
+from earmark.core.text_options import TextOptions
 from earmark.dialects.stream_jobs import (
     CAPACITY,
     ERROR,
     NO_DATA,
     USER_STOPPED,
+    Chapter,
     StreamOptions,
     StreamStartRequest,
     segment_callback,
@@ -143,6 +150,8 @@ class StreamJobs:
         options = stream_options(StreamStartRequest(**task.request),
                                  self.app.state.engine.languages)
         worker = self.app.state.engine.understanding
+        story = _Story(self.app.state.engine, options) \
+            if options.summarization or options.auto_chapters else None
         while (seg := await writes.get()) is not None:
             sentiment, entities, highlights = None, (), ()
             if options.text.active and seg.words:
@@ -158,10 +167,12 @@ class StreamJobs:
             if options.content_safety and seg.words and tagger is not None:
                 said = " ".join(w.text.strip() for w in seg.words)
                 safety = tuple(await asyncio.wrap_future(tagger.content_safety(said)))
+            summary, chapters = await story.update(seg.words) if story else (None, ())
             heard = [lang for end, lang in languages if end >= seg.start_sample]
             body = orjson.dumps(segment_callback(task.id, seg, options, sentiment=sentiment,
                                                  entities=entities, highlights=highlights,
-                                                 safety=safety,
+                                                 safety=safety, summary=summary,
+                                                 chapters=chapters,
                                                  language=heard[0] if heard else None)).decode()
             await asyncio.to_thread(self.store.record_segment, task, index=seg.index,
                                     end_s=seg.end_sample / SAMPLE_RATE, body=body)
@@ -180,6 +191,69 @@ class StreamJobs:
 
     def _pulls(self) -> int:
         return sum(1 for c in self.app.state.sessions if c.options.url is not None)
+
+
+class _Story:
+    """Rolling summary and chapters of one stream task: the words so far (after the text
+    options, so redacted words stay redacted), each sentence embedded once."""
+
+    def __init__(self, engine: Any, options: StreamOptions) -> None:
+        self.engine = engine
+        self.options = options
+        self.words = StorySoFar()
+        self.vectors: dict[str, np.ndarray] = {}
+        self.gists: dict[str, str] = {}
+
+    async def update(self, words: Sequence[Word]) -> tuple[str | None, tuple[Chapter, ...]]:
+        self.words.add(words)
+        found = self.words.sentences()
+        if not found:
+            return "", ()
+        texts = [m.text for m in found]
+        new = sorted({t for t in texts if t not in self.vectors})
+        if new:
+            got = await asyncio.wrap_future(self.engine.tag_worker.embed(new))
+            self.vectors.update(zip(new, got, strict=True))
+        for stale in set(self.vectors) - set(texts):  # sentences that grew or rolled off
+            del self.vectors[stale]
+        vectors = np.stack([self.vectors[t] for t in texts])
+        summary = None
+        if self.options.summarization:
+            summary = await self._summary(found, texts, vectors)
+        chapters: list[Chapter] = []
+        if self.options.auto_chapters:
+            for a, b in chapter_spans(vectors):
+                part = texts[a:b]
+                headline = part[pick_sentences(vectors[a:b], 1,
+                                               min_words=[len(t.split()) for t in part])[0]]
+                chapters.append(Chapter(found[a].start_sample, found[b - 1].end_sample,
+                                        headline, await self._gist(found[a:b], headline),
+                                        summary_of(part, vectors[a:b])))
+        return summary, tuple(chapters)
+
+    async def _summary(self, found: list[Message], texts: list[str],
+                       vectors: np.ndarray) -> str:
+        kind = self.options.summary_type
+        if kind in ("headline", "gist"):
+            best = texts[pick_sentences(vectors, 1, min_words=[len(t.split()) for t in texts])[0]]
+            return best if kind == "headline" else await self._gist(found, best)
+        picks = pick_sentences(vectors, summary_size(len(texts)),
+                               min_words=[len(t.split()) for t in texts])
+        if kind == "bullets":
+            return "\n".join(f"- {texts[i]}" for i in picks)
+        return " ".join(texts[i] for i in picks)
+
+    async def _gist(self, part: list[Message], headline: str) -> str:
+        """The part's top YAKE key phrase; the headline's first words when it has none."""
+        text = " ".join(m.text for m in part)
+        if text not in self.gists:
+            done = await asyncio.wrap_future(self.engine.understanding.submit(
+                [w for m in part for w in m.words], TextOptions(highlights=True)))
+            top = max(done.highlights, key=lambda h: h.rank, default=None)
+            self.gists[text] = top.text if top else " ".join(headline.split()[:6])
+            if len(self.gists) > 256:
+                self.gists.pop(next(iter(self.gists)))
+        return self.gists[text]
 
 
 def _ok(data: Any) -> dict[str, Any]:
@@ -244,9 +318,10 @@ async def start_stream(request: Request, body: StreamStartRequest) -> dict[str, 
     owner = principal.owner
     settings = request.app.state.settings
     options = stream_options(body, request.app.state.engine.languages)
-    if options.content_safety and request.app.state.engine.tag_worker is None:
-        raise InvalidParameter("content_safety needs the sentence model, which this server "
-                               "runs without (--no-tagging)", param="content_safety")
+    for name in ("content_safety", "summarization", "auto_chapters"):
+        if getattr(options, name) and request.app.state.engine.tag_worker is None:
+            raise InvalidParameter(f"{name} needs the sentence model, which this server "
+                                   "runs without (--no-tagging)", param=name)
     await asyncio.to_thread(check_url, body.audio_url,
                             parse_networks(settings.url_allow_networks), param="audio_url")
     webhook = await asyncio.to_thread(store.webhook_url, owner) or settings.stream_webhook_url

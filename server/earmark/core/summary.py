@@ -72,3 +72,18 @@ def chapter_breaks(vectors: npt.NDArray[np.float32], *, window: int = 3,
         if all(abs(i - b) >= min_sentences for b in breaks):
             breaks.append(i)
     return sorted(breaks)
+
+
+def summary_of(texts: list[str], vectors: npt.NDArray[np.float32]) -> str:
+    """The extractive summary as one string: the picked sentences in speaking order."""
+    picks = pick_sentences(vectors, summary_size(len(texts)),
+                           min_words=[len(t.split()) for t in texts])
+    return " ".join(texts[i] for i in picks)
+
+
+def chapter_spans(vectors: npt.NDArray[np.float32]) -> list[tuple[int, int]]:
+    """[start, end) sentence ranges of the chapters (one chapter when no break is found)."""
+    if len(vectors) == 0:
+        return []
+    starts = [0, *chapter_breaks(vectors), len(vectors)]
+    return list(zip(starts, starts[1:], strict=False))

@@ -24,8 +24,8 @@ SUCCESS, ERROR, USER_STOPPED, NO_DATA, CAPACITY = 0, -1, 14, 15, 16
 
 # Options that need the speech-understanding work: refused when turned on.
 NOT_YET_FLAGS = ("multichannel", "disfluencies", "speaker_labels", "iab_categories",
-                 "auto_chapters", "summarization", "custom_topics", "redact_pii_audio")
-NOT_YET_VALUES = ("speech_models", "summary_model", "summary_type", "topics",
+                 "custom_topics", "redact_pii_audio")
+NOT_YET_VALUES = ("speech_models", "topics",
                   "redact_pii_audio_quality", "speech_understanding")
 _PUNCT = re.compile(r"[^\w\s'-]|(?<!\w)['-]|['-](?!\w)")
 
@@ -81,6 +81,20 @@ class StreamOptions:
     spelling: dict[str, str] = field(default_factory=dict)  # lower-case word -> replacement
     text: TextOptions = TextOptions()  # redaction, profanity, sentiment, entities
     content_safety: bool = False
+    summarization: bool = False  # a rolling extractive summary of the stream so far
+    summary_type: str = "paragraph"  # paragraph, bullets, headline or gist
+    auto_chapters: bool = False  # chapters of the stream so far
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """One chapter of the stream so far; times in samples of stream time."""
+
+    start_sample: int
+    end_sample: int
+    headline: str  # its most representative sentence
+    gist: str  # its top key phrase (YAKE), or the headline's first words
+    summary: str  # its extractive summary
 
 
 def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> StreamOptions:
@@ -91,6 +105,13 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
     for name in NOT_YET_VALUES:
         if getattr(req, name):
             raise InvalidParameter(f"{name} is not available on this server yet", param=name)
+    if req.summary_model or req.summary_type:
+        if not req.summarization:
+            raise InvalidParameter("summary_model and summary_type need summarization",
+                                   param="summarization")
+        if req.summary_type not in (None, "paragraph", "bullets", "gist", "headline"):
+            raise InvalidParameter("summary_type is paragraph, bullets, gist or headline",
+                                   param="summary_type")
     if req.speakers_expected:
         raise InvalidParameter("speakers_expected needs speaker_labels, which is not "
                                "available yet", param="speakers_expected")
@@ -140,7 +161,9 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
                        highlights=req.auto_highlights)
     return StreamOptions(req.audio_url, language, req.punctuate, req.format_text,
                          req.audio_start_from / 1000, (req.audio_end_at / 1000) or None,
-                         req.speech_threshold or None, spelling, text, req.content_safety)
+                         req.speech_threshold or None, spelling, text, req.content_safety,
+                         req.summarization, req.summary_type or "paragraph",
+                         req.auto_chapters)
 
 
 def _word_text(word: Word, options: StreamOptions) -> str:
@@ -170,7 +193,9 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
                      language: str | None = None,
                      highlights: tuple[tuple[str, float, tuple[tuple[int, int], ...]], ...] = (),
                      safety: tuple[tuple[str, float], ...] = (),
-                     entities: tuple[tuple[str, str, int, int], ...] = ()) -> dict[str, Any]:
+                     entities: tuple[tuple[str, str, int, int], ...] = (),
+                     summary: str | None = None,
+                     chapters: tuple[Chapter, ...] = ()) -> dict[str, Any]:
     """One callback body. Times are stream time (``audio_start_from`` counts from 0);
     ``segment`` holds the words after the text options."""
     offset = options.start_from_s
@@ -210,6 +235,14 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
                          "timestamp": {"start": words[0]["start"], "end": words[-1]["end"]}}]
             if safety and words else [],
             "summary": dict(safety), "severity_score_summary": {}}
+    if options.summarization:
+        transcript["summarization"] = True
+        transcript["summary"] = summary or ""
+    if options.auto_chapters:
+        transcript["auto_chapters"] = True
+        transcript["chapters"] = [{"start": _ms(c.start_sample, offset),
+                                   "end": _ms(c.end_sample, offset), "headline": c.headline,
+                                   "gist": c.gist, "summary": c.summary} for c in chapters]
     if options.text.entities:
         transcript["entity_detection"] = True
         transcript["entities"] = [{"entity_type": label.lower(), "text": text,
