@@ -59,6 +59,9 @@ async def one(base: str, pcm: bytes, timeout_s: float) -> tuple[str, str]:
     except websockets.InvalidStatus as exc:
         status = exc.response.status_code
         return ("refused 503" if status == 503 else f"http {status}", "")
+    except websockets.ConnectionClosed as exc:
+        code = exc.rcvd.code if exc.rcvd else None
+        return ("refused 1013" if code == 1013 else f"closed {code}", "")
     except TimeoutError:
         return ("timeout", "")
     except (OSError, websockets.WebSocketException) as exc:

@@ -70,8 +70,9 @@ def media(tmp_path_factory, speak):
     for s in SPORTS + COOKING:
         talk += [speak(s), silence_pcm(0.7)]
     (root / "talk.raw").write_bytes(np.concatenate(talk).tobytes())
+    # faststart: the test's HTTP server cannot answer the range request for a trailing moov
     ffmpeg("-f", "s16le", "-ar", "16000", "-ac", "1", "-i", str(root / "talk.raw"),
-           "-c:a", "aac", str(root / "talk.m4a"))
+           "-c:a", "aac", "-movflags", "+faststart", str(root / "talk.m4a"))
     return root, sports
 
 
