@@ -110,7 +110,7 @@ def realtime_source(media_root, name: str = "sports.raw") -> tuple[subprocess.Po
     proc = subprocess.Popen(
         ["ffmpeg", "-loglevel", "error", "-re", "-f", "s16le", "-ar", "16000", "-ac", "1",
          "-i", str(media_root / name), "-c:a", "aac", "-f", "mpegts", "-listen", "1", url])
-    time.sleep(0.5)
+    time.sleep(1.5)  # the publisher listens for its one player only once it has started
     return proc, url
 
 

@@ -20,8 +20,9 @@ import pytest
 from earmark.api.webhooks import MAX_RESPONSE_BYTES, post_pinned
 from earmark.config import Settings
 from earmark.errors import InvalidParameter
+from earmark.ingest.egress_proxy import EgressProxy
 from earmark.ingest.url_safety import check_url, parse_networks
-from earmark.ingest.url_source import SourceConfig, SourceError, UrlSource, final_location
+from earmark.ingest.url_source import SourceConfig, UrlSource
 
 LOOPBACK = parse_networks("127.0.0.0/8")
 
@@ -95,6 +96,15 @@ class _Hostile(http.server.BaseHTTPRequestHandler):
             pass
 
     def do_GET(self) -> None:  # noqa: N802
+        if self.path == "/evil.m3u8":
+            body = (b"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.0,\n"
+                    b"http://169.254.169.254/latest/seg0.ts\n#EXT-X-ENDLIST\n")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.apple.mpegurl")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         hops = {"/hop1": "/hop2", "/hop2": "/speech.wav",
                 "/evil": "http://169.254.169.254/latest/meta-data/",
                 "/loop": "/loop"}
@@ -144,29 +154,63 @@ async def test_webhook_reads_at_most_the_cap_and_never_follows_redirects(hostile
         assert await post_pinned(client, f"{hostile}/redirect", settings, b"{}", {}) == 307
 
 
-def test_pull_redirects_are_checked_hop_by_hop(hostile):
-    assert final_location(f"{hostile}/hop1", LOOPBACK, {}, timeout_s=5) == \
-        f"{hostile}/speech.wav"
-    with pytest.raises(SourceError, match="refused"):
-        final_location(f"{hostile}/evil", LOOPBACK, {}, timeout_s=5)
-    with pytest.raises(SourceError, match="more than"):
-        final_location(f"{hostile}/loop", LOOPBACK, {}, timeout_s=5)
+@pytest.fixture(scope="module")
+def egress():
+    proxy = EgressProxy(LOOPBACK).start()
+    yield proxy
+    proxy.close()
 
 
-async def _pull(url: str) -> list:
-    source = UrlSource(url, SourceConfig(headers={}, allow_networks=tuple(LOOPBACK),
-                                         reconnect_budget_s=0.5))
+async def _pull(url: str, proxy: EgressProxy | None) -> list:
+    source = UrlSource(url, SourceConfig(headers={}, reconnect_budget_s=0.5,
+                                         proxy_url=proxy.url if proxy else None))
     return [item async for item in source.chunks()]
 
 
-async def test_a_pulled_url_follows_checked_redirects_and_refuses_bad_ones(hostile):
-    items = await asyncio.wait_for(_pull(f"{hostile}/hop1"), 30)
-    audio = sum(len(i) for i in items if isinstance(i, bytes))
-    assert audio >= 2 * 16000 * 2 * 0.9  # the 2 s file, as 16 kHz s16
-    items = await asyncio.wait_for(_pull(f"{hostile}/evil"), 30)
-    statuses = [i for i in items if not isinstance(i, bytes)]
-    assert statuses[-1].state == "failed" and "refused" in statuses[-1].reason
-    assert not any(isinstance(i, bytes) for i in items)
+def _audio_bytes(items: list) -> int:
+    return sum(len(i) for i in items if isinstance(i, bytes))
+
+
+async def test_a_pull_follows_redirects_only_to_allowed_addresses(hostile, egress):
+    items = await asyncio.wait_for(_pull(f"{hostile}/hop1", egress), 30)
+    assert _audio_bytes(items) >= 2 * 16000 * 2 * 0.9  # the 2 s file, as 16 kHz s16
+    before = egress.refused
+    items = await asyncio.wait_for(_pull(f"{hostile}/evil", egress), 30)
+    assert _audio_bytes(items) == 0 and egress.refused > before
+    last = [i for i in items if not isinstance(i, bytes)][-1]
+    assert last.state == "failed" and "403" in last.reason
+    # Without the proxy nothing could check a redirect's target: none is followed.
+    items = await asyncio.wait_for(_pull(f"{hostile}/hop1", None), 30)
+    assert _audio_bytes(items) == 0
+
+
+async def test_hls_segments_at_refused_addresses_are_not_fetched(hostile, egress):
+    before = egress.refused
+    items = await asyncio.wait_for(_pull(f"{hostile}/evil.m3u8", egress), 60)
+    assert _audio_bytes(items) == 0 and egress.refused > before
+
+
+async def test_a_pull_is_checked_again_when_ffmpeg_connects(hostile, monkeypatch):
+    """DNS rebinding on a pulled URL: the name passes the API's check, then resolves to a
+    refused address; the proxy checks the connection itself and refuses it."""
+    port = int(hostile.rsplit(":", 1)[1])
+    answers = iter(["127.0.0.1"] + ["127.0.0.2"] * 20)
+    real = socket.getaddrinfo
+
+    def rebinding(host, *args, **kwargs):  # noqa: ANN001, ANN202
+        if host == "media.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), port))]
+        return real(host, *args, **kwargs)
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    only_first = parse_networks("127.0.0.1/32")
+    url = f"http://media.test:{port}/speech.wav"
+    check_url(url, only_first)  # what the API does before starting the pull
+    proxy = EgressProxy(only_first).start()
+    try:
+        items = await asyncio.wait_for(_pull(url, proxy), 30)
+    finally:
+        proxy.close()
+    assert _audio_bytes(items) == 0 and proxy.refused >= 1
 
 
 def test_the_private_ranges_are_the_standard_ones():

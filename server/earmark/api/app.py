@@ -36,6 +36,8 @@ from earmark.errors import (
 )
 from earmark.filejobs.runner import JobRunner
 from earmark.inference.engine import Engine
+from earmark.ingest.egress_proxy import EgressProxy
+from earmark.ingest.url_safety import parse_networks
 from earmark.ingest.webrtc import WebRtcPeers
 from earmark.ingest.webrtc import router as webrtc_router
 from earmark.ingest.websocket import router as websocket_router
@@ -58,6 +60,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.db = await asyncio.to_thread(open_database, settings.data_dir)
         auth.install(app, KeyStore(app.state.db))
+        app.state.egress = EgressProxy(parse_networks(settings.url_allow_networks)).start()
         app.state.tag_collections = TagCollections(
             app.state.db, max_per_owner=settings.max_tag_collections)
         app.state.jobs = JobStore(app.state.db)
@@ -86,6 +89,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             await asyncio.gather(*background, return_exceptions=True)
             await app.state.webrtc.close_all()
             engine.close()
+            app.state.egress.close()
             app.state.db.dispose()
 
     app = FastAPI(title="Earmark", version=__version__, lifespan=lifespan)

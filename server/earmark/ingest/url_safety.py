@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from urllib.parse import SplitResult, urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from earmark.errors import InvalidParameter
 
@@ -77,26 +77,6 @@ def resolve_checked(url: str, allow_networks: list,  # noqa: ANN001 - ipaddress 
     if not vetted:
         raise InvalidParameter(f"{param} host {host!r} has no address", param=param)
     return parts, vetted[0]
-
-
-def redirect_target(url: str, allow_networks: list, headers: dict[str, str],  # noqa: ANN001
-                    *, timeout_s: float) -> str | None:
-    """Checks ``url`` and asks it (at the vetted address) where it redirects: the absolute
-    Location of a 3xx, or None. Reads no body. Blocks: call from a thread."""
-    import httpx
-
-    parts, address = resolve_checked(url, allow_networks)
-    target, host = pinned_url(parts, address)
-    extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
-    with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
-        request = client.build_request("GET", target, headers={**headers, "Host": host},
-                                       extensions=extensions)
-        response = client.send(request, stream=True)
-        response.close()
-    location = response.headers.get("location")
-    if response.is_redirect and location:
-        return urljoin(url, location)
-    return None
 
 
 def pinned_url(parts: SplitResult, address: str) -> tuple[str, str]:

@@ -17,8 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from earmark.core.events import SourceStatus
-from earmark.errors import EarmarkError, InvalidParameter
-from earmark.ingest.url_safety import redirect_target
+from earmark.errors import EarmarkError
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +46,9 @@ class SourceConfig:
     reconnect_budget_s: float = 30.0
     max_duration_s: float = 4 * 3600.0
     rtsp_transport: str = "tcp"
-    allow_networks: tuple = ()  # CIDRs that redirects may lead into (--url-allow-networks)
+    # The server's EgressProxy (FFmpeg's http_proxy): it checks every HTTP(S) connection,
+    # redirects and HLS segments included. Without one, redirects are not followed.
+    proxy_url: str | None = None
 
 
 def _pick_audio(container):  # noqa: ANN001, ANN202 - PyAV types
@@ -154,6 +155,10 @@ class UrlSource:
                            timeout=(self.config.open_timeout_s, self.config.read_timeout_s))
         except av.error.HTTPNotFoundError:
             raise SourceError("the source answered 404 Not Found") from None
+        except av.error.HTTPForbiddenError:
+            raise SourceError("403 Forbidden: the source refused, or it (through a redirect "
+                              "or a playlist entry) leads to a private address, which is "
+                              "refused") from None
         except av.error.FFmpegError as exc:
             raise SourceError(f"cannot open the source: {_describe(exc)}") from None
 
@@ -168,21 +173,12 @@ class UrlSource:
             options["headers"] = "".join(f"{k}: {v}\r\n" for k, v in self.config.headers.items())
         if self.url.startswith(("rtsp://", "rtsps://")):
             options["rtsp_transport"] = self.config.rtsp_transport
-        web = self.url.startswith(("http:", "https:"))
-        if web:
-            # FFmpeg must not follow a redirect to an unchecked address on its own.
-            options["max_redirects"] = "0"
-        try:
-            container = self._open(self.url, options)
-        except SourceError:
-            if not web:
-                raise
-            # Perhaps a redirect: follow it here, every hop checked, then open where it ends.
-            final = final_location(self.url, list(self.config.allow_networks),
-                                   self.config.headers, timeout_s=self.config.open_timeout_s)
-            if final == self.url:
-                raise
-            container = self._open(final, options)
+        if self.url.startswith(("http:", "https:")):
+            if self.config.proxy_url:
+                options["http_proxy"] = self.config.proxy_url
+            else:
+                options["max_redirects"] = "0"  # nothing would check where they lead
+        container = self._open(self.url, options)
         with container:
             stream = _pick_audio(container)
             for other in container.streams:
@@ -215,29 +211,6 @@ class UrlSource:
                 self._put(bytes(pending))
                 self.samples += len(pending) // 2
             return finite
-
-
-MAX_REDIRECTS = 5
-
-
-def final_location(url: str, allow_networks: list, headers: dict[str, str],  # noqa: ANN001
-                   *, timeout_s: float) -> str:
-    """Follows ``url``'s HTTP redirects, checking every hop like the first (connecting to the
-    vetted address each time); returns where they end. Raises SourceError for a hop that leads
-    to a refused address, or too many hops."""
-    import httpx
-
-    for _ in range(MAX_REDIRECTS + 1):
-        try:
-            nxt = redirect_target(url, allow_networks, headers, timeout_s=timeout_s)
-        except InvalidParameter as exc:
-            raise SourceError(f"the source redirected to a refused URL: {exc.message}") from None
-        except httpx.HTTPError:
-            return url  # FFmpeg opens it and reports the failure in its own words
-        if nxt is None:
-            return url
-        url = nxt
-    raise SourceError(f"the source redirected more than {MAX_REDIRECTS} times")
 
 
 def _describe(exc: BaseException) -> str:

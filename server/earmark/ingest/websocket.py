@@ -222,7 +222,7 @@ class LiveConnection:
         source = UrlSource(self.options.url, SourceConfig(
             headers=dict(self.options.url_headers),
             reconnect_budget_s=self.settings.url_reconnect_budget_s,
-            allow_networks=tuple(parse_networks(self.settings.url_allow_networks)),
+            proxy_url=self.ws.app.state.egress.url,
             rtsp_transport=self.options.rtsp_transport,
         ))
         async for item in source.chunks():
