@@ -218,3 +218,28 @@ def test_the_private_ranges_are_the_standard_ones():
     for a in ("127.0.0.1", "10.0.0.1", "169.254.169.254", "fd00::1", "fe80::1", "::1"):
         addr = ipaddress.ip_address(a)
         assert addr.is_private or addr.is_loopback or addr.is_link_local
+
+
+async def test_rtmp_and_rtsp_hosts_are_checked_again_and_pinned(monkeypatch):
+    """Not HTTP, so not through the proxy: the host is checked again at each connection and
+    FFmpeg gets the vetted address. A name that rebinds after the API's check is refused."""
+    answers = iter(["127.0.0.1"] + ["127.0.0.2"] * 20)
+    real = socket.getaddrinfo
+
+    def rebinding(host, *args, **kwargs):  # noqa: ANN001, ANN202
+        if host == "live.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (next(answers), 1935))]
+        return real(host, *args, **kwargs)
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    only_first = parse_networks("127.0.0.1/32")
+    url = "rtmp://live.test/app/stream"
+    check_url(url, only_first)
+    source = UrlSource(url, SourceConfig(headers={}, reconnect_budget_s=0.5,
+                                         allow_networks=tuple(only_first)))
+    items = await asyncio.wait_for(_collect(source), 30)
+    last = [i for i in items if not isinstance(i, bytes)][-1]
+    assert last.state == "failed" and "127.0.0.2" in last.reason
+
+
+async def _collect(source: UrlSource) -> list:
+    return [item async for item in source.chunks()]

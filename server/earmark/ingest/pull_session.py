@@ -26,6 +26,7 @@ from earmark.dialects.deepgram import LiveOptions
 from earmark.errors import EarmarkError
 from earmark.inference.tagger import Tag
 from earmark.ingest.admission import new_runner
+from earmark.ingest.url_safety import parse_networks
 from earmark.ingest.url_source import SourceConfig, UrlSource
 
 logger = logging.getLogger(__name__)
@@ -104,6 +105,7 @@ class PullSession:
             headers=dict(self.options.url_headers),
             reconnect_budget_s=self.settings.url_reconnect_budget_s,
             proxy_url=self.app.state.egress.url,
+            allow_networks=tuple(parse_networks(self.settings.url_allow_networks)),
             max_duration_s=self.max_audio_s or 4 * 3600.0))
         outcome: PullOutcome | None = None
         chunks = source.chunks().__aiter__()

@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from earmark.core.events import SourceStatus
-from earmark.errors import EarmarkError
+from earmark.errors import EarmarkError, InvalidParameter
+from earmark.ingest.url_safety import pinned_url, resolve_checked
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,9 @@ class SourceConfig:
     # The server's EgressProxy (FFmpeg's http_proxy): it checks every HTTP(S) connection,
     # redirects and HLS segments included. Without one, redirects are not followed.
     proxy_url: str | None = None
+    # Set for a server's pulls: an RTMP/RTSP host is checked again at every (re)connection and
+    # FFmpeg is given the vetted address, so a changed DNS answer cannot redirect it.
+    allow_networks: tuple | None = None
 
 
 def _pick_audio(container):  # noqa: ANN001, ANN202 - PyAV types
@@ -178,7 +182,14 @@ class UrlSource:
                 options["http_proxy"] = self.config.proxy_url
             else:
                 options["max_redirects"] = "0"  # nothing would check where they lead
-        container = self._open(self.url, options)
+        url = self.url
+        if self.config.allow_networks is not None and url.startswith(("rtmp", "rtsp")):
+            try:
+                parts, address = resolve_checked(url, list(self.config.allow_networks))
+            except InvalidParameter as exc:
+                raise SourceError(exc.message) from None
+            url, _ = pinned_url(parts, address)
+        container = self._open(url, options)
         with container:
             stream = _pick_audio(container)
             for other in container.streams:

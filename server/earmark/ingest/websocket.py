@@ -223,6 +223,7 @@ class LiveConnection:
             headers=dict(self.options.url_headers),
             reconnect_budget_s=self.settings.url_reconnect_budget_s,
             proxy_url=self.ws.app.state.egress.url,
+            allow_networks=tuple(parse_networks(self.settings.url_allow_networks)),
             rtsp_transport=self.options.rtsp_transport,
         ))
         async for item in source.chunks():
