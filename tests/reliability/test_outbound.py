@@ -243,3 +243,37 @@ async def test_rtmp_and_rtsp_hosts_are_checked_again_and_pinned(monkeypatch):
 
 async def _collect(source: UrlSource) -> list:
     return [item async for item in source.chunks()]
+
+
+async def test_the_proxy_drops_the_source_side_when_ffmpeg_hangs_up(egress):
+    """A source that accepts and then never answers: once the client side closes, the proxy
+    must close its connection to the source too (no socket kept per reconnect)."""
+    accepted: list[asyncio.StreamWriter] = []
+    closed = asyncio.Event()
+
+    async def stalled(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+        await reader.read()  # returns at EOF: the proxy closed its side
+        closed.set()
+
+    server = await asyncio.start_server(stalled, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    reader, writer = await asyncio.open_connection("127.0.0.1", egress.port)
+    auth = egress.url.split("//", 1)[1].split("@", 1)[0]
+    import base64
+
+    token = base64.b64encode(auth.encode()).decode()
+    writer.write(f"GET http://127.0.0.1:{port}/live HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                 f"Proxy-Authorization: Basic {token}\r\n\r\n".encode())
+    await writer.drain()
+    for _ in range(100):
+        if accepted:
+            break
+        await asyncio.sleep(0.02)
+    assert accepted, "the proxy connected to the source"
+    writer.close()  # FFmpeg gives up
+    await asyncio.wait_for(closed.wait(), 5)
+    for w in accepted:
+        w.close()
+    server.close()
+    await server.wait_closed()

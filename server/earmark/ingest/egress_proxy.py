@@ -128,7 +128,16 @@ class EgressProxy:
             request = "\r\n".join([f"{method} {path} {version}", *headers,
                                    "Connection: close", "", ""])
             upstream_writer.write(request.encode("latin-1"))
-        await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+        pipes = {asyncio.ensure_future(_pipe(reader, upstream_writer)),
+                 asyncio.ensure_future(_pipe(upstream_reader, writer))}
+        try:
+            # When either side ends, both end: a stalled source must not keep its socket
+            # open after FFmpeg gave up on it (rw_timeout) and reconnected.
+            await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for pipe in pipes:
+                pipe.cancel()
+            upstream_writer.close()
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
