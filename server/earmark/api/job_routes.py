@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 
 from earmark.api.auth import limit, request_owner, request_principal
 from earmark.api.webhooks import check_webhook_url, owner_secret
-from earmark.core.summary import chapter_breaks, pick_sentences, summary_size
+from earmark.core.summary import chapter_spans, pick_sentences, summary_size
 from earmark.dialects.file_job_options import parse_job_options
 from earmark.dialects.file_jobs import (
     ChapterOut,
@@ -343,9 +343,8 @@ async def chapters(request: Request, conversationId: str) -> ChaptersOut:  # noq
     if not out:
         return ChaptersOut(chapters=[])
     vectors = await asyncio.wrap_future(worker.embed([m.text for m in out]))
-    starts = [0, *chapter_breaks(vectors), len(out)]
     found = []
-    for a, b in zip(starts, starts[1:], strict=False):
+    for a, b in chapter_spans(vectors):
         part = out[a:b]
         gist = part[pick_sentences(vectors[a:b], 1,
                                    min_words=[len(m.text.split()) for m in part])[0]]

@@ -237,11 +237,11 @@ class _Story:
         if kind in ("headline", "gist"):
             best = texts[pick_sentences(vectors, 1, min_words=[len(t.split()) for t in texts])[0]]
             return best if kind == "headline" else await self._gist(found, best)
+        if kind != "bullets":
+            return summary_of(texts, vectors)
         picks = pick_sentences(vectors, summary_size(len(texts)),
                                min_words=[len(t.split()) for t in texts])
-        if kind == "bullets":
-            return "\n".join(f"- {texts[i]}" for i in picks)
-        return " ".join(texts[i] for i in picks)
+        return "\n".join(f"- {texts[i]}" for i in picks)
 
     async def _gist(self, part: list[Message], headline: str) -> str:
         """The part's top YAKE key phrase; the headline's first words when it has none."""
