@@ -11,12 +11,15 @@ def scripted(source: UrlSource, script):
 
     def pull_once(reconnect: bool) -> bool:
         step = next(steps)
-        if step.startswith("live"):  # opened: report it like the real pull does
-            source._connected = True
-            source._opens += 1
+        if step.startswith("live"):  # opened and gave audio, like the real pull reports it
             source._put(SourceStatus("live", "reconnected" if reconnect else None))
+            source._connected = True
+            source.samples += 16000
             time.sleep(float(step.split(":")[1]))
             raise OSError("dropped")
+        if step == "garbage":  # opened, but nothing decodable came out
+            source._put(SourceStatus("live", "reconnected" if reconnect else None))
+            raise OSError("invalid data")
         if step == "long":
             raise _DurationReached()
         raise OSError("refused")
@@ -36,6 +39,13 @@ async def test_each_outage_gets_its_own_reconnect_budget():
     states = await run(["live:0", "down", "live:1.5", "down", "down", "down", "down", "down"])
     assert states[:4] == ["live", "reconnecting", "reconnecting", "live"]
     assert states[4] == "reconnecting" and states[-1] == "failed"
+
+
+async def test_opens_that_give_no_audio_do_not_renew_the_budget():
+    # A source of garbage opens every time and fails every time: it must not retry forever.
+    assert await run(["garbage"]) == ["live", "failed"]
+    states = await run(["live:0"] + ["garbage"] * 50, budget_s=0.5)
+    assert states[-1] == "failed" and len(states) < 40
 
 
 async def test_a_source_that_never_opens_fails_at_once():
