@@ -18,7 +18,7 @@ import orjson
 import pytest
 
 from earmark.evaldata import wer
-from tests.conftest import free_port, running_server, silence_pcm
+from tests.conftest import espeak, free_port, running_server, silence_pcm
 from tests.e2e.client import stream
 from tests.e2e.webhook_receiver import WebhookReceiver
 
@@ -39,6 +39,11 @@ COOKING = [
     "Bake the loaf in a hot oven until the crust is golden brown.",
     "Let the bread cool on a wire rack before you slice it for dinner.",
 ]
+
+DIALOGUE = [("en-us", "Good morning, thanks for joining the planning call today."),
+            ("en-us+f3", "Happy to be here, I have the numbers from last week ready."),
+            ("en-us", "Great, let us start with the budget for the new office."),
+            ("en-us+f3", "The budget grew by ten percent because of the rent.")]
 
 
 def ffmpeg(*args: str) -> None:
@@ -73,6 +78,12 @@ def media(tmp_path_factory, speak):
     # faststart: the test's HTTP server cannot answer the range request for a trailing moov
     ffmpeg("-f", "s16le", "-ar", "16000", "-ac", "1", "-i", str(root / "talk.raw"),
            "-c:a", "aac", "-movflags", "+faststart", str(root / "talk.m4a"))
+    dialogue = [silence_pcm(0.5)]
+    for voice, line in DIALOGUE:
+        dialogue += [espeak(line, voice), silence_pcm(1.0)]
+    (root / "dialogue.raw").write_bytes(np.concatenate(dialogue).tobytes())
+    ffmpeg("-f", "s16le", "-ar", "16000", "-ac", "1", "-i", str(root / "dialogue.raw"),
+           "-c:a", "aac", "-movflags", "+faststart", str(root / "dialogue.m4a"))
     return root, sports
 
 
@@ -273,7 +284,7 @@ def test_stream_job_stop_gives_14_and_silence_gives_15(client, http_base, media)
 
 
 def test_stream_job_options_not_available_are_named(client) -> None:
-    for name, value in (("speaker_labels", True), ("custom_topics", True),
+    for name, value in (("speakers_expected", 2), ("custom_topics", True),
                         ("iab_categories", True), ("language_code", "de"),
                         ("topics", ["sport"])):
         r = client.post("/audio-stream/start", json={"audio_url": "http://127.0.0.1/a",
@@ -385,3 +396,27 @@ def test_stream_job_rolling_summary_and_chapters(client, http_base) -> None:
     bad = client.post("/audio-stream/start", json={"audio_url": f"{http_base}/talk.m4a",
                                                    "summary_type": "bullets"})
     assert bad.status_code == 400 and bad.json()["param"] == "summarization"
+
+
+def test_stream_job_speaker_labels(client, http_base) -> None:
+    with WebhookReceiver() as receiver:
+        client.put("/v1/settings/webhook", json={"url": receiver.url})
+        r = client.post("/audio-stream/start", json={
+            "audio_url": f"{http_base}/dialogue.m4a", "speaker_labels": True,
+            "speakers_expected": 2, "sentiment_analysis": True})
+        assert r.status_code == 200, r.text
+        got = wait_stopped(receiver)
+    transcripts = [c["data"]["transcript"] for c in got if c["data"]["transcript"]]
+    assert all(t["speaker_labels"] and t["speakers_expected"] == 2 for t in transcripts)
+    words = [w for t in transcripts for w in t["words"]]
+    assert words and {w["speaker"] for w in words} == {"A", "B"}, got[-1]
+    said = {"A": "", "B": ""}
+    for t in transcripts:
+        for u in t["utterances"]:
+            assert u["text"] == " ".join(w["text"] for w in u["words"])
+            assert {w["speaker"] for w in u["words"]} == {u["speaker"]}
+            said[u["speaker"]] += " " + u["text"]
+    assert "good morning" in said["A"] and "start with the budget" in said["A"]
+    assert "happy to be here" in said["B"] and "because of the rent" in said["B"]
+    results = [s for t in transcripts for s in t["sentiment_analysis_results"]]
+    assert results and all(s["speaker"] in ("A", "B") for s in results)

@@ -45,3 +45,44 @@ async def test_order_supersede_and_failure() -> None:
     assert sent[0].words == ()  # withheld, never sent unprocessed
     assert sent[1].words[0].text == "THREE"
     await stage.flush(1.0)
+
+
+async def test_a_stuck_worker_delays_but_never_loses_events() -> None:
+    worker = GatedWorker()
+    sent: list = []
+    stage = TextStage(worker, TextOptions(profanity=True), sent.append)  # type: ignore[arg-type]
+    stage.on_event(t("one", True))
+    stage.on_event(Tags(0, 100, ()))
+    assert stage.held_from == 0
+    await stage.flush(0.05)  # the worker never answers
+    assert [type(e).__name__ for e in sent] == ["Transcript", "Tags"]
+    assert sent[0].words == ()  # the text stage's failure: withheld, not sent raw
+    assert worker.futures[0].cancelled() and stage.held_from is None
+
+
+async def test_speaker_stage_labels_words_by_the_nearest_window() -> None:
+    import numpy as np
+
+    from earmark.live.speakers import SpeakerStage
+
+    class Scripted:
+        def __init__(self) -> None:
+            self.calls: list[tuple[int, bool]] = []
+
+        def submit(self, audio, speakers, *, learn, offset):  # noqa: ANN001
+            self.calls.append((len(audio), learn))
+            f: Future = Future()
+            f.set_result((np.array([offset + 1000, offset + 9000]), [0, 1]))
+            return f
+
+    worker = Scripted()
+    sent: list = []
+    stage = SpeakerStage(worker, sent.append)  # type: ignore[arg-type]
+    stage.receive_audio(np.zeros(16000, np.float32))
+    words = (Word("hi", 0, 2000, 0.9), Word("there", 8000, 10000, 0.9))
+    stage.on_event(Transcript(0, 12000, words, is_final=True))
+    stage.on_event(Transcript(0, 12000, (), is_final=False))  # no words: passes as it is
+    await asyncio.sleep(0.01)
+    assert [w.speaker for w in sent[0].words] == [0, 1]
+    assert worker.calls == [(12000, True)]
+    assert len(sent) == 2

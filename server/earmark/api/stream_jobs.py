@@ -129,7 +129,8 @@ class StreamJobs:
                            max_audio_s=None if resumed else end_at,
                            skip_s=0.0 if resumed else options.start_from_s,
                            vad_threshold=options.vad_threshold, on_progress=on_progress,
-                           language=options.language_code)
+                           language=options.language_code, diarize=options.speaker_labels,
+                           speakers=options.speakers_expected)
         self._running[task.id] = (pull, self._running[task.id][1])
         outcome: PullOutcome = await pull.run()
         assembler.receive_end(outcome.audio_samples)

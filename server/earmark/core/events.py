@@ -26,6 +26,7 @@ class Word:
     start_sample: int
     end_sample: int
     probability: float
+    speaker: int | None = None  # 0-based, set when the client asked for speaker labels
 
 
 @dataclass(frozen=True)

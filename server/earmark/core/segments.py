@@ -9,7 +9,7 @@ touch it has arrived (``settled_sample`` is the live session's committed point).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from earmark.core.events import Word
 
@@ -48,8 +48,8 @@ class SegmentAssembler:
         """Final words, times in samples of this run (before the offset)."""
         for w in words:
             if w.text.strip():
-                self._words.append(Word(w.text, w.start_sample + self._offset,
-                                        w.end_sample + self._offset, w.probability))
+                self._words.append(replace(w, start_sample=w.start_sample + self._offset,
+                                           end_sample=w.end_sample + self._offset))
 
     def receive_settled(self, settled_sample: int) -> None:
         """No final will arrive any more for audio before ``settled_sample`` (this run)."""

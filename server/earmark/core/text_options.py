@@ -204,7 +204,7 @@ def apply_replacements(words: Sequence[Word], table: Sequence[tuple[str, str]]) 
                 lead = first.text[: len(first.text) - len(first.text.lstrip())]
                 tail = _trailing_punct(last.text)
                 merged = Word(lead + target + tail, first.start_sample, last.end_sample,
-                              min(w.probability for w in window))
+                              min(w.probability for w in window), first.speaker)
                 out[i:i + n] = [merged]
             i += 1
     return out
@@ -246,7 +246,8 @@ def redact(words: Sequence[Word], spans: Iterable[Span], sub: str = "entity_name
         label = f"[{LABELS[kind]}]" if sub != "hash" else "#" * max(
             4, sum(len(_bare(w.text)) for w in words[i:j + 1]))
         out.append(Word(label + _trailing_punct(words[j].text), words[i].start_sample,
-                        words[j].end_sample, min(w.probability for w in words[i:j + 1])))
+                        words[j].end_sample, min(w.probability for w in words[i:j + 1]),
+                        words[i].speaker))
         i = j + 1
     return out
 

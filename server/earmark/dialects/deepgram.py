@@ -37,7 +37,7 @@ _ACCEPTED_NO_EFFECT = {
 }
 # Features a later release adds; asking for them on today's server is an error, off is fine.
 _NOT_YET = {
-    "diarize", "multichannel", "topics", "intents", "summarize",
+    "multichannel", "topics", "intents", "summarize",
 }
 _NOT_YET_VALUED = {"search", "callback", "callback_method", "diarize_model"}
 _TEXT_FLAGS = {"profanity_filter", "sentiment", "detect_entities"}
@@ -45,7 +45,7 @@ _KNOWN = (
     {"encoding", "sample_rate", "channels", "interim_results", "endpointing", "utterance_end_ms",
      "vad_events", "language", "keywords", "keyterm", "token", "url", "url_headers",
      "rtsp_transport", "tagging", "tag_collection", "seed_sentence", "redact", "replace",
-     "detect_language"}
+     "detect_language", "diarize", "diarize_speakers"}
     | _ACCEPTED_NO_EFFECT | _NOT_YET | _NOT_YET_VALUED | _TEXT_FLAGS
 )
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -77,6 +77,8 @@ class LiveOptions:
     tag_collection: str | None = None  # None: the default catalogue
     seed_sentence: str | None = None
     detect_language: bool = False  # decode each final in the language Whisper hears
+    diarize: bool = False  # a speaker label on every word
+    diarize_speakers: int | None = None  # at most this many speakers (None: estimated)
     text: TextOptions = TextOptions()  # redact, replace, profanity_filter, sentiment, entities
 
     @property
@@ -191,7 +193,15 @@ def parse_live_options(params: Iterable[tuple[str, str]], *, multilingual: bool)
     if model is not None and not 0 < len(model) <= 100:
         raise InvalidParameter("model must be 1-100 characters", param="model")
     text = text_options(repeated["redact"], repeated["replace"], single)
+    diarize = _bool("diarize", single.get("diarize", "false"))
+    diarize_speakers = None
+    if "diarize_speakers" in single:
+        if not diarize:
+            raise InvalidParameter("diarize_speakers needs diarize=true", param="diarize_speakers")
+        diarize_speakers = _int("diarize_speakers", single["diarize_speakers"], 1, 10)
     return LiveOptions(
+        diarize=diarize,
+        diarize_speakers=diarize_speakers,
         text=text,
         detect_language=detect,
         encoding=_ENCODINGS[encoding],
@@ -347,6 +357,7 @@ class DeepgramEncoder:
                 "end": _s(w.end_sample),
                 "confidence": round(w.probability, 4),
                 "punctuated_word": w.text.strip(),
+                **({"speaker": w.speaker or 0} if self.options.diarize else {}),
             }
             for w in t.words
         ]

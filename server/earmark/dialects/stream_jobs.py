@@ -23,10 +23,11 @@ from earmark.errors import InvalidParameter
 SUCCESS, ERROR, USER_STOPPED, NO_DATA, CAPACITY = 0, -1, 14, 15, 16
 
 # Options that need the speech-understanding work: refused when turned on.
-NOT_YET_FLAGS = ("multichannel", "disfluencies", "speaker_labels", "iab_categories",
+NOT_YET_FLAGS = ("multichannel", "disfluencies", "iab_categories",
                  "custom_topics", "redact_pii_audio")
 NOT_YET_VALUES = ("speech_models", "topics",
                   "redact_pii_audio_quality", "speech_understanding")
+MAX_SPEAKERS = 10
 _PUNCT = re.compile(r"[^\w\s'-]|(?<!\w)['-]|['-](?!\w)")
 
 
@@ -84,6 +85,8 @@ class StreamOptions:
     summarization: bool = False  # a rolling extractive summary of the stream so far
     summary_type: str = "paragraph"  # paragraph, bullets, headline or gist
     auto_chapters: bool = False  # chapters of the stream so far
+    speaker_labels: bool = False  # words and utterances carry speakers A, B, ...
+    speakers_expected: int | None = None  # at most this many (None: estimated)
 
 
 @dataclass(frozen=True)
@@ -112,9 +115,12 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
         if req.summary_type not in (None, "paragraph", "bullets", "gist", "headline"):
             raise InvalidParameter("summary_type is paragraph, bullets, gist or headline",
                                    param="summary_type")
-    if req.speakers_expected:
-        raise InvalidParameter("speakers_expected needs speaker_labels, which is not "
-                               "available yet", param="speakers_expected")
+    if req.speakers_expected and not req.speaker_labels:
+        raise InvalidParameter("speakers_expected needs speaker_labels",
+                               param="speakers_expected")
+    if req.speakers_expected > MAX_SPEAKERS:
+        raise InvalidParameter(f"speakers_expected is at most {MAX_SPEAKERS}",
+                               param="speakers_expected")
     if req.language_confidence_threshold:
         raise InvalidParameter("language_confidence_threshold is not available yet",
                                param="language_confidence_threshold")
@@ -163,7 +169,8 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
                          req.audio_start_from / 1000, (req.audio_end_at / 1000) or None,
                          req.speech_threshold or None, spelling, text, req.content_safety,
                          req.summarization, req.summary_type or "paragraph",
-                         req.auto_chapters)
+                         req.auto_chapters, req.speaker_labels,
+                         req.speakers_expected or None)
 
 
 def _word_text(word: Word, options: StreamOptions) -> str:
@@ -200,25 +207,29 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
     ``segment`` holds the words after the text options."""
     offset = options.start_from_s
     words = [{"text": t, "start": _ms(w.start_sample, offset), "end": _ms(w.end_sample, offset),
-              "confidence": round(w.probability, 3), "speaker": None}
+              "confidence": round(w.probability, 3),
+              "speaker": speaker_name(w.speaker) if options.speaker_labels else None}
              for w in segment.words if (t := _word_text(w, options))]
     confidence = round(sum(w["confidence"] for w in words) / len(words), 3) if words else 0.0
     transcript = {
         "audio_url": options.audio_url, "id": f"{task_id}-{segment.index}",
         "status": "completed", "language_code": language or options.language_code,
         "confidence": confidence, "text": " ".join(w["text"] for w in words), "words": words,
-        "utterances": None, "speaker_labels": False, "speakers_expected": None,
+        "utterances": None, "speaker_labels": options.speaker_labels,
+        "speakers_expected": options.speakers_expected,
         "sentiment_analysis": False, "auto_highlights": False,
         "auto_highlights_result": None, "iab_categories": False, "content_safety": False,
         "summary": None, "chapters": None,
         "redact_pii": bool(options.text.redact), "filter_profanity": options.text.profanity,
     }
+    if options.speaker_labels:
+        transcript["utterances"] = utterances(words)
     if options.text.sentiment:
         transcript["sentiment_analysis"] = True
         transcript["sentiment_analysis_results"] = [] if sentiment is None or not words else [{
             "text": transcript["text"], "start": words[0]["start"], "end": words[-1]["end"],
             "sentiment": sentiment[0].upper(), "confidence": round(abs(sentiment[1]), 3),
-            "speaker": None}]
+            "speaker": _main_speaker(words)}]
     if options.text.highlights:
         transcript["auto_highlights"] = True
         transcript["auto_highlights_result"] = {"status": "success", "results": [
@@ -250,6 +261,34 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
                                   for label, text, start, end in entities]
     return _envelope(task_id, segment.index, segment.start_sample, segment.end_sample, offset,
                      status, message, transcript)
+
+
+def speaker_name(label: int | None) -> str:
+    """0 -> "A", 25 -> "Z", 26 -> "AA" (AssemblyAI's letters); no label is "A"."""
+    n, name = (label or 0) + 1, ""
+    while n:
+        n, rest = divmod(n - 1, 26)
+        name = chr(ord("A") + rest) + name
+    return name
+
+
+def utterances(words: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Runs of consecutive words by one speaker."""
+    out: list[dict[str, Any]] = []
+    for w in words:
+        if not out or out[-1]["speaker"] != w["speaker"]:
+            out.append({"speaker": w["speaker"], "start": w["start"], "words": []})
+        out[-1]["words"].append(w)
+        out[-1]["end"] = w["end"]
+    for u in out:
+        u["text"] = " ".join(w["text"] for w in u["words"])
+        u["confidence"] = round(sum(w["confidence"] for w in u["words"]) / len(u["words"]), 3)
+    return out
+
+
+def _main_speaker(words: list[dict[str, Any]]) -> str | None:
+    said = [w["speaker"] for w in words if w["speaker"] is not None]
+    return max(set(said), key=said.count) if said else None
 
 
 def stop_callback(task_id: str, index: int, start_sample: int, end_sample: int,

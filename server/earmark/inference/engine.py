@@ -25,7 +25,7 @@ from earmark.config import Settings
 from earmark.core.events import Priority, Recognition, RecognitionRequest
 from earmark.core.languages import ModelLanguages
 from earmark.inference.scheduler import InferenceScheduler
-from earmark.inference.speakers import SpeakerModel
+from earmark.inference.speakers import SpeakerModel, SpeakerWorker
 from earmark.inference.tagger import Tag, TagModel, TagWorker, load_catalogue
 from earmark.inference.understanding import UnderstandingWorker
 from earmark.inference.vad import SileroVad, VadWorker
@@ -65,6 +65,7 @@ class Engine:
         # Text options' models load on first use, on this worker's thread.
         self.understanding = UnderstandingWorker()
         self.speakers = SpeakerModel()  # loads on the first diarization
+        self.speaker_worker = SpeakerWorker(self.speakers)  # live speaker labels
         self.ready = False
         self.workers = 1
 
@@ -118,6 +119,7 @@ class Engine:
             self.vad_worker.stop()
         if self.tag_worker is not None:
             self.tag_worker.close()
+        self.speaker_worker.close()
         self.understanding.close()
 
     @property

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from earmark.core.tagging import ScoredWindow, TagScore
+from earmark.inference.topics import TopicLabel, TopicModel
 
 logger = logging.getLogger(__name__)
 
@@ -233,7 +234,13 @@ class TagWorker:
 
     def __init__(self, model: TagModel) -> None:
         self.model = model
+        self.topic_model = TopicModel(model.embed)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="earmark-tags")
+
+    def topics(self, text: str, custom: tuple[str, ...] = ()
+               ) -> Future[tuple[tuple[TopicLabel, ...], tuple[TopicLabel, ...]]]:
+        """IAB categories and custom-topic labels of ``text`` (``inference/topics.py``)."""
+        return self._pool.submit(self.topic_model.classify, text, custom)
 
     def submit(self, tags: tuple[Tag, ...], text: str, seed: str | None) -> Future[ScoredWindow]:
         return self._pool.submit(self.model.score, tags, text, seed)

@@ -24,6 +24,7 @@ from earmark.inference.engine import Engine
 from earmark.inference.tagger import Tag
 from earmark.live.outbox import Outbox
 from earmark.live.runner import LiveRunner
+from earmark.live.speakers import SpeakerStage
 from earmark.live.tagging import TagFeed
 from earmark.live.understanding import TextStage
 
@@ -96,6 +97,11 @@ def new_runner(
     if options.text.active:
         stage = TextStage(engine.understanding, options.text, emit)
         emit = stage.on_event
+    speakers = None
+    if options.diarize:
+        speakers = SpeakerStage(engine.speaker_worker, emit,
+                                max_speakers=options.diarize_speakers)
+        emit = speakers.on_event
     feed = None
     if tags is not None and engine.tag_worker is not None:
         feed = TagFeed(engine.tag_worker, tags, options.seed_sentence, emit,
@@ -116,4 +122,5 @@ def new_runner(
         load_policy=engine.load_policy,
         tag_feed=feed,
         text_stage=stage,
+        speaker_stage=speakers,
     )

@@ -46,14 +46,16 @@ class PullSession:
                  seed_sentence: str | None = None, hotwords: tuple[str, ...] = (),
                  max_audio_s: float | None = None, silence_timeout_s: float | None = None,
                  on_progress: Callable[[int], None] | None = None, skip_s: float = 0.0,
-                 vad_threshold: float | None = None, language: str | None = None) -> None:
+                 vad_threshold: float | None = None, language: str | None = None,
+                 diarize: bool = False, speakers: int | None = None) -> None:
         self.app = app
         self.settings = app.state.settings
         self.options = LiveOptions(url=url, url_headers=tuple(headers.items()),
                                    interim_results=False, tagging=tags is not None,
                                    seed_sentence=seed_sentence, keyterms=hotwords,
                                    language=language if language not in (None, "auto")
-                                   else "en", detect_language=language == "auto")
+                                   else "en", detect_language=language == "auto",
+                                   diarize=diarize, diarize_speakers=speakers)
         self.on_event = on_event
         self.on_progress = on_progress  # the session's settled sample, after each chunk
         self.max_audio_s = max_audio_s
@@ -166,7 +168,7 @@ class PullSession:
             await asyncio.sleep(0.02)
         await self.runner.feed(item)
         if self.on_progress is not None:
-            self.on_progress(self.runner.session.committed_sample)
+            self.on_progress(self.runner.settled_sample)
         now = self.runner.session.now_sample
         quiet = now - self._last_speech_sample
         if (self.silence_timeout_s is not None and not self.runner.session.pending_finals

@@ -20,6 +20,7 @@ from earmark.errors import EarmarkError
 from earmark.inference.engine import LoadPolicy
 from earmark.inference.scheduler import InferenceScheduler
 from earmark.inference.vad import VadWorker
+from earmark.live.speakers import SpeakerStage
 from earmark.live.tagging import TagFeed
 from earmark.live.understanding import TextStage
 
@@ -45,6 +46,7 @@ class LiveRunner:
         load_policy: Callable[[], LoadPolicy] | None = None,
         tag_feed: TagFeed | None = None,
         text_stage: TextStage | None = None,
+        speaker_stage: SpeakerStage | None = None,
     ) -> None:
         self.session = StreamSession(config)
         self.decoder = decoder
@@ -56,6 +58,7 @@ class LiveRunner:
         self._load_policy = load_policy
         self.tag_feed = tag_feed
         self.text_stage = text_stage  # emit goes through it when the client set text options
+        self.speaker_stage = speaker_stage  # and through this one first, for speaker labels
         self._base_interval = config.partial_interval_samples
         self.partials_shed = False
         self.sha256 = hashlib.sha256()
@@ -99,8 +102,9 @@ class LiveRunner:
                 future.result()
         if self.tag_feed is not None:
             await self.tag_feed.flush()
-        if self.text_stage is not None:
-            await self.text_stage.flush()
+        for stage in (self.speaker_stage, self.text_stage):
+            if stage is not None:
+                await stage.flush()
         return self.closed.result() if self.closed.done() else 0
 
     def abandon(self) -> None:
@@ -110,8 +114,20 @@ class LiveRunner:
         self._futures.clear()
         if self.tag_feed is not None:
             self.tag_feed.close()
-        if self.text_stage is not None:
-            self.text_stage.close()
+        for stage in (self.speaker_stage, self.text_stage):
+            if stage is not None:
+                stage.close()
+
+    @property
+    def settled_sample(self) -> int:
+        """Everything before this has been emitted: the session's committed point, or the
+        first transcript a stage still holds."""
+        settled = self.session.committed_sample
+        for stage in (self.speaker_stage, self.text_stage):
+            held = stage.held_from if stage is not None else None
+            if held is not None:
+                settled = min(settled, held)
+        return settled
 
     def _apply_load(self) -> None:
         if self._load_policy is None:
@@ -126,6 +142,8 @@ class LiveRunner:
         if not len(windows):
             return
         self._apply_load()
+        if self.speaker_stage is not None:
+            self.speaker_stage.receive_audio(windows)
         probs = await asyncio.wrap_future(self.vad.submit(self.vad_state, windows))
         self.session.receive_audio(windows, probs)
         self._pump()
