@@ -56,10 +56,51 @@ def test_segment_callback_formats_words_and_times() -> None:
     assert stopped["data"]["status"] == 14 and stopped["data"]["transcript"] is None
 
 
-@pytest.mark.parametrize(("field", "value"), [("iab_categories", True),
+@pytest.mark.parametrize(("field", "value"), [("redact_pii_audio", True), ("multichannel", True),
                                               ("language_code", "fr"), ("speakers_expected", 2),
                                               ("speech_models", ["best"])])
 def test_options_not_available_are_refused_by_name(field: str, value: object) -> None:
     with pytest.raises(InvalidParameter) as err:
         stream_options(StreamStartRequest(audio_url="rtmp://x", **{field: value}), ModelLanguages())
     assert err.value.param == field
+
+
+@pytest.mark.parametrize(("body", "param"), [
+    ({"custom_topics": True}, "topics"),
+    ({"custom_topics": True, "topics": ["  "]}, "topics"),
+    ({"custom_topics": True, "topics": ["x" * 101]}, "topics"),
+    ({"topics": ["sport"]}, "custom_topics"),
+    ({"speaker_labels": True, "speakers_expected": 11}, "speakers_expected"),
+])
+def test_topic_and_speaker_options_are_checked(body: dict, param: str) -> None:
+    with pytest.raises(InvalidParameter) as err:
+        stream_options(StreamStartRequest(audio_url="rtmp://x", **body), ModelLanguages())
+    assert err.value.param == param
+
+
+def test_topics_speakers_and_categories_in_a_callback() -> None:
+    from earmark.core.events import Word
+    from earmark.core.segments import Segment
+    from earmark.dialects.stream_jobs import SegmentTopics, segment_callback
+
+    options = stream_options(StreamStartRequest(
+        audio_url="rtmp://x", speaker_labels=True, iab_categories=True, custom_topics=True,
+        topics=["football", "football", "cooking"]), ModelLanguages())
+    assert options.topics == ("football", "cooking")  # duplicates dropped
+    words = (Word(" goal", 0, 8000, 0.9, 0), Word(" yes", 8000, 16000, 0.8, 1),
+             Word(" indeed", 16000, 24000, 0.7, 1))
+    body = segment_callback("t1", Segment(0, 0, 5 * 16000, words), options, topics=SegmentTopics(
+        iab=(("Sports>Soccer", 0.8),), custom=(("football", 0.9),),
+        iab_so_far={"Sports>Soccer": 1.0}, custom_so_far={"football": 1.0}))
+    t = body["data"]["transcript"]
+    assert [w["speaker"] for w in t["words"]] == ["A", "B", "B"]
+    assert [(u["speaker"], u["text"], u["start"], u["end"]) for u in t["utterances"]] == [
+        ("A", "goal", 0, 500), ("B", "yes indeed", 500, 1500)]
+    assert t["iab_categories_result"] == {
+        "status": "success", "summary": {"Sports>Soccer": 1.0},
+        "results": [{"text": "goal yes indeed", "labels": [{"relevance": 0.8,
+                                                            "label": "Sports>Soccer"}],
+                     "timestamp": {"start": 0, "end": 1500}}]}
+    assert t["custom_topics_result"]["results"][0]["labels"] == [
+        {"relevance": 0.9, "label": "football"}]
+    assert t["topics"] == ["football", "cooking"]

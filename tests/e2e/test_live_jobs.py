@@ -285,11 +285,14 @@ def test_stream_job_stop_gives_14_and_silence_gives_15(client, http_base, media)
 
 def test_stream_job_options_not_available_are_named(client) -> None:
     for name, value in (("speakers_expected", 2), ("custom_topics", True),
-                        ("iab_categories", True), ("language_code", "de"),
-                        ("topics", ["sport"])):
+                        ("redact_pii_audio", True), ("language_code", "de"),
+                        ("multichannel", True)):
         r = client.post("/audio-stream/start", json={"audio_url": "http://127.0.0.1/a",
                                                      name: value})
-        assert r.status_code == 400 and r.json()["param"] == name, r.text
+        assert r.status_code == 400 and r.json()["param"] in (name, "topics"), r.text
+    r = client.post("/audio-stream/start", json={"audio_url": "http://127.0.0.1/a",
+                                                 "topics": ["sport"]})
+    assert r.status_code == 400 and r.json()["param"] == "custom_topics"
     r = client.post("/audio-stream/start", json={"audio_url": "http://127.0.0.1/a",
                                                  "unknown_option": 1})
     assert r.status_code == 400 and "unknown_option" in r.json()["param"]
@@ -367,12 +370,13 @@ def test_stream_job_text_options(client, http_base) -> None:
     assert r.status_code == 400 and r.json()["param"] == "redact_pii_policies"
 
 
-def test_stream_job_rolling_summary_and_chapters(client, http_base) -> None:
+def test_stream_job_rolling_summary_chapters_and_topics(client, http_base) -> None:
     with WebhookReceiver() as receiver:
         client.put("/v1/settings/webhook", json={"url": receiver.url})
         r = client.post("/audio-stream/start", json={
             "audio_url": f"{http_base}/talk.m4a", "summarization": True,
-            "summary_type": "bullets", "auto_chapters": True})
+            "summary_type": "bullets", "auto_chapters": True, "iab_categories": True,
+            "custom_topics": True, "topics": ["football", "baking bread", "interest rates"]})
         assert r.status_code == 200, r.text
         got = wait_stopped(receiver)
     transcripts = [c["data"]["transcript"] for c in got if c["data"]["transcript"]]
@@ -396,6 +400,22 @@ def test_stream_job_rolling_summary_and_chapters(client, http_base) -> None:
     bad = client.post("/audio-stream/start", json={"audio_url": f"{http_base}/talk.m4a",
                                                    "summary_type": "bullets"})
     assert bad.status_code == 400 and bad.json()["param"] == "summarization"
+    # IAB categories per segment and of the stream so far: sport first, then food.
+    iab = [t["iab_categories_result"] for t in transcripts]
+    assert all(t["iab_categories"] and r["status"] == "success" for t, r in zip(
+        transcripts, iab, strict=True))
+    firsts = [res["labels"][0]["label"].split(">")[0] for r in iab for res in r["results"]]
+    assert firsts[0] == "Sports" and firsts[-1] == "Food & Drink", firsts
+    tier1 = {label.split(">")[0] for label in iab[-1]["summary"]}
+    assert {"Sports", "Food & Drink"} <= tier1 and max(iab[-1]["summary"].values()) == 1.0
+    for r in iab:
+        for res in r["results"]:
+            assert res["timestamp"]["start"] < res["timestamp"]["end"] and res["text"]
+    custom = [t["custom_topics_result"] for t in transcripts]
+    assert transcripts[0]["topics"] == ["football", "baking bread", "interest rates"]
+    assert set(custom[-1]["summary"]) == {"football", "baking bread"}, custom[-1]
+    early = next(r for r in custom if r["results"])
+    assert early["results"][0]["labels"][0]["label"] == "football"
 
 
 def test_stream_job_speaker_labels(client, http_base) -> None:

@@ -35,6 +35,7 @@ from earmark.dialects.stream_jobs import (
     NO_DATA,
     USER_STOPPED,
     Chapter,
+    SegmentTopics,
     StreamOptions,
     StreamStartRequest,
     segment_callback,
@@ -153,6 +154,8 @@ class StreamJobs:
         worker = self.app.state.engine.understanding
         story = _Story(self.app.state.engine, options) \
             if options.summarization or options.auto_chapters else None
+        found_topics = _Topics(self.app.state.engine.tag_worker, options) \
+            if options.iab_categories or options.topics else None
         while (seg := await writes.get()) is not None:
             sentiment, entities, highlights = None, (), ()
             if options.text.active and seg.words:
@@ -169,11 +172,12 @@ class StreamJobs:
                 said = " ".join(w.text.strip() for w in seg.words)
                 safety = tuple(await asyncio.wrap_future(tagger.content_safety(said)))
             summary, chapters = await story.update(seg.words) if story else (None, ())
+            topics = await found_topics.update(seg.words) if found_topics else None
             heard = [lang for end, lang in languages if end >= seg.start_sample]
             body = orjson.dumps(segment_callback(task.id, seg, options, sentiment=sentiment,
                                                  entities=entities, highlights=highlights,
                                                  safety=safety, summary=summary,
-                                                 chapters=chapters,
+                                                 chapters=chapters, topics=topics,
                                                  language=heard[0] if heard else None)).decode()
             await asyncio.to_thread(self.store.record_segment, task, index=seg.index,
                                     end_s=seg.end_sample / SAMPLE_RATE, body=body)
@@ -192,6 +196,39 @@ class StreamJobs:
 
     def _pulls(self) -> int:
         return sum(1 for c in self.app.state.sessions if c.options.url is not None)
+
+
+class _Topics:
+    """IAB categories and custom topics per segment, and of the stream so far: each label's
+    relevance summed over the segments, weighted by their words, scaled so the best is 1."""
+
+    SUMMARY_LABELS = 10
+
+    def __init__(self, tagger: Any, options: StreamOptions) -> None:
+        self.tagger = tagger
+        self.options = options
+        self.iab: dict[str, float] = {}
+        self.custom: dict[str, float] = {}
+
+    async def update(self, words: Sequence[Word]) -> SegmentTopics:
+        said = " ".join(w.text.strip() for w in words if w.text.strip())
+        iab, custom = await asyncio.wrap_future(self.tagger.topics(said, self.options.topics)) \
+            if said else ((), ())
+        if not self.options.iab_categories:
+            iab = ()
+        for found, total in ((iab, self.iab), (custom, self.custom)):
+            for label in found:
+                total[label.label] = total.get(label.label, 0.0) + label.relevance * len(words)
+        return SegmentTopics(tuple((t.label, t.relevance) for t in iab),
+                             tuple((t.label, t.relevance) for t in custom),
+                             self._scaled(self.iab), self._scaled(self.custom))
+
+    def _scaled(self, total: dict[str, float]) -> dict[str, float]:
+        if not total:
+            return {}
+        top = max(total.values())
+        best = sorted(total.items(), key=lambda kv: -kv[1])[: self.SUMMARY_LABELS]
+        return {label: round(value / top, 3) for label, value in best}
 
 
 class _Story:
@@ -319,10 +356,12 @@ async def start_stream(request: Request, body: StreamStartRequest) -> dict[str, 
     owner = principal.owner
     settings = request.app.state.settings
     options = stream_options(body, request.app.state.engine.languages)
-    for name in ("content_safety", "summarization", "auto_chapters"):
+    for name, param in (("content_safety", "content_safety"),
+                        ("summarization", "summarization"), ("auto_chapters", "auto_chapters"),
+                        ("iab_categories", "iab_categories"), ("topics", "custom_topics")):
         if getattr(options, name) and request.app.state.engine.tag_worker is None:
-            raise InvalidParameter(f"{name} needs the sentence model, which this server "
-                                   "runs without (--no-tagging)", param=name)
+            raise InvalidParameter(f"{param} needs the sentence model, which this server "
+                                   "runs without (--no-tagging)", param=param)
     await asyncio.to_thread(check_url, body.audio_url,
                             parse_networks(settings.url_allow_networks), param="audio_url")
     webhook = await asyncio.to_thread(store.webhook_url, owner) or settings.stream_webhook_url

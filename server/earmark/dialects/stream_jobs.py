@@ -23,10 +23,9 @@ from earmark.errors import InvalidParameter
 SUCCESS, ERROR, USER_STOPPED, NO_DATA, CAPACITY = 0, -1, 14, 15, 16
 
 # Options that need the speech-understanding work: refused when turned on.
-NOT_YET_FLAGS = ("multichannel", "disfluencies", "iab_categories",
-                 "custom_topics", "redact_pii_audio")
-NOT_YET_VALUES = ("speech_models", "topics",
-                  "redact_pii_audio_quality", "speech_understanding")
+NOT_YET_FLAGS = ("multichannel", "disfluencies", "redact_pii_audio")
+NOT_YET_VALUES = ("speech_models", "redact_pii_audio_quality", "speech_understanding")
+MAX_TOPICS = 100
 MAX_SPEAKERS = 10
 _PUNCT = re.compile(r"[^\w\s'-]|(?<!\w)['-]|['-](?!\w)")
 
@@ -87,6 +86,8 @@ class StreamOptions:
     auto_chapters: bool = False  # chapters of the stream so far
     speaker_labels: bool = False  # words and utterances carry speakers A, B, ...
     speakers_expected: int | None = None  # at most this many (None: estimated)
+    iab_categories: bool = False  # IAB Content Taxonomy labels per segment and so far
+    topics: tuple[str, ...] = ()  # custom topics (custom_topics), reported the same way
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,14 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
         if not languages.supports(language):
             raise InvalidParameter(f"language_code: {languages.refusal(req.language_code or '')}",
                                    param="language_code")
+    topics: tuple[str, ...] = ()
+    if req.custom_topics:
+        topics = tuple(dict.fromkeys(t.strip() for t in req.topics or () if t.strip()))
+        if not topics or len(topics) > MAX_TOPICS or any(len(t) > 100 for t in topics):
+            raise InvalidParameter(f"custom_topics needs topics: 1-{MAX_TOPICS} phrases of at "
+                                   "most 100 characters", param="topics")
+    elif req.topics:
+        raise InvalidParameter("topics needs custom_topics", param="custom_topics")
     if req.audio_end_at and req.audio_end_at <= req.audio_start_from:
         raise InvalidParameter("audio_end_at must be after audio_start_from",
                                param="audio_end_at")
@@ -170,7 +179,7 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
                          req.speech_threshold or None, spelling, text, req.content_safety,
                          req.summarization, req.summary_type or "paragraph",
                          req.auto_chapters, req.speaker_labels,
-                         req.speakers_expected or None)
+                         req.speakers_expected or None, req.iab_categories, topics)
 
 
 def _word_text(word: Word, options: StreamOptions) -> str:
@@ -202,7 +211,8 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
                      safety: tuple[tuple[str, float], ...] = (),
                      entities: tuple[tuple[str, str, int, int], ...] = (),
                      summary: str | None = None,
-                     chapters: tuple[Chapter, ...] = ()) -> dict[str, Any]:
+                     chapters: tuple[Chapter, ...] = (),
+                     topics: SegmentTopics | None = None) -> dict[str, Any]:
     """One callback body. Times are stream time (``audio_start_from`` counts from 0);
     ``segment`` holds the words after the text options."""
     offset = options.start_from_s
@@ -254,6 +264,17 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
         transcript["chapters"] = [{"start": _ms(c.start_sample, offset),
                                    "end": _ms(c.end_sample, offset), "headline": c.headline,
                                    "gist": c.gist, "summary": c.summary} for c in chapters]
+    if options.iab_categories:
+        transcript["iab_categories"] = True
+        transcript["iab_categories_result"] = _topic_result(
+            transcript["text"], words, topics.iab if topics else (),
+            topics.iab_so_far if topics else {})
+    if options.topics:
+        transcript["custom_topics"] = True
+        transcript["topics"] = list(options.topics)
+        transcript["custom_topics_result"] = _topic_result(
+            transcript["text"], words, topics.custom if topics else (),
+            topics.custom_so_far if topics else {})
     if options.text.entities:
         transcript["entity_detection"] = True
         transcript["entities"] = [{"entity_type": label.lower(), "text": text,
@@ -261,6 +282,25 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
                                   for label, text, start, end in entities]
     return _envelope(task_id, segment.index, segment.start_sample, segment.end_sample, offset,
                      status, message, transcript)
+
+
+@dataclass(frozen=True)
+class SegmentTopics:
+    """Topic labels of one segment (label, relevance) and of the stream so far."""
+
+    iab: tuple[tuple[str, float], ...] = ()
+    custom: tuple[tuple[str, float], ...] = ()
+    iab_so_far: dict[str, float] = field(default_factory=dict)
+    custom_so_far: dict[str, float] = field(default_factory=dict)
+
+
+def _topic_result(text: str, words: list[dict[str, Any]], labels: tuple[tuple[str, float], ...],
+                  so_far: dict[str, float]) -> dict[str, Any]:
+    """AssemblyAI's ``iab_categories_result`` shape: this segment's labels, the stream's."""
+    results = [{"text": text, "labels": [{"relevance": r, "label": name} for name, r in labels],
+                "timestamp": {"start": words[0]["start"], "end": words[-1]["end"]}}
+               ] if labels and words else []
+    return {"status": "success", "results": results, "summary": so_far}
 
 
 def speaker_name(label: int | None) -> str:

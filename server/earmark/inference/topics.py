@@ -9,9 +9,10 @@ is embedded once as "Talking about <name>, part of <tier 1>", the form that rank
   Labels are reported when the best one takes at least ``MIN_TOP_SHARE`` (talk about nothing
   in particular spreads thin over hundreds of labels) and each takes ``MIN_RELEVANCE``.
 - Custom topics are a few short phrases whose cosine to a passage runs low and noisy, so they
-  go through the taxonomy: a topic's relevance is the similarity between the topic and the
-  text's IAB labels, weighted by their shares. A topic at or above ``CUSTOM_MIN_RELEVANCE``
-  is reported.
+  go through the taxonomy: a topic's relevance is its similarity to the text's IAB labels,
+  weighted by their shares, over its similarity to the label nearest it (so a topic the
+  taxonomy names only loosely can still reach 1). A topic at or above
+  ``CUSTOM_MIN_RELEVANCE`` is reported.
 
 Measured in ``benchmarks/topics.py``. Runs on the tag worker's thread.
 """
@@ -29,9 +30,9 @@ import numpy.typing as npt
 
 TEMPERATURE = 0.02
 MIN_RELEVANCE = 0.05
-MIN_TOP_SHARE = 0.15
+MIN_TOP_SHARE = 0.18
 MAX_LABELS = 5
-CUSTOM_MIN_RELEVANCE = 0.33
+CUSTOM_MIN_RELEVANCE = 0.5
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,10 @@ class TopicModel:
         if topics not in self._custom:
             if len(self._custom) > 256:
                 self._custom.clear()
-            # Each topic's similarity to every IAB label.
-            self._custom[topics] = self.embed(list(topics)) @ self._iab_vectors().T
+            # Each topic's similarity to every IAB label, over its best: a topic the taxonomy
+            # names only loosely ("baking bread") can still reach full relevance.
+            sim = self.embed(list(topics)) @ self._iab_vectors().T
+            self._custom[topics] = sim / np.maximum(sim.max(axis=1, keepdims=True), 1e-6)
         return self._custom[topics]
 
     def classify(self, text: str, custom: tuple[str, ...] = ()
