@@ -25,6 +25,8 @@ def test_words_go_to_the_segment_holding_their_midpoint() -> None:
     assert [s.index for s in segs] == [0, 1]
     assert segs[0].text == "one straddle" and segs[1].text == "late two"
     assert (segs[1].start_sample, segs[1].end_sample) == (5 * S, 10 * S)
+    # "late" belongs to segment 1 but starts in segment 0: its audio overhangs there.
+    assert [x.text for x in segs[0].overhang] == ["late"] and segs[1].overhang == ()
 
 
 def test_silence_still_gives_empty_segments_in_order() -> None:

@@ -45,6 +45,10 @@ DIALOGUE = [("en-us", "Good morning, thanks for joining the planning call today.
             ("en-us", "Great, let us start with the budget for the new office."),
             ("en-us+f3", "The budget grew by ten percent because of the rent.")]
 
+PII = ["My name is John Smith and I live in London.",
+       "Call me on 5 5 5, 1 2 3, 4 5 6 7 after lunch.",
+       "The weather was lovely all week."]
+
 
 def ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *args], check=True)
@@ -84,6 +88,12 @@ def media(tmp_path_factory, speak):
     (root / "dialogue.raw").write_bytes(np.concatenate(dialogue).tobytes())
     ffmpeg("-f", "s16le", "-ar", "16000", "-ac", "1", "-i", str(root / "dialogue.raw"),
            "-c:a", "aac", "-movflags", "+faststart", str(root / "dialogue.m4a"))
+    pii = [silence_pcm(0.5)]
+    for line in PII:
+        pii += [speak(line), silence_pcm(1.0)]
+    (root / "pii.raw").write_bytes(np.concatenate(pii).tobytes())
+    ffmpeg("-f", "s16le", "-ar", "16000", "-ac", "1", "-i", str(root / "pii.raw"),
+           "-c:a", "aac", "-movflags", "+faststart", str(root / "pii.m4a"))
     return root, sports
 
 
@@ -440,3 +450,53 @@ def test_stream_job_speaker_labels(client, http_base) -> None:
     assert "happy to be here" in said["B"] and "because of the rent" in said["B"]
     results = [s for t in transcripts for s in t["sentiment_analysis_results"]]
     assert results and all(s["speaker"] in ("A", "B") for s in results)
+
+
+def test_stream_job_redacted_audio_never_lets_pii_be_heard(client, http_base) -> None:
+    import base64
+    import io
+    import wave
+
+    with WebhookReceiver() as receiver:
+        client.put("/v1/settings/webhook", json={"url": receiver.url})
+        r = client.post("/audio-stream/start", json={
+            "audio_url": f"{http_base}/pii.m4a", "redact_pii": True,
+            "redact_pii_policies": ["person_name", "location", "phone_number"],
+            "redact_pii_audio": True, "redact_pii_audio_quality": "wav"})
+        assert r.status_code == 200, r.text
+        task = r.json()["data"]["task_id"]
+        got = wait_stopped(receiver)
+    transcripts = [c["data"]["transcript"] for c in got if c["data"]["transcript"]]
+    text = " ".join(t["text"] for t in transcripts)
+    assert "[PERSON_NAME]" in text or "[person_name]" in text.lower(), text
+    pcm = []
+    for t in transcripts:
+        assert t["redact_pii_audio"] and t["redact_pii_audio_quality"] == "wav"
+        audio = client.get(t["redacted_audio_url"])
+        assert audio.status_code == 200 and audio.headers["content-type"] == "audio/wav"
+        with wave.open(io.BytesIO(audio.content)) as w:
+            assert (w.getframerate(), w.getnchannels()) == (16000, 1)
+            pcm.append(np.frombuffer(w.readframes(w.getnframes()), dtype="<i2"))
+    joined = np.concatenate(pcm)
+    ends = [float(c["data"]["segment_end_time"]) for c in got if c["data"]["transcript"]]
+    assert abs(len(joined) / 16000 - ends[-1]) < 0.5  # the segments cover the stream
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(joined.tobytes())
+    heard = client.post("/v2/stream", json={"audio_data": base64.b64encode(
+        buf.getvalue()).decode()}).json()["text"].lower()
+    assert "my name is" in heard and "lovely all week" in heard, heard  # the rest is intact
+    for secret in ("smith", "london", "555", "5 5 5", "4567", "four five six"):
+        assert secret not in heard, heard
+    missing = client.get(f"/audio-stream/{task}/segments/99/redacted-audio")
+    assert missing.status_code == 404
+    r = client.post("/audio-stream/start", json={"audio_url": f"{http_base}/a",
+                                                 "redact_pii_audio": True})
+    assert r.status_code == 400 and r.json()["param"] == "redact_pii_audio"
+    r = client.post("/audio-stream/start", json={
+        "audio_url": f"{http_base}/a", "redact_pii": True, "redact_pii_audio": True,
+        "redact_pii_audio_quality": "flac"})
+    assert r.status_code == 400 and r.json()["param"] == "redact_pii_audio_quality"

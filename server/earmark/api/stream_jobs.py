@@ -18,14 +18,17 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import orjson
 from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from earmark.api.auth import limit, request_owner, request_principal
 from earmark.api.webhooks import check_webhook_url
 from earmark.core import SAMPLE_RATE
+from earmark.core.audio import AudioBuffer
 from earmark.core.events import Event, Transcript, Word
 from earmark.core.messages import Message
-from earmark.core.segments import SegmentAssembler
+from earmark.core.redacted_audio import beep_out, redacted_spans
+from earmark.core.segments import Segment, SegmentAssembler
 from earmark.core.story import StorySoFar
 from earmark.core.summary import chapter_spans, pick_sentences, summary_of, summary_size
 from earmark.core.text_options import TextOptions
@@ -42,11 +45,12 @@ from earmark.dialects.stream_jobs import (
     stop_callback,
     stream_options,
 )
-from earmark.errors import InvalidParameter, NotReady
+from earmark.errors import InvalidParameter, NotFound, NotReady
 from earmark.ingest.admission import over_capacity
 from earmark.ingest.pull_session import PullOutcome, PullSession
 from earmark.ingest.url_safety import check_url, parse_networks
 from earmark.store.live_jobs import StreamTask
+from earmark.store.redacted_audio import FORMATS, segment_path, sweep, write_segment
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -68,10 +72,16 @@ class StreamJobs:
         return self.app.state.live_jobs
 
     async def resume(self) -> None:
+        await self.sweep()
         for task in await asyncio.to_thread(self.store.streams, running_only=True):
             logger.info("stream task %s: pulling again after a restart (segment %d)", task.id,
                         task.next_segment)
             self.start(task)
+
+    async def sweep(self) -> None:
+        """Redacted audio past ``--audio-retention-h`` goes (at start-up and each new task)."""
+        settings = self.app.state.settings
+        await asyncio.to_thread(sweep, settings.data_dir, settings.audio_retention_h * 3600)
 
     def start(self, task: StreamTask) -> None:
         runner = asyncio.create_task(self._run(task))
@@ -110,7 +120,9 @@ class StreamJobs:
         writes: asyncio.Queue[Any] = asyncio.Queue()
         languages: list[tuple[int, str]] = []  # (final's end, language it was decoded in)
         assembler_offset = task.next_segment * segment
-        writer = asyncio.create_task(self._write(task, writes, languages))
+        redacted = _RedactedAudio(settings.data_dir, task.id, options.redacted_audio,
+                                  assembler_offset) if options.redacted_audio else None
+        writer = asyncio.create_task(self._write(task, writes, languages, redacted))
 
         def on_event(event: Event) -> None:
             if isinstance(event, Transcript) and event.is_final:
@@ -131,7 +143,8 @@ class StreamJobs:
                            skip_s=0.0 if resumed else options.start_from_s,
                            vad_threshold=options.vad_threshold, on_progress=on_progress,
                            language=options.language_code, diarize=options.speaker_labels,
-                           speakers=options.speakers_expected)
+                           speakers=options.speakers_expected,
+                           on_audio=redacted.receive if redacted else None)
         self._running[task.id] = (pull, self._running[task.id][1])
         outcome: PullOutcome = await pull.run()
         assembler.receive_end(outcome.audio_samples)
@@ -147,7 +160,8 @@ class StreamJobs:
         await self._stop(task, options, assembler, status, message)
 
     async def _write(self, task: StreamTask, writes: asyncio.Queue[Any],
-                     languages: list[tuple[int, str]]) -> None:
+                     languages: list[tuple[int, str]],
+                     redacted: _RedactedAudio | None = None) -> None:
         """Writes segment callbacks to the outbox in order (one thread hop each)."""
         options = stream_options(StreamStartRequest(**task.request),
                                  self.app.state.engine.languages)
@@ -158,6 +172,13 @@ class StreamJobs:
             if options.iab_categories or options.topics else None
         while (seg := await writes.get()) is not None:
             sentiment, entities, highlights = None, (), ()
+            audio_url = None
+            if redacted is not None:
+                # Words of the next segment may start in this one: their audio is beeped here.
+                context = seg.words + seg.overhang
+                spans = (await asyncio.wrap_future(worker.submit(context, options.text))).words \
+                    if context else ()
+                audio_url = await redacted.write(seg, spans)
             if options.text.active and seg.words:
                 done = await asyncio.wrap_future(worker.submit(seg.words, options.text))
                 seg = replace(seg, words=done.words)
@@ -178,6 +199,7 @@ class StreamJobs:
                                                  entities=entities, highlights=highlights,
                                                  safety=safety, summary=summary,
                                                  chapters=chapters, topics=topics,
+                                                 redacted_audio_url=audio_url,
                                                  language=heard[0] if heard else None)).decode()
             await asyncio.to_thread(self.store.record_segment, task, index=seg.index,
                                     end_s=seg.end_sample / SAMPLE_RATE, body=body)
@@ -196,6 +218,35 @@ class StreamJobs:
 
     def _pulls(self) -> int:
         return sum(1 for c in self.app.state.sessions if c.options.url is not None)
+
+
+class _RedactedAudio:
+    """The pulled audio of one task, kept until its segment is written, then written with
+    every redacted word's span beeped (``core/redacted_audio.py``). Files are written before
+    the callback that links them is recorded."""
+
+    def __init__(self, data_dir: str, task_id: str, fmt: str, offset_samples: int) -> None:
+        self.data_dir = data_dir
+        self.task_id = task_id
+        self.fmt = fmt
+        self.offset = offset_samples  # stream time of this run's first sample
+        self.audio = AudioBuffer()
+        self._carry: list[tuple[int, int]] = []  # spans reaching into the next segment
+
+    def receive(self, pcm: bytes) -> None:
+        self.audio.append(np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768)
+
+    async def write(self, seg: Segment, words: Sequence[Word]) -> str:
+        spans = redacted_spans(words) + self._carry
+        lo = max(seg.start_sample - self.offset, self.audio.start_sample)
+        hi = min(seg.end_sample - self.offset, self.audio.end_sample)
+        samples = self.audio.slice(lo, hi) if hi > lo else np.zeros(0, np.float32)
+        beeped = beep_out(samples, lo + self.offset, spans)
+        await asyncio.to_thread(write_segment, self.data_dir, self.task_id, seg.index, self.fmt,
+                                beeped)
+        self._carry = [s for s in spans if s[1] > seg.end_sample]
+        self.audio.trim_before(max(lo, hi))
+        return f"/audio-stream/{self.task_id}/segments/{seg.index}/redacted-audio"
 
 
 class _Topics:
@@ -371,6 +422,8 @@ async def start_stream(request: Request, body: StreamStartRequest) -> dict[str, 
     task = await asyncio.to_thread(store.create_stream, owner, body.model_dump(), webhook,
                                    limit(settings, principal, "max_streams"))
     request.app.state.stream_jobs.start(task)
+    if options.redacted_audio:
+        await request.app.state.stream_jobs.sweep()
     return _ok({"task_id": task.id, "message": "Audio stream transcription started "
                 "successfully"})
 
@@ -398,6 +451,23 @@ async def get_stream(request: Request, task_id: str) -> dict[str, Any]:
     store = _ready(request)
     task = await asyncio.to_thread(store.get_stream, request_owner(request), task_id)
     return _ok(_task_data(task).model_dump())
+
+
+@router.get("/audio-stream/{task_id}/segments/{index}/redacted-audio",
+            summary="A segment's audio with every redacted word beeped (redact_pii_audio)",
+            response_class=FileResponse,
+            responses={200: {"content": {t: {} for t in FORMATS.values()}}})
+async def get_redacted_audio(request: Request, task_id: str, index: int) -> FileResponse:
+    store = _ready(request)
+    task = await asyncio.to_thread(store.get_stream, request_owner(request), task_id)
+    fmt = (task.request.get("redact_pii_audio_quality") or "mp3") \
+        if task.request.get("redact_pii_audio") else None
+    path = segment_path(request.app.state.settings.data_dir, task.id, index, fmt or "mp3")
+    if fmt is None or index < 0 or not path.is_file():
+        raise NotFound(f"no redacted audio for segment {index} of stream task {task.id} (it "
+                       "was not asked for, is not written yet, or is past retention)")
+    return FileResponse(path, media_type=FORMATS[fmt],
+                        filename=f"{task.id}-{index}-redacted.{fmt}")
 
 
 @router.get("/v1/settings/webhook", response_model=WebhookSetting,

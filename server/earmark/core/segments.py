@@ -20,6 +20,8 @@ class Segment:
     start_sample: int
     end_sample: int
     words: tuple[Word, ...]
+    # Final words of later segments that start before this one ends (their audio overlaps it).
+    overhang: tuple[Word, ...] = ()
 
     @property
     def text(self) -> str:
@@ -76,5 +78,6 @@ class SegmentAssembler:
 
         mine = [w for w in self._words if inside(w)]
         self._words = [w for w in self._words if not inside(w)]
-        self._ready.append(Segment(self._next, start, stop, tuple(mine)))
+        overhang = tuple(w for w in self._words if w.start_sample < stop)
+        self._ready.append(Segment(self._next, start, stop, tuple(mine), overhang))
         self._next += 1

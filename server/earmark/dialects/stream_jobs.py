@@ -23,8 +23,8 @@ from earmark.errors import InvalidParameter
 SUCCESS, ERROR, USER_STOPPED, NO_DATA, CAPACITY = 0, -1, 14, 15, 16
 
 # Options that need the speech-understanding work: refused when turned on.
-NOT_YET_FLAGS = ("multichannel", "disfluencies", "redact_pii_audio")
-NOT_YET_VALUES = ("speech_models", "redact_pii_audio_quality", "speech_understanding")
+NOT_YET_FLAGS = ("multichannel", "disfluencies")
+NOT_YET_VALUES = ("speech_models", "speech_understanding")
 MAX_TOPICS = 100
 MAX_SPEAKERS = 10
 _PUNCT = re.compile(r"[^\w\s'-]|(?<!\w)['-]|['-](?!\w)")
@@ -88,6 +88,7 @@ class StreamOptions:
     speakers_expected: int | None = None  # at most this many (None: estimated)
     iab_categories: bool = False  # IAB Content Taxonomy labels per segment and so far
     topics: tuple[str, ...] = ()  # custom topics (custom_topics), reported the same way
+    redacted_audio: str | None = None  # "mp3" or "wav": each segment's audio, PII beeped
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,17 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
     elif req.redact_pii_policies or req.redact_pii_sub:
         raise InvalidParameter("redact_pii_policies and redact_pii_sub need redact_pii",
                                param="redact_pii")
+    redacted_audio = None
+    if req.redact_pii_audio:
+        if not req.redact_pii:
+            raise InvalidParameter("redact_pii_audio needs redact_pii", param="redact_pii_audio")
+        redacted_audio = req.redact_pii_audio_quality or "mp3"
+        if redacted_audio not in ("mp3", "wav"):
+            raise InvalidParameter("redact_pii_audio_quality is mp3 or wav",
+                                   param="redact_pii_audio_quality")
+    elif req.redact_pii_audio_quality:
+        raise InvalidParameter("redact_pii_audio_quality needs redact_pii_audio",
+                               param="redact_pii_audio")
     sub = req.redact_pii_sub or "entity_name"
     if sub not in ("entity_name", "hash"):
         raise InvalidParameter("redact_pii_sub is entity_name or hash", param="redact_pii_sub")
@@ -179,7 +191,8 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
                          req.speech_threshold or None, spelling, text, req.content_safety,
                          req.summarization, req.summary_type or "paragraph",
                          req.auto_chapters, req.speaker_labels,
-                         req.speakers_expected or None, req.iab_categories, topics)
+                         req.speakers_expected or None, req.iab_categories, topics,
+                         redacted_audio)
 
 
 def _word_text(word: Word, options: StreamOptions) -> str:
@@ -212,7 +225,8 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
                      entities: tuple[tuple[str, str, int, int], ...] = (),
                      summary: str | None = None,
                      chapters: tuple[Chapter, ...] = (),
-                     topics: SegmentTopics | None = None) -> dict[str, Any]:
+                     topics: SegmentTopics | None = None,
+                     redacted_audio_url: str | None = None) -> dict[str, Any]:
     """One callback body. Times are stream time (``audio_start_from`` counts from 0);
     ``segment`` holds the words after the text options."""
     offset = options.start_from_s
@@ -234,6 +248,10 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
     }
     if options.speaker_labels:
         transcript["utterances"] = utterances(words)
+    if options.redacted_audio:
+        transcript["redact_pii_audio"] = True
+        transcript["redact_pii_audio_quality"] = options.redacted_audio
+        transcript["redacted_audio_url"] = redacted_audio_url
     if options.text.sentiment:
         transcript["sentiment_analysis"] = True
         transcript["sentiment_analysis_results"] = [] if sentiment is None or not words else [{

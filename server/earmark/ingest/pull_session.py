@@ -47,7 +47,8 @@ class PullSession:
                  max_audio_s: float | None = None, silence_timeout_s: float | None = None,
                  on_progress: Callable[[int], None] | None = None, skip_s: float = 0.0,
                  vad_threshold: float | None = None, language: str | None = None,
-                 diarize: bool = False, speakers: int | None = None) -> None:
+                 diarize: bool = False, speakers: int | None = None,
+                 on_audio: Callable[[bytes], None] | None = None) -> None:
         self.app = app
         self.settings = app.state.settings
         self.options = LiveOptions(url=url, url_headers=tuple(headers.items()),
@@ -58,6 +59,7 @@ class PullSession:
                                    diarize=diarize, diarize_speakers=speakers)
         self.on_event = on_event
         self.on_progress = on_progress  # the session's settled sample, after each chunk
+        self.on_audio = on_audio  # each chunk of 16 kHz mono s16le, as the session gets it
         self.max_audio_s = max_audio_s
         self.silence_timeout_s = silence_timeout_s
         self._skip_bytes = int(skip_s * SAMPLE_RATE) * 2  # audio before this is not wanted
@@ -166,6 +168,8 @@ class PullSession:
         # A file is read faster than real time: let the finals keep up (bounded buffers).
         while self.runner.session.pending_finals > 2 and not self.runner.failed.done():
             await asyncio.sleep(0.02)
+        if self.on_audio is not None:
+            self.on_audio(item)
         await self.runner.feed(item)
         if self.on_progress is not None:
             self.on_progress(self.runner.settled_sample)
