@@ -71,3 +71,28 @@ def test_audio_buffer_slices_by_absolute_index_and_trims():
     np.testing.assert_array_equal(buf.slice(15, 17), [15, 16])
     with pytest.raises(IndexError):
         buf.slice(10, 16)
+
+
+def test_one_channel_of_interleaved_frames_can_be_kept():
+    pcm = np.array([[1000, -2000], [3000, -4000]], dtype="<i2").tobytes()
+    left = PcmDecoder(encoding="linear16", sample_rate=16000, channels=2, channel=0)
+    right = PcmDecoder(encoding="linear16", sample_rate=16000, channels=2, channel=1)
+    assert np.allclose(left.decode(pcm) * 32768, [1000, 3000])
+    assert np.allclose(right.decode(pcm) * 32768, [-2000, -4000])
+    with pytest.raises(ValueError):
+        PcmDecoder(encoding="linear16", sample_rate=16000, channels=2, channel=2)
+
+
+async def test_interims_collapse_per_channel_only():
+    from earmark.live.outbox import Outbox
+
+    box = Outbox(10)
+    box.put(b"a0", interim=True, channel=0)
+    box.put(b"a1", interim=True, channel=1)
+    box.put(b"b1", interim=True, channel=1)  # replaces a1: same channel
+    box.put(b"b0", interim=True, channel=0)  # a0 is not last, so it stays
+    got = []
+    for _ in range(3):
+        got.append(await box.get())
+        box.sent()
+    assert got == [b"a0", b"b1", b"b0"]

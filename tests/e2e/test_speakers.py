@@ -67,3 +67,33 @@ async def test_bad_speaker_options_are_refused(server, query) -> None:
     response = err.value.response
     assert response.status_code == 400
     assert orjson.loads(response.body)["param"].startswith("diarize")
+
+
+async def test_multichannel_transcribes_each_channel_on_its_own(server) -> None:
+    """Two people on two channels, talking over each other: each channel's words come back on
+    its own channel_index, none mixed into the other."""
+    left = np.concatenate([silence_pcm(0.3), espeak(TURNS[0][1], "en-us"), silence_pcm(2.5)])
+    right = np.concatenate([silence_pcm(1.0), espeak(TURNS[3][1], "en-us+f3"),
+                            silence_pcm(2.5)])
+    n = max(len(left), len(right))
+    stereo = np.zeros((n, 2), np.int16)
+    stereo[: len(left), 0] = left
+    stereo[: len(right), 1] = right
+    session = await stream(server.ws, stereo.reshape(-1), channels=2, multichannel=True,
+                           interim_results=True, pace=4.0, vad_events=True)
+    by_channel: dict[int, str] = {0: "", 1: ""}
+    for r in session.finals:
+        assert r["channel_index"][1] == 2
+        by_channel[r["channel_index"][0]] += " " + r["channel"]["alternatives"][0]["transcript"]
+    assert "planning call" in by_channel[0] and "rent" not in by_channel[0], by_channel
+    assert "rent" in by_channel[1] and "planning" not in by_channel[1], by_channel
+    assert {tuple(m["channel"]) for m in session.of_type("SpeechStarted")} == {(0,), (1,)}
+    assert session.of_type("Metadata")[0]["channels"] == 2
+
+
+async def test_multichannel_is_refused_on_a_pulled_url(server) -> None:
+    with pytest.raises(websockets.InvalidStatus) as err:
+        async with websockets.connect(url(server.ws, multichannel=True, channels=2,
+                                          url="http://127.0.0.1:9/a.ts")):
+            pass
+    assert orjson.loads(err.value.response.body)["param"] == "multichannel"

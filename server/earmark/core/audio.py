@@ -21,12 +21,18 @@ class PcmDecoder:
     boundaries leave no clicks (a new resampler per frame would lose that state).
     """
 
-    def __init__(self, *, encoding: str, sample_rate: int, channels: int) -> None:
+    def __init__(self, *, encoding: str, sample_rate: int, channels: int,
+                 channel: int | None = None) -> None:
+        """``channel``: keep only that channel of the interleaved frames (multichannel
+        streams, one decoder per channel); None mixes the channels down."""
         if encoding not in _BYTES_PER_SAMPLE:
             raise ValueError(f"unsupported encoding {encoding!r}")
+        if channel is not None and not 0 <= channel < channels:
+            raise ValueError(f"channel {channel} of {channels}")
         self.encoding = encoding
         self.sample_rate = sample_rate
         self.channels = channels
+        self.channel = channel
         self.frame_bytes = _BYTES_PER_SAMPLE[encoding] * channels
         self._resampler = (
             None
@@ -49,7 +55,9 @@ class PcmDecoder:
             # Hostile or broken float input must not poison the model with NaN/inf.
             pcm = np.clip(np.nan_to_num(pcm, nan=0.0, posinf=1.0, neginf=-1.0), -1.0, 1.0)
         if self.channels > 1:
-            pcm = pcm.reshape(-1, self.channels).mean(axis=1, dtype=np.float32)
+            frames = pcm.reshape(-1, self.channels)
+            pcm = (frames.mean(axis=1, dtype=np.float32) if self.channel is None
+                   else np.ascontiguousarray(frames[:, self.channel]))
         self.input_samples += len(pcm)
         return self._resample(pcm, last=False)
 

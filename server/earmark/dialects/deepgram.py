@@ -36,16 +36,14 @@ _ACCEPTED_NO_EFFECT = {
     "no_delay", "punctuate", "smart_format", "extra",
 }
 # Features a later release adds; asking for them on today's server is an error, off is fine.
-_NOT_YET = {
-    "multichannel", "topics", "intents", "summarize",
-}
+_NOT_YET = {"topics", "intents", "summarize"}
 _NOT_YET_VALUED = {"search", "callback", "callback_method", "diarize_model"}
 _TEXT_FLAGS = {"profanity_filter", "sentiment", "detect_entities"}
 _KNOWN = (
     {"encoding", "sample_rate", "channels", "interim_results", "endpointing", "utterance_end_ms",
      "vad_events", "language", "keywords", "keyterm", "token", "url", "url_headers",
      "rtsp_transport", "tagging", "tag_collection", "seed_sentence", "redact", "replace",
-     "detect_language", "diarize", "diarize_speakers"}
+     "detect_language", "diarize", "diarize_speakers", "multichannel"}
     | _ACCEPTED_NO_EFFECT | _NOT_YET | _NOT_YET_VALUED | _TEXT_FLAGS
 )
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -79,6 +77,7 @@ class LiveOptions:
     detect_language: bool = False  # decode each final in the language Whisper hears
     diarize: bool = False  # a speaker label on every word
     diarize_speakers: int | None = None  # at most this many speakers (None: estimated)
+    multichannel: bool = False  # each channel transcribed on its own
     text: TextOptions = TextOptions()  # redact, replace, profanity_filter, sentiment, entities
 
     @property
@@ -199,7 +198,12 @@ def parse_live_options(params: Iterable[tuple[str, str]], *, multilingual: bool)
         if not diarize:
             raise InvalidParameter("diarize_speakers needs diarize=true", param="diarize_speakers")
         diarize_speakers = _int("diarize_speakers", single["diarize_speakers"], 1, 10)
+    multichannel = _bool("multichannel", single.get("multichannel", "false"))
+    if multichannel and url is not None:
+        raise InvalidParameter("multichannel needs audio sent on the socket; a pulled url is "
+                               "mixed to one channel", param="multichannel")
     return LiveOptions(
+        multichannel=multichannel,
         diarize=diarize,
         diarize_speakers=diarize_speakers,
         text=text,
@@ -317,21 +321,25 @@ def bare_word(text: str) -> str:
 class DeepgramEncoder:
     """Turns core events of one stream into Deepgram JSON messages."""
 
-    def __init__(self, *, request_id: str, model_name: str, options: LiveOptions) -> None:
+    def __init__(self, *, request_id: str, model_name: str, options: LiveOptions,
+                 channel: int = 0, channels: int = 1) -> None:
+        """``channel`` of ``channels``: a multichannel stream has one encoder per channel."""
         self.request_id = request_id
         self.options = options
         self.model_name = model_name
         self.model_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"earmark:{model_name}"))
         self.model_info = {"name": model_name, "version": __version__, "arch": "whisper"}
         self.created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
-        self._channel_index = [0, 1]
+        self.channel = channel
+        self._channel_index = [channel, channels]
 
     def encode(self, event: Event) -> bytes | None:
         if isinstance(event, Transcript):
             return orjson.dumps(self._results(event))
         if isinstance(event, SpeechStarted):
             return orjson.dumps(
-                {"type": "SpeechStarted", "channel": [0], "timestamp": _s(event.start_sample)}
+                {"type": "SpeechStarted", "channel": [self.channel],
+                 "timestamp": _s(event.start_sample)}
             )
         if isinstance(event, UtteranceEnd):
             return orjson.dumps(
@@ -341,7 +349,10 @@ class DeepgramEncoder:
         if isinstance(event, StreamClosed):
             return None  # the adapter sends Metadata with the byte counts it owns
         if isinstance(event, Tags):
-            return orjson.dumps(tags_message(event))
+            body = tags_message(event)
+            if self._channel_index[1] > 1:
+                body["channel_index"] = self._channel_index
+            return orjson.dumps(body)
         if isinstance(event, SourceStatus):
             return orjson.dumps({"type": "SourceStatus", "state": event.state,
                                  "reason": event.reason})

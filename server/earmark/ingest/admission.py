@@ -33,7 +33,8 @@ def queue_event(encoder: DeepgramEncoder, outbox: Outbox, event: Event) -> None:
     """One session event -> its JSON message in the client's outbox (interims collapse)."""
     message = encoder.encode(event)
     if message is not None:
-        outbox.put(message, interim=isinstance(event, Transcript) and not event.is_final)
+        outbox.put(message, interim=isinstance(event, Transcript) and not event.is_final,
+                   channel=encoder.channel)
 
 
 def not_ready(app: Any) -> EarmarkError | None:
@@ -56,10 +57,11 @@ def admit_caller(app: Any, key: str | None) -> Principal:
     return principal
 
 
-def over_capacity(app: Any) -> EarmarkError | None:
-    """Live sessions of every ingest count against one capacity."""
+def over_capacity(app: Any, streams: int = 1) -> EarmarkError | None:
+    """Live sessions of every ingest count against one capacity; a multichannel session counts
+    once per channel (each is a stream for the model)."""
     capacity = app.state.engine.capacity()
-    if len(app.state.sessions) >= capacity:
+    if sum(getattr(s, "streams", 1) for s in app.state.sessions) + streams > capacity:
         app.state.metrics.sessions_refused.inc()
         return Overloaded(
             f"the server is at its capacity of {capacity} live sessions; retry later"

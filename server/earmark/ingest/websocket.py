@@ -48,7 +48,9 @@ from earmark.ingest.admission import (
 )
 from earmark.ingest.url_safety import check_url, parse_networks
 from earmark.ingest.url_source import SourceConfig, SourceError, UrlSource
+from earmark.live.channels import ChannelGroup
 from earmark.live.outbox import Outbox
+from earmark.live.runner import LiveRunner
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -108,7 +110,7 @@ async def listen(websocket: WebSocket) -> None:
             return
     await websocket.accept(subprotocol=subprotocol)
     sessions: set[Any] = app.state.sessions
-    refusal = over_capacity(app)
+    refusal = over_capacity(app, options.channels if options.multichannel else 1)
     if refusal is not None:
         await _close_with_error(websocket, refusal)
         return
@@ -156,6 +158,13 @@ class LiveConnection:
         self.encoder = DeepgramEncoder(
             request_id=request_id, model_name=engine.model_name, options=options
         )
+        self.runner: LiveRunner | ChannelGroup
+        self.streams = 1
+        if options.multichannel:
+            self.streams = options.channels  # each channel is a stream for capacity
+            self.runner = ChannelGroup([self._channel_runner(engine, tags, i)
+                                        for i in range(options.channels)])
+            return
         # A pulled URL arrives as 16 kHz mono linear16 whatever the query said.
         decoder = (
             PcmDecoder(encoding="linear16", sample_rate=16000, channels=1)
@@ -165,9 +174,19 @@ class LiveConnection:
         )
         self.runner = new_runner(settings, engine, options, decoder, self._emit, tags)
 
+    def _channel_runner(self, engine: Engine, tags: tuple[Tag, ...] | None,
+                        channel: int) -> LiveRunner:
+        encoder = DeepgramEncoder(request_id=self.encoder.request_id,
+                                  model_name=engine.model_name, options=self.options,
+                                  channel=channel, channels=self.options.channels)
+        decoder = PcmDecoder(encoding=self.options.encoding, sample_rate=self.options.sample_rate,
+                             channels=self.options.channels, channel=channel)
+        return new_runner(self.settings, engine, self.options, decoder,
+                          lambda event: queue_event(encoder, self.outbox, event), tags)
+
     @property
     def lag_s(self) -> float:
-        return self.runner.session.lag_samples / 16000
+        return self.runner.lag_samples / 16000
 
     @property
     def partials_shed(self) -> bool:
@@ -230,13 +249,14 @@ class LiveConnection:
             if isinstance(item, bytes):
                 # A file is read faster than real time: wait while finals queue up, so neither
                 # the session's audio buffer nor the scheduler queue grows without bound.
-                while self.runner.session.pending_finals > 2:
+                while self.runner.pending_finals > 2:
                     await asyncio.sleep(0.02)
                 await self.runner.feed(item)
                 continue
             self._emit(item)
             if item.state == "failed":
                 # What was heard before the failure is still the client's: finalize it first.
+                assert isinstance(self.runner, LiveRunner)  # pulled sources are one channel
                 await self.runner.close()
                 await asyncio.wait({self.runner.closed, self.runner.failed},
                                    timeout=CLOSE_WAIT_S, return_when=asyncio.FIRST_COMPLETED)

@@ -20,21 +20,22 @@ class Outbox:
 
     def __init__(self, max_messages: int) -> None:
         self.max_messages = max_messages
-        self._queue: deque[tuple[bytes, bool]] = deque()
+        self._queue: deque[tuple[bytes, bool, int]] = deque()
         self._ready = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._sending = False
 
-    def put(self, message: bytes, *, interim: bool = False) -> None:
-        if interim and self._queue and self._queue[-1][1]:
-            self._queue[-1] = (message, True)
+    def put(self, message: bytes, *, interim: bool = False, channel: int = 0) -> None:
+        """``channel``: an interim replaces only a pending interim of its own channel."""
+        if interim and self._queue and self._queue[-1][1] and self._queue[-1][2] == channel:
+            self._queue[-1] = (message, True, channel)
         else:
             if len(self._queue) >= self.max_messages:
                 raise SlowConsumer(
                     f"{len(self._queue)} messages unread: the client is not reading results"
                 )
-            self._queue.append((message, interim))
+            self._queue.append((message, interim, channel))
         self._idle.clear()
         self._ready.set()
 

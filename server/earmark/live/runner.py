@@ -119,6 +119,14 @@ class LiveRunner:
                 stage.close()
 
     @property
+    def lag_samples(self) -> int:
+        return self.session.lag_samples
+
+    @property
+    def pending_finals(self) -> int:
+        return self.session.pending_finals
+
+    @property
     def settled_sample(self) -> int:
         """Everything before this has been emitted: the session's committed point, or the
         first transcript a stage still holds."""
