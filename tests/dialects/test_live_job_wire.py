@@ -56,7 +56,7 @@ def test_segment_callback_formats_words_and_times() -> None:
     assert stopped["data"]["status"] == 14 and stopped["data"]["transcript"] is None
 
 
-@pytest.mark.parametrize(("field", "value"), [("redact_pii_audio", True), ("multichannel", True),
+@pytest.mark.parametrize(("field", "value"), [("redact_pii_audio", True), ("disfluencies", True),
                                               ("language_code", "fr"), ("speakers_expected", 2),
                                               ("speech_models", ["best"])])
 def test_options_not_available_are_refused_by_name(field: str, value: object) -> None:

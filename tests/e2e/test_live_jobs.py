@@ -88,6 +88,13 @@ def media(tmp_path_factory, speak):
     (root / "dialogue.raw").write_bytes(np.concatenate(dialogue).tobytes())
     ffmpeg("-f", "s16le", "-ar", "16000", "-ac", "1", "-i", str(root / "dialogue.raw"),
            "-c:a", "aac", "-movflags", "+faststart", str(root / "dialogue.m4a"))
+    left = np.concatenate([silence_pcm(0.5), speak(SPORTS[0]), silence_pcm(4)])
+    right = np.concatenate([silence_pcm(2.0), speak(COOKING[0]), silence_pcm(3)])
+    stereo = np.zeros((max(len(left), len(right)), 2), np.int16)
+    stereo[: len(left), 0], stereo[: len(right), 1] = left, right
+    (root / "stereo.raw").write_bytes(stereo.tobytes())
+    ffmpeg("-f", "s16le", "-ar", "16000", "-ac", "2", "-i", str(root / "stereo.raw"),
+           "-c:a", "aac", "-movflags", "+faststart", str(root / "stereo.m4a"))
     pii = [silence_pcm(0.5)]
     for line in PII:
         pii += [speak(line), silence_pcm(1.0)]
@@ -296,7 +303,7 @@ def test_stream_job_stop_gives_14_and_silence_gives_15(client, http_base, media)
 def test_stream_job_options_not_available_are_named(client) -> None:
     for name, value in (("speakers_expected", 2), ("custom_topics", True),
                         ("redact_pii_audio", True), ("language_code", "de"),
-                        ("multichannel", True)):
+                        ("disfluencies", True)):
         r = client.post("/audio-stream/start", json={"audio_url": "http://127.0.0.1/a",
                                                      name: value})
         assert r.status_code == 400 and r.json()["param"] in (name, "topics"), r.text
@@ -500,3 +507,25 @@ def test_stream_job_redacted_audio_never_lets_pii_be_heard(client, http_base) ->
         "audio_url": f"{http_base}/a", "redact_pii": True, "redact_pii_audio": True,
         "redact_pii_audio_quality": "flac"})
     assert r.status_code == 400 and r.json()["param"] == "redact_pii_audio_quality"
+
+
+def test_stream_job_multichannel_keeps_each_channel_apart(client, http_base) -> None:
+    with WebhookReceiver() as receiver:
+        client.put("/v1/settings/webhook", json={"url": receiver.url})
+        r = client.post("/audio-stream/start", json={"audio_url": f"{http_base}/stereo.m4a",
+                                                     "multichannel": True})
+        assert r.status_code == 200, r.text
+        got = wait_stopped(receiver)
+    transcripts = [c["data"]["transcript"] for c in got if c["data"]["transcript"]]
+    assert all(t["multichannel"] and t["audio_channels"] == 2 for t in transcripts)
+    said = {"1": "", "2": ""}
+    for t in transcripts:
+        assert [w["start"] for w in t["words"]] == sorted(w["start"] for w in t["words"])
+        for u in t["utterances"]:
+            assert {w["channel"] for w in u["words"]} == {u["channel"]} == {u["speaker"]}
+            said[u["channel"]] += " " + u["text"]
+    assert "striker" in said["1"] and "flour" not in said["1"], said
+    assert "flour" in said["2"] and "striker" not in said["2"], said
+    r = client.post("/audio-stream/start", json={"audio_url": f"{http_base}/stereo.m4a",
+                                                 "multichannel": True, "speaker_labels": True})
+    assert r.status_code == 400 and r.json()["param"] == "multichannel"

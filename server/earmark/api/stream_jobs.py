@@ -45,9 +45,9 @@ from earmark.dialects.stream_jobs import (
     stop_callback,
     stream_options,
 )
-from earmark.errors import InvalidParameter, NotFound, NotReady
+from earmark.errors import EarmarkError, InvalidParameter, NotFound, NotReady
 from earmark.ingest.admission import over_capacity
-from earmark.ingest.pull_session import PullOutcome, PullSession
+from earmark.ingest.pull_session import PullOutcome, PullSession, probe_channels
 from earmark.ingest.url_safety import check_url, parse_networks
 from earmark.store.live_jobs import StreamTask
 from earmark.store.redacted_audio import FORMATS, segment_path, sweep, write_segment
@@ -113,7 +113,16 @@ class StreamJobs:
         # is a gap in stream time, and segment k still starts at k x 5 s.
         assembler = SegmentAssembler(segment, first_index=task.next_segment,
                                      offset_samples=task.next_segment * segment)
-        if over_capacity(self.app) is not None or self._pulls() >= settings.max_url_pulls:
+        channels = 1
+        if options.multichannel:
+            try:
+                channels = await probe_channels(self.app, options.audio_url, {})
+            except EarmarkError as err:
+                await self._stop(task, options, assembler, ERROR,
+                                 f"{_STATUS['failed'][1]}: {err.message}")
+                return
+        if over_capacity(self.app, channels) is not None or \
+                self._pulls() >= settings.max_url_pulls:
             await self._stop(task, options, assembler, CAPACITY,
                              "server capacity reached; start the stream again later")
             return
@@ -122,7 +131,7 @@ class StreamJobs:
         assembler_offset = task.next_segment * segment
         redacted = _RedactedAudio(settings.data_dir, task.id, options.redacted_audio,
                                   assembler_offset) if options.redacted_audio else None
-        writer = asyncio.create_task(self._write(task, writes, languages, redacted))
+        writer = asyncio.create_task(self._write(task, writes, languages, redacted, channels))
 
         def on_event(event: Event) -> None:
             if isinstance(event, Transcript) and event.is_final:
@@ -144,7 +153,8 @@ class StreamJobs:
                            vad_threshold=options.vad_threshold, on_progress=on_progress,
                            language=options.language_code, diarize=options.speaker_labels,
                            speakers=options.speakers_expected,
-                           on_audio=redacted.receive if redacted else None)
+                           on_audio=redacted.receive if redacted else None,
+                           channels=channels)
         self._running[task.id] = (pull, self._running[task.id][1])
         outcome: PullOutcome = await pull.run()
         assembler.receive_end(outcome.audio_samples)
@@ -161,7 +171,7 @@ class StreamJobs:
 
     async def _write(self, task: StreamTask, writes: asyncio.Queue[Any],
                      languages: list[tuple[int, str]],
-                     redacted: _RedactedAudio | None = None) -> None:
+                     redacted: _RedactedAudio | None = None, channels: int = 1) -> None:
         """Writes segment callbacks to the outbox in order (one thread hop each)."""
         options = stream_options(StreamStartRequest(**task.request),
                                  self.app.state.engine.languages)
@@ -200,6 +210,7 @@ class StreamJobs:
                                                  safety=safety, summary=summary,
                                                  chapters=chapters, topics=topics,
                                                  redacted_audio_url=audio_url,
+                                                 channels=channels,
                                                  language=heard[0] if heard else None)).decode()
             await asyncio.to_thread(self.store.record_segment, task, index=seg.index,
                                     end_s=seg.end_sample / SAMPLE_RATE, body=body)

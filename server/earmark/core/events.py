@@ -27,6 +27,7 @@ class Word:
     end_sample: int
     probability: float
     speaker: int | None = None  # 0-based, set when the client asked for speaker labels
+    channel: int = 0  # of a multichannel stream (0-based)
 
 
 @dataclass(frozen=True)

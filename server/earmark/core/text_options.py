@@ -204,7 +204,8 @@ def apply_replacements(words: Sequence[Word], table: Sequence[tuple[str, str]]) 
                 lead = first.text[: len(first.text) - len(first.text.lstrip())]
                 tail = _trailing_punct(last.text)
                 merged = Word(lead + target + tail, first.start_sample, last.end_sample,
-                              min(w.probability for w in window), first.speaker)
+                              min(w.probability for w in window), first.speaker,
+                              first.channel)
                 out[i:i + n] = [merged]
             i += 1
     return out
@@ -247,7 +248,7 @@ def redact(words: Sequence[Word], spans: Iterable[Span], sub: str = "entity_name
             4, sum(len(_bare(w.text)) for w in words[i:j + 1]))
         out.append(Word(label + _trailing_punct(words[j].text), words[i].start_sample,
                         words[j].end_sample, min(w.probability for w in words[i:j + 1]),
-                        words[i].speaker))
+                        words[i].speaker, words[i].channel))
         i = j + 1
     return out
 

@@ -23,7 +23,7 @@ from earmark.errors import InvalidParameter
 SUCCESS, ERROR, USER_STOPPED, NO_DATA, CAPACITY = 0, -1, 14, 15, 16
 
 # Options that need the speech-understanding work: refused when turned on.
-NOT_YET_FLAGS = ("multichannel", "disfluencies")
+NOT_YET_FLAGS = ("disfluencies",)
 NOT_YET_VALUES = ("speech_models", "speech_understanding")
 MAX_TOPICS = 100
 MAX_SPEAKERS = 10
@@ -89,6 +89,7 @@ class StreamOptions:
     iab_categories: bool = False  # IAB Content Taxonomy labels per segment and so far
     topics: tuple[str, ...] = ()  # custom topics (custom_topics), reported the same way
     redacted_audio: str | None = None  # "mp3" or "wav": each segment's audio, PII beeped
+    multichannel: bool = False  # each channel of the source transcribed on its own
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,13 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
     elif req.redact_pii_audio_quality:
         raise InvalidParameter("redact_pii_audio_quality needs redact_pii_audio",
                                param="redact_pii_audio")
+    if req.multichannel and req.speaker_labels:
+        raise InvalidParameter("multichannel gives each channel its own words (a speaker per "
+                               "channel); it cannot be combined with speaker_labels",
+                               param="multichannel")
+    if req.multichannel and req.redact_pii_audio:
+        raise InvalidParameter("redact_pii_audio is for one-channel streams; it cannot be "
+                               "combined with multichannel", param="multichannel")
     sub = req.redact_pii_sub or "entity_name"
     if sub not in ("entity_name", "hash"):
         raise InvalidParameter("redact_pii_sub is entity_name or hash", param="redact_pii_sub")
@@ -192,7 +200,7 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
                          req.summarization, req.summary_type or "paragraph",
                          req.auto_chapters, req.speaker_labels,
                          req.speakers_expected or None, req.iab_categories, topics,
-                         redacted_audio)
+                         redacted_audio, req.multichannel)
 
 
 def _word_text(word: Word, options: StreamOptions) -> str:
@@ -226,14 +234,20 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
                      summary: str | None = None,
                      chapters: tuple[Chapter, ...] = (),
                      topics: SegmentTopics | None = None,
-                     redacted_audio_url: str | None = None) -> dict[str, Any]:
+                     redacted_audio_url: str | None = None,
+                     channels: int = 1) -> dict[str, Any]:
     """One callback body. Times are stream time (``audio_start_from`` counts from 0);
     ``segment`` holds the words after the text options."""
     offset = options.start_from_s
+    # Channels decode on their own: their words are put in time order here.
+    ordered = sorted(segment.words, key=lambda w: w.start_sample) if options.multichannel \
+        else segment.words
     words = [{"text": t, "start": _ms(w.start_sample, offset), "end": _ms(w.end_sample, offset),
               "confidence": round(w.probability, 3),
-              "speaker": speaker_name(w.speaker) if options.speaker_labels else None}
-             for w in segment.words if (t := _word_text(w, options))]
+              "speaker": speaker_name(w.speaker) if options.speaker_labels
+              else str(w.channel + 1) if options.multichannel else None,
+              **({"channel": str(w.channel + 1)} if options.multichannel else {})}
+             for w in ordered if (t := _word_text(w, options))]
     confidence = round(sum(w["confidence"] for w in words) / len(words), 3) if words else 0.0
     transcript = {
         "audio_url": options.audio_url, "id": f"{task_id}-{segment.index}",
@@ -246,8 +260,11 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
         "summary": None, "chapters": None,
         "redact_pii": bool(options.text.redact), "filter_profanity": options.text.profanity,
     }
-    if options.speaker_labels:
+    if options.speaker_labels or options.multichannel:
         transcript["utterances"] = utterances(words)
+    if options.multichannel:
+        transcript["multichannel"] = True
+        transcript["audio_channels"] = channels
     if options.redacted_audio:
         transcript["redact_pii_audio"] = True
         transcript["redact_pii_audio_quality"] = options.redacted_audio
@@ -336,6 +353,8 @@ def utterances(words: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for w in words:
         if not out or out[-1]["speaker"] != w["speaker"]:
             out.append({"speaker": w["speaker"], "start": w["start"], "words": []})
+            if "channel" in w:
+                out[-1]["channel"] = w["channel"]
         out[-1]["words"].append(w)
         out[-1]["end"] = w["end"]
     for u in out:

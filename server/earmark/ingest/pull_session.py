@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from earmark.core import SAMPLE_RATE
@@ -28,6 +28,8 @@ from earmark.inference.tagger import Tag
 from earmark.ingest.admission import new_runner
 from earmark.ingest.url_safety import parse_networks
 from earmark.ingest.url_source import SourceConfig, UrlSource
+from earmark.live.channels import ChannelGroup
+from earmark.live.runner import LiveRunner
 
 logger = logging.getLogger(__name__)
 FINISH_TIMEOUT_S = 30.0
@@ -40,6 +42,21 @@ class PullOutcome:
     audio_samples: int
 
 
+def source_config(app: Any, headers: dict[str, str], **more: Any) -> SourceConfig:
+    """How the server pulls: its egress proxy, its allowed networks, its reconnect budget."""
+    settings = app.state.settings
+    return SourceConfig(headers=headers, reconnect_budget_s=settings.url_reconnect_budget_s,
+                        proxy_url=app.state.egress.url,
+                        allow_networks=tuple(parse_networks(settings.url_allow_networks)),
+                        **more)
+
+
+async def probe_channels(app: Any, url: str, headers: dict[str, str]) -> int:
+    """The channel count of a source's audio (one short connection). Raises SourceError."""
+    source = UrlSource(url, source_config(app, headers))
+    return await asyncio.to_thread(source.probe_channels)
+
+
 class PullSession:
     def __init__(self, app: Any, *, url: str, headers: dict[str, str],
                  on_event: Callable[[Event], None], tags: tuple[Tag, ...] | None = None,
@@ -48,7 +65,9 @@ class PullSession:
                  on_progress: Callable[[int], None] | None = None, skip_s: float = 0.0,
                  vad_threshold: float | None = None, language: str | None = None,
                  diarize: bool = False, speakers: int | None = None,
-                 on_audio: Callable[[bytes], None] | None = None) -> None:
+                 on_audio: Callable[[bytes], None] | None = None, channels: int = 1) -> None:
+        """``channels`` > 1: the source is pulled with that many channels, each transcribed on
+        its own; its words carry their ``channel``."""
         self.app = app
         self.settings = app.state.settings
         self.options = LiveOptions(url=url, url_headers=tuple(headers.items()),
@@ -62,12 +81,21 @@ class PullSession:
         self.on_audio = on_audio  # each chunk of 16 kHz mono s16le, as the session gets it
         self.max_audio_s = max_audio_s
         self.silence_timeout_s = silence_timeout_s
-        self._skip_bytes = int(skip_s * SAMPLE_RATE) * 2  # audio before this is not wanted
+        self.channels = channels
+        self.streams = channels  # for capacity, each channel is a stream
+        self._skip_bytes = int(skip_s * SAMPLE_RATE) * 2 * channels  # not wanted
         settings = self.settings if vad_threshold is None else self.settings.model_copy(
             update={"vad_threshold": vad_threshold})
-        self.runner = new_runner(settings, app.state.engine, self.options,
-                                 PcmDecoder(encoding="linear16", sample_rate=SAMPLE_RATE,
-                                            channels=1), self._emit, tags)
+        self.runner: LiveRunner | ChannelGroup
+        if channels == 1:
+            self.runner = new_runner(settings, app.state.engine, self.options,
+                                     PcmDecoder(encoding="linear16", sample_rate=SAMPLE_RATE,
+                                                channels=1), self._emit, tags)
+        else:
+            self.runner = ChannelGroup([new_runner(
+                settings, app.state.engine, self.options,
+                PcmDecoder(encoding="linear16", sample_rate=SAMPLE_RATE, channels=channels,
+                           channel=i), self._channel_emit(i), tags) for i in range(channels)])
         self.finished = asyncio.Event()
         self._stop_reason: str | None = None
         self._drained = False
@@ -77,7 +105,7 @@ class PullSession:
     # What app.state.sessions' readers (metrics, drain) expect of a session.
     @property
     def lag_s(self) -> float:
-        return self.runner.session.lag_samples / SAMPLE_RATE
+        return self.runner.lag_samples / SAMPLE_RATE
 
     @property
     def partials_shed(self) -> bool:
@@ -90,6 +118,15 @@ class PullSession:
     def stop(self, reason: str) -> None:
         self._stop_reason = self._stop_reason or reason
         self._wake.set()
+
+    def _channel_emit(self, channel: int) -> Callable[[Event], None]:
+        def emit(event: Event) -> None:
+            if isinstance(event, Transcript):
+                event = replace(event, words=tuple(replace(w, channel=channel)
+                                                   for w in event.words))
+            self._emit(event)
+
+        return emit
 
     def _emit(self, event: Event) -> None:
         if isinstance(event, Transcript) and event.is_final and event.words:
@@ -105,19 +142,16 @@ class PullSession:
             self.finished.set()
 
     async def _run(self) -> PullOutcome:
-        source = UrlSource(self.options.url or "", SourceConfig(
-            headers=dict(self.options.url_headers),
-            reconnect_budget_s=self.settings.url_reconnect_budget_s,
-            proxy_url=self.app.state.egress.url,
-            allow_networks=tuple(parse_networks(self.settings.url_allow_networks)),
-            max_duration_s=self.max_audio_s or 4 * 3600.0))
+        source = UrlSource(self.options.url or "", source_config(
+            self.app, dict(self.options.url_headers),
+            max_duration_s=self.max_audio_s or 4 * 3600.0, channels=self.channels))
         outcome: PullOutcome | None = None
         chunks = source.chunks().__aiter__()
         try:
             while outcome is None:
                 outcome = await self._next(chunks)
         except EarmarkError as err:
-            outcome = PullOutcome("failed", err.message, self.runner.session.now_sample)
+            outcome = PullOutcome("failed", err.message, self.runner.now_sample)
         finally:
             source.close()
         if outcome.state == "failed" and self.runner.failed.done():
@@ -128,14 +162,14 @@ class PullSession:
             await self.runner.finish(never, FINISH_TIMEOUT_S)
         except EarmarkError as err:
             self.runner.abandon()
-            return PullOutcome("failed", err.message, self.runner.session.now_sample)
+            return PullOutcome("failed", err.message, self.runner.now_sample)
         if self.on_progress is not None:
-            self.on_progress(self.runner.session.now_sample)
+            self.on_progress(self.runner.now_sample)
         return outcome
 
     async def _next(self, chunks: Any) -> PullOutcome | None:
         """One chunk (or status) from the source; an outcome when the session should end."""
-        now = self.runner.session.now_sample
+        now = self.runner.now_sample
         if self._stop_reason is not None:
             return PullOutcome("drained" if self._drained else "stopped", self._stop_reason, now)
         if self.runner.failed.done():
@@ -166,18 +200,16 @@ class PullSession:
             if not item:
                 return None
         # A file is read faster than real time: let the finals keep up (bounded buffers).
-        while self.runner.session.pending_finals > 2 and not self.runner.failed.done():
+        while self.runner.pending_finals > 2 and not self.runner.failed.done():
             await asyncio.sleep(0.02)
         if self.on_audio is not None:
             self.on_audio(item)
         await self.runner.feed(item)
         if self.on_progress is not None:
             self.on_progress(self.runner.settled_sample)
-        now = self.runner.session.now_sample
+        now = self.runner.now_sample
         quiet = now - self._last_speech_sample
-        if (self.silence_timeout_s is not None and not self.runner.session.pending_finals
-                and self.runner.session.segmenter.silence_start is None
-                and not self.runner.session.segmenter.in_speech
+        if (self.silence_timeout_s is not None and self.runner.quiet
                 and quiet >= self.silence_timeout_s * SAMPLE_RATE):
             return PullOutcome("silent", f"no speech for {self.silence_timeout_s:g} s", now)
         return None

@@ -53,6 +53,7 @@ class SourceConfig:
     # Set for a server's pulls: an RTMP/RTSP host is checked again at every (re)connection and
     # FFmpeg is given the vetted address, so a changed DNS answer cannot redirect it.
     allow_networks: tuple | None = None
+    channels: int = 1  # interleaved channels out (1: mixed down); see probe_channels
 
 
 def _pick_audio(container):  # noqa: ANN001, ANN202 - PyAV types
@@ -166,11 +167,7 @@ class UrlSource:
         except av.error.FFmpegError as exc:
             raise SourceError(f"cannot open the source: {_describe(exc)}") from None
 
-    def _pull_once(self, reconnect: bool) -> bool:
-        """Pulls until the source ends; True when it was a finite file that ended."""
-        import av
-        import av.stream
-
+    def _connect(self):  # noqa: ANN202 - PyAV container
         options = {"protocol_whitelist": FFMPEG_PROTOCOLS, "rw_timeout": str(
             int(self.config.read_timeout_s * 1_000_000))}
         if self.config.headers:
@@ -189,8 +186,22 @@ class UrlSource:
             except InvalidParameter as exc:
                 raise SourceError(exc.message) from None
             url, _ = pinned_url(parts, address)
-        container = self._open(url, options)
-        with container:
+        return self._open(url, options)
+
+    def probe_channels(self, most: int = 8) -> int:
+        """The audio stream's channel count (at most ``most``): one short connection, made
+        before a multichannel pull so its channel count is fixed for the whole pull."""
+        with self._connect() as container:
+            stream = _pick_audio(container)
+            channels = stream.codec_context.channels or 1
+        return max(1, min(most, int(channels)))
+
+    def _pull_once(self, reconnect: bool) -> bool:
+        """Pulls until the source ends; True when it was a finite file that ended."""
+        import av
+        import av.stream
+
+        with self._connect() as container:
             stream = _pick_audio(container)
             for other in container.streams:
                 if other is not stream:
@@ -199,7 +210,10 @@ class UrlSource:
             # playlist is polled until it says #EXT-X-ENDLIST. RTMP/RTSP publishers that stop
             # may come back, so those reconnect.
             finite = self.url.startswith(("http:", "https:"))
-            resampler = av.AudioResampler(format="s16", layout="mono", rate=16000)
+            channels = self.config.channels
+            layout = "mono" if channels == 1 else f"{channels}c"
+            resampler = av.AudioResampler(format="s16", layout=layout, rate=16000)
+            chunk = CHUNK_SAMPLES * 2 * channels
             self._put(SourceStatus("live", "reconnected" if reconnect else None))
             pending = bytearray()
             for packet in container.demux(stream):
@@ -208,11 +222,11 @@ class UrlSource:
                 for frame in packet.decode():
                     for out in resampler.resample(frame):
                         pending += out.to_ndarray().astype("<i2", copy=False).tobytes()
-                while len(pending) >= CHUNK_SAMPLES * 2:
-                    if not self._put(bytes(pending[: CHUNK_SAMPLES * 2])):
+                while len(pending) >= chunk:
+                    if not self._put(bytes(pending[:chunk])):
                         return True
                     self._connected = True  # it gave audio: later failures are worth a retry
-                    del pending[: CHUNK_SAMPLES * 2]
+                    del pending[:chunk]
                     self.samples += CHUNK_SAMPLES
                     if self.samples / 16000 > self.config.max_duration_s:
                         raise _DurationReached()
@@ -220,7 +234,7 @@ class UrlSource:
                 pending += out.to_ndarray().astype("<i2", copy=False).tobytes()
             if pending:
                 self._put(bytes(pending))
-                self.samples += len(pending) // 2
+                self.samples += len(pending) // (2 * channels)
             return finite
 
 

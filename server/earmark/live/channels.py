@@ -39,6 +39,18 @@ class ChannelGroup:
         return max(r.pending_finals for r in self.runners)
 
     @property
+    def now_sample(self) -> int:
+        return max(r.now_sample for r in self.runners)
+
+    @property
+    def settled_sample(self) -> int:
+        return min(r.settled_sample for r in self.runners)
+
+    @property
+    def quiet(self) -> bool:
+        return all(r.quiet for r in self.runners)
+
+    @property
     def partials_shed(self) -> bool:
         return any(r.partials_shed for r in self.runners)
 

@@ -127,6 +127,17 @@ class LiveRunner:
         return self.session.pending_finals
 
     @property
+    def now_sample(self) -> int:
+        return self.session.now_sample
+
+    @property
+    def quiet(self) -> bool:
+        """No speech under way and no final owed: silence so far is really silence."""
+        segmenter = self.session.segmenter
+        return (not self.session.pending_finals and segmenter.silence_start is None
+                and not segmenter.in_speech)
+
+    @property
     def settled_sample(self) -> int:
         """Everything before this has been emitted: the session's committed point, or the
         first transcript a stage still holds."""
