@@ -78,6 +78,7 @@ class Transcript:
     sentiment: tuple[str, float] | None = None
     entities: tuple[tuple[str, str, int, int], ...] = ()
     language: str | None = None  # the language the final was decoded in
+    topics: tuple[tuple[str, float], ...] = ()  # (topic, relevance), when asked for
 
     @property
     def text(self) -> str:

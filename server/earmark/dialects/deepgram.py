@@ -36,14 +36,15 @@ _ACCEPTED_NO_EFFECT = {
     "no_delay", "punctuate", "smart_format", "extra",
 }
 # Features a later release adds; asking for them on today's server is an error, off is fine.
-_NOT_YET = {"topics", "intents", "summarize"}
+_NOT_YET = {"intents"}
 _NOT_YET_VALUED = {"search", "callback", "callback_method", "diarize_model"}
 _TEXT_FLAGS = {"profanity_filter", "sentiment", "detect_entities"}
 _KNOWN = (
     {"encoding", "sample_rate", "channels", "interim_results", "endpointing", "utterance_end_ms",
      "vad_events", "language", "keywords", "keyterm", "token", "url", "url_headers",
      "rtsp_transport", "tagging", "tag_collection", "seed_sentence", "redact", "replace",
-     "detect_language", "diarize", "diarize_speakers", "multichannel"}
+     "detect_language", "diarize", "diarize_speakers", "multichannel", "topics",
+     "custom_topic", "custom_topic_mode", "summarize"}
     | _ACCEPTED_NO_EFFECT | _NOT_YET | _NOT_YET_VALUED | _TEXT_FLAGS
 )
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -78,6 +79,10 @@ class LiveOptions:
     diarize: bool = False  # a speaker label on every word
     diarize_speakers: int | None = None  # at most this many speakers (None: estimated)
     multichannel: bool = False  # each channel transcribed on its own
+    topics: bool = False  # IAB topics of each final
+    custom_topics: tuple[str, ...] = ()  # the caller's topics, looked for in each final
+    custom_topics_only: bool = False  # custom_topic_mode=strict: no IAB topics
+    summarize: bool = False  # a Summary message of the stream before Metadata
     text: TextOptions = TextOptions()  # redact, replace, profanity_filter, sentiment, entities
 
     @property
@@ -108,7 +113,7 @@ def parse_live_options(params: Iterable[tuple[str, str]], *, multilingual: bool)
     """Validates query parameters. Raises InvalidParameter naming the first bad one."""
     single: dict[str, str] = {}
     keyterms: list[str] = []
-    repeated: dict[str, list[str]] = {"redact": [], "replace": []}
+    repeated: dict[str, list[str]] = {"redact": [], "replace": [], "custom_topic": []}
     for name, value in params:
         if name not in _KNOWN:
             raise InvalidParameter(f"unknown query parameter {name!r}", param=name)
@@ -198,11 +203,27 @@ def parse_live_options(params: Iterable[tuple[str, str]], *, multilingual: bool)
         if not diarize:
             raise InvalidParameter("diarize_speakers needs diarize=true", param="diarize_speakers")
         diarize_speakers = _int("diarize_speakers", single["diarize_speakers"], 1, 10)
+    topics = _bool("topics", single.get("topics", "false"))
+    custom = tuple(dict.fromkeys(t.strip() for t in repeated["custom_topic"] if t.strip()))
+    if any(len(t) > 100 for t in custom):
+        raise InvalidParameter("custom_topic is at most 100 characters", param="custom_topic")
+    mode = single.get("custom_topic_mode", "extended").lower()
+    if mode not in ("extended", "strict"):
+        raise InvalidParameter("custom_topic_mode is extended or strict",
+                               param="custom_topic_mode")
+    if (custom or "custom_topic_mode" in single) and not topics:
+        raise InvalidParameter("custom_topic and custom_topic_mode need topics=true",
+                               param="custom_topic" if custom else "custom_topic_mode")
+    summarize = single.get("summarize", "false").strip().lower()
+    if summarize not in ("true", "false", "v2", "1", "0"):
+        raise InvalidParameter("summarize is true, v2 or false", param="summarize")
     multichannel = _bool("multichannel", single.get("multichannel", "false"))
     if multichannel and url is not None:
         raise InvalidParameter("multichannel needs audio sent on the socket; a pulled url is "
                                "mixed to one channel", param="multichannel")
     return LiveOptions(
+        topics=topics, custom_topics=custom, custom_topics_only=mode == "strict",
+        summarize=summarize in ("true", "v2", "1"),
         multichannel=multichannel,
         diarize=diarize,
         diarize_speakers=diarize_speakers,
@@ -411,7 +432,20 @@ class DeepgramEncoder:
         if self.options.text.entities:
             extra["entities"] = [{"label": label, "value": text, "start": _s(start),
                                   "end": _s(end)} for label, text, start, end in t.entities]
+        if self.options.topics and t.is_final:
+            extra["topics"] = {"segments": [{
+                "text": " ".join(w.text.strip() for w in t.words),
+                "start_word": 0, "end_word": len(t.words) - 1,
+                "topics": [{"topic": name.rsplit(">", 1)[-1], "category": name,
+                            "confidence_score": score} for name, score in t.topics],
+            }] if t.topics and t.words else []}
         return extra
+
+    def summary(self, text: str, short: str) -> bytes:
+        """Earmark's ``Summary`` message (``summarize=true``), sent before Metadata."""
+        return orjson.dumps({"type": "Summary", "channel_index": self._channel_index,
+                             "summary": {"result": "success" if text else "no speech",
+                                         "short": short, "text": text}})
 
     def metadata(self, *, duration_samples: int, sha256: str, channels: int) -> bytes:
         return orjson.dumps(

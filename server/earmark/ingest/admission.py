@@ -26,6 +26,7 @@ from earmark.live.outbox import Outbox
 from earmark.live.runner import LiveRunner
 from earmark.live.speakers import SpeakerStage
 from earmark.live.tagging import TagFeed
+from earmark.live.topics import TopicStage
 from earmark.live.understanding import TextStage
 
 
@@ -69,6 +70,15 @@ def over_capacity(app: Any, streams: int = 1) -> EarmarkError | None:
     return None
 
 
+def check_models(app: Any, options: LiveOptions) -> None:
+    """Options that need the sentence model are refused when the server runs without it."""
+    if app.state.engine.tag_worker is None:
+        for name in ("topics", "summarize"):
+            if getattr(options, name):
+                raise InvalidParameter(f"{name} needs the sentence model, which this server "
+                                       "runs without (--no-tagging)", param=name)
+
+
 async def resolve_tags(app: Any, owner: str, options: LiveOptions) -> tuple[Tag, ...] | None:
     """The tags a session scores against (None: no tagging). An unknown ``tag_collection``
     is the client's error, reported before the session starts."""
@@ -95,6 +105,11 @@ def new_runner(
     tags: tuple[Tag, ...] | None = None,
 ) -> LiveRunner:
     assert engine.vad_worker is not None and engine.scheduler is not None
+    topics = None
+    if options.topics and engine.tag_worker is not None:
+        topics = TopicStage(engine.tag_worker, emit, custom=options.custom_topics,
+                            custom_only=options.custom_topics_only)
+        emit = topics.on_event
     stage = None
     if options.text.active:
         stage = TextStage(engine.understanding, options.text, emit)
@@ -125,4 +140,5 @@ def new_runner(
         tag_feed=feed,
         text_stage=stage,
         speaker_stage=speakers,
+        topic_stage=topics,
     )

@@ -20,7 +20,9 @@ from earmark.api.auth import key_from_request
 from earmark.api.metrics import AppMetrics
 from earmark.config import Settings
 from earmark.core.audio import PcmDecoder
-from earmark.core.events import Event
+from earmark.core.events import Event, Transcript
+from earmark.core.story import StorySoFar
+from earmark.core.summary import pick_sentences, summary_of
 from earmark.dialects.deepgram import (
     DeepgramEncoder,
     LiveOptions,
@@ -40,6 +42,7 @@ from earmark.inference.engine import Engine
 from earmark.inference.tagger import Tag
 from earmark.ingest.admission import (
     admit_caller,
+    check_models,
     new_runner,
     not_ready,
     over_capacity,
@@ -84,6 +87,11 @@ async def listen(websocket: WebSocket) -> None:
         options = parse_live_options(
             websocket.query_params.multi_items(), multilingual=engine.multilingual
         )
+    except EarmarkError as err:
+        await websocket.send_denial_response(_deny(err, request_id))
+        return
+    try:
+        check_models(app, options)
     except EarmarkError as err:
         await websocket.send_denial_response(_deny(err, request_id))
         return
@@ -158,6 +166,8 @@ class LiveConnection:
         self.encoder = DeepgramEncoder(
             request_id=request_id, model_name=engine.model_name, options=options
         )
+        self.story = StorySoFar() if options.summarize else None
+        self.engine = engine
         self.runner: LiveRunner | ChannelGroup
         self.streams = 1
         if options.multichannel:
@@ -181,8 +191,11 @@ class LiveConnection:
                                   channel=channel, channels=self.options.channels)
         decoder = PcmDecoder(encoding=self.options.encoding, sample_rate=self.options.sample_rate,
                              channels=self.options.channels, channel=channel)
-        return new_runner(self.settings, engine, self.options, decoder,
-                          lambda event: queue_event(encoder, self.outbox, event), tags)
+        def emit(event: Event) -> None:
+            self._record(event)
+            queue_event(encoder, self.outbox, event)
+
+        return new_runner(self.settings, engine, self.options, decoder, emit, tags)
 
     @property
     def lag_s(self) -> float:
@@ -193,7 +206,13 @@ class LiveConnection:
         return self.runner.partials_shed
 
     def _emit(self, event: Event) -> None:
+        self._record(event)
         queue_event(self.encoder, self.outbox, event)
+
+    def _record(self, event: Event) -> None:
+        """Finals (as sent: redacted words stay redacted) for the closing Summary."""
+        if self.story is not None and isinstance(event, Transcript) and event.is_final:
+            self.story.add(event.words)
 
     def drain(self) -> None:
         """Server shutdown: stop taking audio, flush every final, send Metadata, close 1012."""
@@ -330,6 +349,8 @@ class LiveConnection:
     async def _finish(self, sender: asyncio.Task[None]) -> None:
         """CloseStream: flush every final, send Metadata, close 1000."""
         duration = await self.runner.finish(sender, CLOSE_WAIT_S)
+        if self.story is not None:
+            self.outbox.put(await self._summary())
         self.outbox.put(
             self.encoder.metadata(
                 duration_samples=duration,
@@ -342,6 +363,17 @@ class LiveConnection:
             await self.ws.close(1012, "server shutting down; results so far were sent")
         else:
             await self.ws.close(1000)
+
+    async def _summary(self) -> bytes:
+        """An extractive summary of the whole stream and its most representative sentence."""
+        assert self.story is not None
+        found = self.story.sentences()
+        texts = [m.text for m in found]
+        if not texts:
+            return self.encoder.summary("", "")
+        vectors = await asyncio.wrap_future(self.engine.tag_worker.embed(texts))
+        best = pick_sentences(vectors, 1, min_words=[len(t.split()) for t in texts])[0]
+        return self.encoder.summary(summary_of(texts, vectors), texts[best])
 
     async def _drain(self, sender: asyncio.Task[None]) -> None:
         drained = asyncio.ensure_future(self.outbox.drained())

@@ -20,8 +20,10 @@ from earmark.errors import EarmarkError
 from earmark.inference.engine import LoadPolicy
 from earmark.inference.scheduler import InferenceScheduler
 from earmark.inference.vad import VadWorker
+from earmark.live.ordered import OrderedStage
 from earmark.live.speakers import SpeakerStage
 from earmark.live.tagging import TagFeed
+from earmark.live.topics import TopicStage
 from earmark.live.understanding import TextStage
 
 logger = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ class LiveRunner:
         tag_feed: TagFeed | None = None,
         text_stage: TextStage | None = None,
         speaker_stage: SpeakerStage | None = None,
+        topic_stage: TopicStage | None = None,
     ) -> None:
         self.session = StreamSession(config)
         self.decoder = decoder
@@ -59,6 +62,7 @@ class LiveRunner:
         self.tag_feed = tag_feed
         self.text_stage = text_stage  # emit goes through it when the client set text options
         self.speaker_stage = speaker_stage  # and through this one first, for speaker labels
+        self.topic_stage = topic_stage  # and last through this one (topics of the final text)
         self._base_interval = config.partial_interval_samples
         self.partials_shed = False
         self.sha256 = hashlib.sha256()
@@ -102,7 +106,7 @@ class LiveRunner:
                 future.result()
         if self.tag_feed is not None:
             await self.tag_feed.flush()
-        for stage in (self.speaker_stage, self.text_stage):
+        for stage in self._stages:
             if stage is not None:
                 await stage.flush()
         return self.closed.result() if self.closed.done() else 0
@@ -114,9 +118,14 @@ class LiveRunner:
         self._futures.clear()
         if self.tag_feed is not None:
             self.tag_feed.close()
-        for stage in (self.speaker_stage, self.text_stage):
+        for stage in self._stages:
             if stage is not None:
                 stage.close()
+
+    @property
+    def _stages(self) -> tuple[OrderedStage | None, ...]:
+        """In the order events pass through them."""
+        return (self.speaker_stage, self.text_stage, self.topic_stage)
 
     @property
     def lag_samples(self) -> int:
@@ -142,7 +151,7 @@ class LiveRunner:
         """Everything before this has been emitted: the session's committed point, or the
         first transcript a stage still holds."""
         settled = self.session.committed_sample
-        for stage in (self.speaker_stage, self.text_stage):
+        for stage in self._stages:
             held = stage.held_from if stage is not None else None
             if held is not None:
                 settled = min(settled, held)
