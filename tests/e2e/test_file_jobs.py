@@ -428,8 +428,11 @@ def test_speaker_diarization_tells_two_voices_apart(client) -> None:
 
 
 @pytest.mark.evaldata
-def test_diarization_error_rate_on_the_pyannote_sample() -> None:
-    """The clean two-speaker clip; the AMI clips are measured in benchmarks/diarization.py."""
+@pytest.mark.parametrize(("clip", "most"), [("conv_pyannote_sample", 0.15),
+                                            ("conv_ami_dev00", 0.25), ("conv_ami_dev01", 0.25)])
+def test_diarization_error_rate_on_the_two_speaker_clips(clip: str, most: float) -> None:
+    """The clean two-speaker clip and the two-speaker AMI meeting clips (target <= 25 %);
+    the count is estimated."""
     import json
 
     from earmark.core.chunking import speech_regions
@@ -439,10 +442,9 @@ def test_diarization_error_rate_on_the_pyannote_sample() -> None:
     from earmark.inference.speakers import SpeakerModel, diarize
     from earmark.inference.vad import SileroVad
 
-    item = next((i for i in evaldata_items("conversation") if i.id == "conv_pyannote_sample"),
-                None)
+    item = next((i for i in evaldata_items("conversation") if i.id == clip), None)
     if item is None:
-        pytest.skip("conv_pyannote_sample is not in this evaldata")
+        pytest.skip(f"{clip} is not in this evaldata")
     turns = next(i["turns"] for i in json.loads(
         (evaldata_dir() / "manifest.json").read_text())["items"] if i["id"] == item.id)
     audio = read_mono_16k(item.path)
@@ -453,4 +455,4 @@ def test_diarization_error_rate_on_the_pyannote_sample() -> None:
     hyp = [(f / 100, (f + 1) / 100, track.speaker_at(f * 160) or 0)
            for r in regions for f in range(r.start_sample // 160, r.end_sample // 160)]
     assert track.speakers == 2
-    assert der(turns, hyp, item.duration_s)["der"] <= 0.15
+    assert der(turns, hyp, item.duration_s)["der"] <= most

@@ -69,6 +69,8 @@ async def test_speaker_stage_labels_words_by_the_nearest_window() -> None:
         def __init__(self) -> None:
             self.calls: list[tuple[int, bool]] = []
 
+        model = None
+
         def submit(self, audio, speakers, *, learn, offset):  # noqa: ANN001
             self.calls.append((len(audio), learn))
             f: Future = Future()

