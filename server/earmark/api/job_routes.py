@@ -320,13 +320,20 @@ async def _transcript(request: Request, conversation_id: str) -> tuple[Any, list
     return engine.tag_worker, messages_body(conv.created, conversation_id, jobs, results), jobs
 
 
+async def _embedded(request: Request, conversation_id: str) -> tuple[list[Any], Any]:
+    """A conversation's messages and their sentence embeddings (none when it is empty)."""
+    worker, out, _ = await _transcript(request, conversation_id)
+    if not out:
+        return [], None
+    return out, await asyncio.wrap_future(worker.embed([m.text for m in out]))
+
+
 @router.get("/v1/conversations/{conversationId}/summary", response_model=SummaryOut,
             summary="An extractive summary: the most representative sentences")
 async def summary(request: Request, conversationId: str) -> SummaryOut:  # noqa: N803
-    worker, out, _ = await _transcript(request, conversationId)
+    out, vectors = await _embedded(request, conversationId)
     if not out:
         return SummaryOut(summary=[])
-    vectors = await asyncio.wrap_future(worker.embed([m.text for m in out]))
     picks = pick_sentences(vectors, summary_size(len(out)),
                            min_words=[len(m.text.split()) for m in out])
     return SummaryOut(summary=[SummaryItem(id=f"summary-{k}", text=out[i].text,
@@ -339,10 +346,9 @@ async def summary(request: Request, conversationId: str) -> SummaryOut:  # noqa:
 @router.get("/v1/conversations/{conversationId}/chapters", response_model=ChaptersOut,
             summary="Chapters: where the talk changes subject, each with its gist")
 async def chapters(request: Request, conversationId: str) -> ChaptersOut:  # noqa: N803
-    worker, out, _ = await _transcript(request, conversationId)
+    out, vectors = await _embedded(request, conversationId)
     if not out:
         return ChaptersOut(chapters=[])
-    vectors = await asyncio.wrap_future(worker.embed([m.text for m in out]))
     found = []
     for a, b in chapter_spans(vectors):
         part = out[a:b]

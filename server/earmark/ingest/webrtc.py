@@ -170,8 +170,8 @@ async def offer(request: Request) -> JSONResponse:
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
     pc = RTCPeerConnection(RTCConfiguration(iceServers=_ice_servers(settings)))
-    peer = PeerSession(pc, settings, engine, options, request_id, app, tags)
-    peer.owner = principal.owner
+    peer = PeerSession(pc, settings, engine, options, request_id, app, tags,
+                       owner=principal.owner)
     peers.peers.add(peer)
     app.state.sessions.add(peer)
     try:
@@ -198,7 +198,9 @@ class PeerSession:
     """One WebRTC client: track -> resampler -> LiveRunner; events -> data channel."""
 
     def __init__(self, pc: Any, settings: Settings, engine: Engine, options: LiveOptions,
-                 request_id: str, app: Any, tags: tuple[Tag, ...] | None = None) -> None:
+                 request_id: str, app: Any, tags: tuple[Tag, ...] | None = None, *,
+                 owner: str | None = None) -> None:
+        self.owner = owner  # the API key's owner (per-key session limits)
         self.pc = pc
         self.settings = settings
         self.options = options

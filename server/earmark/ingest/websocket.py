@@ -123,8 +123,7 @@ async def listen(websocket: WebSocket) -> None:
         await _close_with_error(websocket, refusal)
         return
     connection = LiveConnection(websocket, settings, engine, options, request_id,
-                                app.state.metrics, tags)
-    connection.owner = principal.owner
+                                app.state.metrics, tags, owner=principal.owner)
     sessions.add(connection)
     try:
         await connection.run()
@@ -152,7 +151,10 @@ class LiveConnection:
         request_id: str,
         metrics: AppMetrics,
         tags: tuple[Tag, ...] | None = None,
+        *,
+        owner: str | None = None,
     ) -> None:
+        self.owner = owner  # the API key's owner (per-key session limits)
         self.metrics = metrics
         self.ws = websocket
         self.settings = settings
