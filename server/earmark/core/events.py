@@ -39,6 +39,7 @@ class Recognition:
     avg_logprob: float = 0.0
     language: str | None = None  # the language decoded in (detected when asked)
     music_prob: float = 0.0  # P(Whisper opens with a music note): sung or music, not speech
+    language_probability: float | None = None  # Whisper's P(language), when it was detected
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,6 +80,7 @@ class Transcript:
     entities: tuple[tuple[str, str, int, int], ...] = ()
     language: str | None = None  # the language the final was decoded in
     topics: tuple[tuple[str, float], ...] = ()  # (topic, relevance), when asked for
+    language_confidence: float | None = None  # P(language) when the language was detected
 
     @property
     def text(self) -> str:

@@ -372,17 +372,18 @@ class StreamSession:
             if keep and len(keep) < len(words):
                 boundary = max(keep[-1].end_sample, words[len(keep)].start_sample)
                 words = keep
-        self._emit_final(request.start_sample, boundary, words, job, result.language)
+        self._emit_final(request.start_sample, boundary, words, job, result.language,
+                         result.language_probability)
 
     def _commit_empty(self, job: _FinalJob, start: int) -> None:
         self._emit_final(start, max(start, job.end_sample), [], job)
 
     def _emit_final(self, start: int, end: int, words: list[Word], job: _FinalJob,
-                    language: str | None = None) -> None:
+                    language: str | None = None, confidence: float | None = None) -> None:
         if words or self._interim_open:
             self._events.append(
                 Transcript(start, end, tuple(words), True, job.speech_final, job.from_finalize,
-                           language=language)
+                           language=language, language_confidence=confidence)
             )
         if words:
             self._last_word_end = words[-1].end_sample

@@ -429,6 +429,8 @@ class DeepgramEncoder:
                                                  "sentiment_score": t.sentiment[1]}]}
         if self.options.detect_language and t.language:
             extra["languages"] = [t.language]
+            if t.language_confidence is not None:
+                extra["language_confidence"] = round(t.language_confidence, 4)
         if self.options.text.entities:
             extra["entities"] = [{"label": label, "value": text, "start": _s(start),
                                   "end": _s(end)} for label, text, start, end in t.entities]

@@ -90,6 +90,8 @@ class StreamOptions:
     topics: tuple[str, ...] = ()  # custom topics (custom_topics), reported the same way
     redacted_audio: str | None = None  # "mp3" or "wav": each segment's audio, PII beeped
     multichannel: bool = False  # each channel of the source transcribed on its own
+    # A segment whose detected language is less sure than this is an error callback (-1).
+    language_threshold: float | None = None
 
 
 @dataclass(frozen=True)
@@ -124,8 +126,8 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
     if req.speakers_expected > MAX_SPEAKERS:
         raise InvalidParameter(f"speakers_expected is at most {MAX_SPEAKERS}",
                                param="speakers_expected")
-    if req.language_confidence_threshold:
-        raise InvalidParameter("language_confidence_threshold is not available yet",
+    if req.language_confidence_threshold and not req.language_detection:
+        raise InvalidParameter("language_confidence_threshold needs language_detection",
                                param="language_confidence_threshold")
     if req.language_detection:
         if not languages.multilingual:
@@ -200,7 +202,8 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
                          req.summarization, req.summary_type or "paragraph",
                          req.auto_chapters, req.speaker_labels,
                          req.speakers_expected or None, req.iab_categories, topics,
-                         redacted_audio, req.multichannel)
+                         redacted_audio, req.multichannel,
+                         req.language_confidence_threshold or None)
 
 
 def _word_text(word: Word, options: StreamOptions) -> str:
@@ -235,7 +238,8 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
                      chapters: tuple[Chapter, ...] = (),
                      topics: SegmentTopics | None = None,
                      redacted_audio_url: str | None = None,
-                     channels: int = 1) -> dict[str, Any]:
+                     channels: int = 1,
+                     language_confidence: float | None = None) -> dict[str, Any]:
     """One callback body. Times are stream time (``audio_start_from`` counts from 0);
     ``segment`` holds the words after the text options."""
     offset = options.start_from_s
@@ -260,6 +264,11 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
         "summary": None, "chapters": None,
         "redact_pii": bool(options.text.redact), "filter_profanity": options.text.profanity,
     }
+    if options.language_code == "auto":
+        transcript["language_detection"] = True
+        transcript["language_confidence"] = None if language_confidence is None \
+            else round(language_confidence, 4)
+        transcript["language_confidence_threshold"] = options.language_threshold
     if options.speaker_labels or options.multichannel:
         transcript["utterances"] = utterances(words)
     if options.multichannel:
@@ -366,6 +375,13 @@ def utterances(words: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _main_speaker(words: list[dict[str, Any]]) -> str | None:
     said = [w["speaker"] for w in words if w["speaker"] is not None]
     return max(set(said), key=said.count) if said else None
+
+
+def error_callback(task_id: str, segment: Segment, options: StreamOptions,
+                   message: str) -> dict[str, Any]:
+    """A segment that could not be given (status -1); the stream goes on."""
+    return _envelope(task_id, segment.index, segment.start_sample, segment.end_sample,
+                     options.start_from_s, ERROR, message, None)
 
 
 def stop_callback(task_id: str, index: int, start_sample: int, end_sample: int,

@@ -272,11 +272,13 @@ class WhisperBackend:
         clips = [audios[i][: frames * HOP_SAMPLES] for i in live]
         encoded = self._encode(np.stack([self._features(c, frames) for c in clips]))
         langs = {i: self._language_of(options[i]) for i in live}
+        sure: dict[int, float] = {}  # item -> P(detected language)
         if "auto" in langs.values():
             detected = self.model.detect_language(encoded)
             for k, i in enumerate(live):
                 if langs[i] == "auto":
                     langs[i] = detected[k][0][0].strip("<|>")
+                    sure[i] = float(detected[k][0][1])
         if len(set(langs.values())) > 1:
             # One start sequence per generate/align call: decode each language on its own.
             for lang in sorted(set(langs.values())):
@@ -285,7 +287,7 @@ class WhisperBackend:
                                             [replace(options[i], language=lang) for i in items],
                                             window=window)
                 for i, r in zip(items, got, strict=True):
-                    results[i] = r
+                    results[i] = replace(r, language_probability=sure.get(i))
             return results
         lang = langs[live[0]]
         tok = self.tokenizer_for(lang)
@@ -295,7 +297,8 @@ class WhisperBackend:
         keep: list[tuple[int, list[int], int]] = []  # (item, tokens, content frames)
         for k, (tokens, avg_logprob, no_speech) in enumerate(decoded):
             item = live[k]
-            results[item] = Recognition((), no_speech, avg_logprob, lang, music[k])
+            results[item] = Recognition((), no_speech, avg_logprob, lang, music[k],
+                                        sure.get(item))
             # Whisper's own rule, plus: near-certain "no speech" wins on its own.
             if (no_speech > 0.6 and avg_logprob < -1.0) or no_speech > NO_SPEECH_ALONE:
                 continue
