@@ -143,6 +143,14 @@ def silence_pcm(seconds: float) -> np.ndarray:
     return np.zeros(int(seconds * 16000), dtype=np.int16)
 
 
+def spoken_lines(speak, lines: list[str], gap_s: float = 1.2) -> np.ndarray:  # noqa: ANN001
+    """``lines`` spoken one after another with ``gap_s`` of silence after each."""
+    parts = [silence_pcm(0.3)]
+    for line in lines:
+        parts += [speak(line), silence_pcm(gap_s)]
+    return np.concatenate(parts)
+
+
 # ---------------------------------------------------------------------- evaldata
 def evaldata_items(kind: str):
     items = load_items(kind)

@@ -8,7 +8,7 @@ import orjson
 import pytest
 import websockets
 
-from tests.conftest import silence_pcm
+from tests.conftest import silence_pcm, spoken_lines
 from tests.e2e.client import stream, url
 
 LINES = ["The football match ended with a late goal from the young striker.",
@@ -17,15 +17,8 @@ LINES = ["The football match ended with a late goal from the young striker.",
          "Bake the loaf in a hot oven until the crust is golden brown."]
 
 
-def talk(speak) -> np.ndarray:  # noqa: ANN001
-    parts = [silence_pcm(0.3)]
-    for line in LINES:
-        parts += [speak(line), silence_pcm(1.2)]
-    return np.concatenate(parts)
-
-
 async def test_topics_per_final_and_a_summary_at_the_end(server, speak) -> None:
-    session = await stream(server.ws, talk(speak), pace=4.0, interim_results=True,
+    session = await stream(server.ws, spoken_lines(speak, LINES), pace=4.0, interim_results=True,
                            topics=True, custom_topic="baking bread", summarize="v2",
                            punctuate=True)
     finals = [r for r in session.finals if r["channel"]["alternatives"][0]["words"]]

@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 
-from tests.conftest import silence_pcm
+from tests.conftest import silence_pcm, spoken_lines
 from tests.e2e.client import stream
 
 LINES = ["My name is John Smith and I live in London.",
@@ -15,15 +15,8 @@ LINES = ["My name is John Smith and I live in London.",
          "What the hell, this damn thing is great, I love it."]
 
 
-def speech(speak) -> np.ndarray:  # noqa: ANN001
-    parts = [silence_pcm(0.3)]
-    for line in LINES:
-        parts += [speak(line), silence_pcm(1.2)]
-    return np.concatenate(parts)
-
-
 async def test_redaction_profanity_sentiment_entities(server, speak) -> None:
-    session = await stream(server.ws, speech(speak), pace=4.0, interim_results=True,
+    session = await stream(server.ws, spoken_lines(speak, LINES), pace=4.0, interim_results=True,
                            redact="pii", profanity_filter=True, sentiment=True,
                            detect_entities=True, punctuate=True)
     results = session.results
