@@ -81,13 +81,14 @@ def proc_peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def run_stream(url: str, audio: np.ndarray, endpointing: int, tagging: bool = True):
+async def run_stream(url: str, audio: np.ndarray, endpointing: int, tagging: bool = True,
+                     options: str = ""):
     import websockets
 
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
     step = int(16000 * CHUNK_S) * 2
     query = (f"?encoding=linear16&sample_rate=16000&interim_results=true&endpointing={endpointing}"
-             f"&tagging={'true' if tagging else 'false'}")
+             f"&tagging={'true' if tagging else 'false'}" + (f"&{options}" if options else ""))
     received: list[tuple[float, dict]] = []
     async with websockets.connect(url + "/v1/listen" + query, max_size=None) as ws:
         t0 = time.monotonic()
@@ -163,6 +164,9 @@ def main() -> None:
     ap.add_argument("--endpointing", type=int, default=500)
     ap.add_argument("--tagging", choices=["true", "false"], default="true",
                     help="ask for Tags on the session (default true, as the server does)")
+    ap.add_argument("--options", default="",
+                    help="more query parameters, to measure what they add to latency "
+                    "(e.g. diarize=true&topics=true&sentiment=true&redact=pii)")
     ap.add_argument("--url", default=None, help="use a running server instead of starting one")
     ap.add_argument("--model", default=None)
     ap.add_argument("--out", default=None)
@@ -178,7 +182,7 @@ def main() -> None:
     try:
         cpu0, wall0 = (proc_cpu_s(proc.pid) if proc else 0.0), time.monotonic()
         received = asyncio.run(run_stream(url, audio, args.endpointing,
-                                          args.tagging == "true"))
+                                          args.tagging == "true", args.options))
         wall = time.monotonic() - wall0
         cpu = (proc_cpu_s(proc.pid) - cpu0) / wall if proc else None
         rss = proc_peak_rss_mb(proc.pid) if proc else None
@@ -201,6 +205,7 @@ def main() -> None:
         "final_after_last_word_p50_s": pct(after_word, 50),
         "endpointing_ms": args.endpointing,
         "tagging": args.tagging == "true",
+        "options": args.options or "none",
         "wer_streaming": streaming_wer,
         "wer_offline": offline_wer,
         "server_cpu_cores": cpu,
