@@ -101,6 +101,10 @@ class WebhookDispatcher:
         self.master = master
         self._wake = asyncio.Event()
         self._inflight: dict[int, asyncio.Task[None]] = {}
+        # Deliveries whose attempt ended while the due list was being read: that list may
+        # still show them as due (read before their result was recorded), so they are not
+        # sent again from it.
+        self._settled: set[int] = set()
         self.sent = 0
         self.failed_attempts = 0
 
@@ -120,6 +124,7 @@ class WebhookDispatcher:
 
     async def _tick(self, client: httpx.AsyncClient) -> None:
         self._wake.clear()
+        self._settled.clear()
         room = MAX_IN_FLIGHT - len(self._inflight)
         due = await asyncio.to_thread(self.outbox.due, time.time(), MAX_IN_FLIGHT * 2) \
             if room > 0 else []
@@ -127,7 +132,8 @@ class WebhookDispatcher:
         for delivery in due:
             if room <= 0:
                 break
-            if delivery.id in self._inflight or delivery.subject in busy_subjects:
+            if (delivery.id in self._inflight or delivery.id in self._settled
+                    or delivery.subject in busy_subjects):
                 continue
             busy_subjects.add(delivery.subject)
             task = asyncio.create_task(self._send(client, delivery))
@@ -149,6 +155,7 @@ class WebhookDispatcher:
 
     def _done(self, delivery_id: int) -> None:
         self._inflight.pop(delivery_id, None)
+        self._settled.add(delivery_id)
         self._wake.set()
 
     async def _send(self, client: httpx.AsyncClient, delivery: Delivery) -> None:

@@ -1,0 +1,65 @@
+"""The webhook dispatcher sends each delivery once, even when an attempt ends while the list
+of due deliveries is being read (that list still shows it as due)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from earmark.api import webhooks
+from earmark.api.webhooks import WebhookDispatcher
+from earmark.config import Settings
+from earmark.store.db import open_database
+from earmark.store.webhooks import Outbox, enqueue
+
+
+class StaleReads(Outbox):
+    """From its second call on, ``due`` returns what it read only after an attempt has been
+    recorded meanwhile: the race a slow database read opens."""
+
+    def __init__(self, db) -> None:  # noqa: ANN001
+        super().__init__(db)
+        self.calls = 0
+        self.recorded = threading.Event()
+
+    def due(self, now: float, limit: int):  # noqa: ANN201
+        rows = super().due(now, limit)
+        self.calls += 1
+        if self.calls > 1 and rows:
+            self.recorded.wait(5)
+            time.sleep(0.1)  # and the loop has seen that attempt end
+        return rows
+
+    def record(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().record(*args, **kwargs)
+        self.recorded.set()
+
+
+async def test_a_delivery_settling_during_the_due_read_is_not_sent_again(tmp_path,
+                                                                          monkeypatch) -> None:
+    db = open_database(str(tmp_path))
+    outbox = StaleReads(db)
+    with db.begin() as conn:
+        enqueue(conn, kind="stream", subject="task-1", owner="o",
+                url="https://hooks.example/x", body="{}", now=0.0)
+    sent: list[str] = []
+
+    async def slow_post(client, url, settings, body, headers):  # noqa: ANN001, ANN202
+        sent.append(url)
+        await asyncio.sleep(0.2)  # in flight while the next tick reads the due list
+        return 200
+
+    monkeypatch.setattr(webhooks, "post_pinned", slow_post)
+    dispatcher = WebhookDispatcher(outbox, Settings(), b"k" * 32)
+    runner = asyncio.create_task(dispatcher.run())
+    for _ in range(100):  # until it was sent and the next ticks had their chance
+        await asyncio.sleep(0.05)
+        if dispatcher.sent and outbox.calls >= 3:
+            break
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)
+    db.dispose()
+    assert outbox.calls >= 2  # the stale read did happen
+    assert sent == ["https://hooks.example/x"]  # and the delivery went out once
+    assert dispatcher.sent == 1
