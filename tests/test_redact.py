@@ -19,3 +19,19 @@ def test_secrets_in_headers_and_key_shaped_strings_are_masked():
         out = redact(line)
         assert "k-secret" not in out and "abcdefghijklmnop" not in out, out
     assert redact("< user-agent: Python/3.11") == "< user-agent: Python/3.11"
+
+
+def test_an_access_log_line_keeps_its_arguments_for_uvicorns_formatter():
+    import logging
+
+    from uvicorn.logging import AccessFormatter
+
+    from earmark.api.redact import RedactSecrets
+
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
+                               '%s - "%s %s HTTP/%s" %d', ("127.0.0.1:5", "GET",
+                                                          "/v1/listen?token=em_abcdef0123456789",
+                                                          "1.1", 101), None)
+    assert RedactSecrets().filter(record)
+    line = AccessFormatter("%(client_addr)s %(request_line)s %(status_code)s").format(record)
+    assert "em_abcdef0123456789" not in line and "/v1/listen?token=***" in line

@@ -32,9 +32,23 @@ class RedactSecrets(logging.Filter):
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a bad format string is the caller's bug, not ours
             return True
-        cleaned = redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
+        if redact(message) == message:
+            return True
+        # Redact the parts, not the formatted line: formatters that read the arguments
+        # (uvicorn's access log unpacks its five) must still find them.
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: redact(v) if isinstance(v, str) else v
+                           for k, v in record.args.items()}
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        try:
+            leaked = redact(record.getMessage()) != record.getMessage()
+        except Exception:  # noqa: BLE001
+            leaked = True
+        if leaked:  # a secret built across parts: fall back to the whole line, redacted
+            record.msg, record.args = redact(message), None
         return True
 
 
