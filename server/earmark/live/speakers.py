@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -30,6 +31,7 @@ class SpeakerStage(OrderedStage):
         self.speakers = LiveSpeakers(live_clusterer(max_speakers, worker.model),
                                      max_speakers=max_speakers)
         self.audio = AudioBuffer()
+        self._last = 0  # the speaker of the last window of the last final
 
     def receive_audio(self, samples: npt.NDArray[np.float32]) -> None:
         """The session's 16 kHz audio, as it is fed to the session (same timeline)."""
@@ -37,7 +39,13 @@ class SpeakerStage(OrderedStage):
         if self.audio.end_sample - self.audio.start_sample > 1.5 * KEEP_S * 16000:
             self.audio.trim_before(self.audio.end_sample - KEEP_S * 16000)
 
-    def submit(self, event: Transcript) -> Future[tuple[npt.NDArray[np.int64], list[int]]] | None:
+    def submit(self, event: Transcript) -> Future[Any] | None:
+        if not event.is_final:
+            # Interims come every few hundred ms and grow: embedding each would queue the
+            # worker behind them. They carry the last voice a final was given instead.
+            done: Future[Any] = Future()
+            done.set_result(self._last)
+            return done if event.words else None
         start = max(event.start_sample, self.audio.start_sample)
         end = min(event.end_sample, self.audio.end_sample)
         if not event.words or end <= start:
@@ -45,11 +53,13 @@ class SpeakerStage(OrderedStage):
         return self.worker.submit(self.audio.slice(start, end), self.speakers,
                                   learn=event.is_final, offset=start)
 
-    def apply(self, event: Transcript,
-              result: tuple[npt.NDArray[np.int64], list[int]]) -> Event:
+    def apply(self, event: Transcript, result: Any) -> Event:
+        if isinstance(result, int):  # an interim: the last voice heard
+            return replace(event, words=tuple(replace(w, speaker=result) for w in event.words))
         centres, labels = result
         if not len(centres):
             return event
+        self._last = labels[-1]
         words = tuple(replace(w, speaker=label_at(centres, labels,
                                                   (w.start_sample + w.end_sample) // 2))
                       for w in event.words)
