@@ -126,7 +126,10 @@ def raw_throughput(max_batch: int) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
     from earmark.config import Settings
+    from earmark.inference.engine import limit_blas_threads
     from earmark.inference.whisper import DecodeOptions, WhisperBackend
+
+    limit_blas_threads()  # as the server does
 
     settings = Settings()
     cores = os.cpu_count() or 2

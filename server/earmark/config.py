@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     webrtc_turn_password: str = Field("", description="password for the TURN servers")
     tagging: bool = Field(True, description="load the tag model; sessions tag unless "
                           "they ask tagging=false (off: no tagging at all)")
+    background_nice: int = Field(10, ge=0, le=19, description="how much lower the CPU "
+                                 "priority of tag scoring is than transcription's (Linux nice "
+                                 "steps; 0: the same)")
     tag_model: str | None = Field(None, description="sentence-transformers model folder for "
                                   "tags (default: the bundled all-MiniLM-L6-v2)")
     tag_window_s: float = Field(60.0, ge=5, le=600, description="seconds of speech tags are "

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import logging
 import re
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from earmark.core.tagging import ScoredWindow, TagScore
+from earmark.inference.background import BackgroundWorker
 from earmark.inference.topics import TopicLabel, TopicModel
 
 logger = logging.getLogger(__name__)
@@ -43,6 +45,8 @@ MOOD_TEMPERATURE = 0.02
 MOOD_VALENCE = {"fun": 1.0, "excited": 1.0, "relaxed": 0.5, "energetic": 0.3,
                 "serious": -0.3, "heated": -1.0, "sad": -1.0}
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
+# A rolling window re-scores mostly the sentences it scored a few seconds ago.
+SENTENCE_CACHE = 4096
 
 
 _LAUGH = re.compile(r"\b(ha(ha)+|lol|laugh\w*|funny|hilarious)\b", re.I)
@@ -124,6 +128,7 @@ class TagModel:
         self.sentiment = SentimentIntensityAnalyzer()
         self.keywords = KeywordExtractor(lan="en", n=2, top=12, dedupLim=0.7)
         self._cache: dict[tuple[Tag, ...], PreparedCollection] = {}
+        self._sentences: OrderedDict[str, np.ndarray] = OrderedDict()
         # Mood features compare with the default moods in name order (the classifier's
         # training order); a classifier trained on other moods is not used.
         self.default_moods = tuple(sorted((t for t in load_catalogue() if t.kind == "mood"),
@@ -153,6 +158,19 @@ class TagModel:
                                 show_progress_bar=False)
         return np.asarray(out, dtype=np.float32)
 
+    def embed_cached(self, texts: list[str]) -> np.ndarray:
+        """``embed`` through an LRU of recent sentences: only new ones reach the model."""
+        new = list(dict.fromkeys(t for t in texts if t not in self._sentences))
+        if new:
+            for t, v in zip(new, self.embed(new), strict=True):
+                self._sentences[t] = v
+        out = np.stack([self._sentences[t] for t in texts])
+        for t in texts:
+            self._sentences.move_to_end(t)
+        while len(self._sentences) > SENTENCE_CACHE:
+            self._sentences.popitem(last=False)
+        return out
+
     def prepare(self, tags: tuple[Tag, ...]) -> PreparedCollection:
         cached = self._cache.get(tags)
         if cached is not None:
@@ -172,8 +190,10 @@ class TagModel:
     def score(self, tags: tuple[Tag, ...], text: str, seed: str | None) -> ScoredWindow:
         prepared = self.prepare(tags)
         sentences = [s for s in _SENTENCE.split(text) if s.strip()] or [text]
-        vectors = self.embed([text, *sentences, *([seed] if seed else [])])
-        whole, sents = vectors[0], vectors[1 : 1 + len(sentences)]
+        # The window as a whole changes with every final; its sentences mostly do not.
+        whole = self.embed([text])[0]
+        vectors = self.embed_cached([*sentences, *([seed] if seed else [])])
+        sents = vectors[: len(sentences)]
         topic = self._topic_scores(prepared, whole)
         if seed:
             topic = (1 - SEED_WEIGHT) * topic + SEED_WEIGHT * self._topic_scores(
@@ -230,28 +250,33 @@ class TagModel:
 
 
 class TagWorker:
-    """One thread that runs every tag scoring call; callers get futures."""
+    """One background thread (``inference/background.py``) runs every call of the embedding
+    model; callers get futures. Rolling tag scores are routine work; labels a transcript waits
+    for (topics) and one-off embeddings go first."""
 
-    def __init__(self, model: TagModel) -> None:
+    def __init__(self, model: TagModel, nice: int = 10) -> None:
         self.model = model
         self.topic_model = TopicModel(model.embed)
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="earmark-tags")
+        self._worker = BackgroundWorker("earmark-tags", nice)
 
     def topics(self, text: str, custom: tuple[str, ...] = ()
                ) -> Future[tuple[tuple[TopicLabel, ...], tuple[TopicLabel, ...]]]:
         """IAB categories and custom-topic labels of ``text`` (``inference/topics.py``)."""
-        return self._pool.submit(self.topic_model.classify, text, custom)
+        return self._worker.submit(self.topic_model.classify, text, custom, urgent=True)
 
     def submit(self, tags: tuple[Tag, ...], text: str, seed: str | None) -> Future[ScoredWindow]:
-        return self._pool.submit(self.model.score, tags, text, seed)
+        return self._worker.submit(self.model.score, tags, text, seed)
 
     def embed(self, texts: list[str]) -> Future[np.ndarray]:
         """Unit-length sentence embeddings (summaries, trackers), on the tag thread."""
-        return self._pool.submit(self.model.embed, texts)
+        return self._worker.submit(self.model.embed, texts, urgent=True)
 
     def content_safety(self, text: str) -> Future[list[tuple[str, float]]]:
         """The content-safety categories whose score passes the bar, best first."""
-        return self._pool.submit(self._safety, text)
+        return self._worker.submit(self._safety, text, urgent=True)
+
+    def pending(self) -> int:
+        return self._worker.pending()
 
     def _safety(self, text: str) -> list[tuple[str, float]]:
         tags, bar = load_safety_categories()
@@ -262,7 +287,7 @@ class TagWorker:
         return sorted(found, key=lambda x: -x[1])
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._worker.close()
 
 
 def load_safety_categories() -> tuple[tuple[Tag, ...], float]:
