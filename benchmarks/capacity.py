@@ -112,7 +112,7 @@ async def run_level(n: int, seconds: float, base: str, http: str):
         "mean_batch": requests / batches if batches else None,
         "refused": after.get("earmark_sessions_refused_total", 0)
         - before.get("earmark_sessions_refused_total", 0),
-    }
+    }, [(round(t, 1), round(v, 2)) for t, v in lag_samples]
 
 
 def _p(values, q):
@@ -165,10 +165,11 @@ def main() -> None:
                                "EARMARK_ADMIT_BY_CAPACITY": "false"})
     base, http = f"ws://127.0.0.1:{PORT}", f"http://127.0.0.1:{PORT}"
     rows = []
+    lag_series: dict[int, list[tuple[float, float]]] = {}  # (s into the level, max lag s)
     try:
         for n in levels:
             cpu0, wall0 = proc_cpu_s(proc.pid), time.monotonic()
-            row = asyncio.run(run_level(n, args.seconds, base, http))
+            row, lag_series[n] = asyncio.run(run_level(n, args.seconds, base, http))
             row["server_cpu_cores"] = (proc_cpu_s(proc.pid) - cpu0) / (time.monotonic() - wall0)
             row["server_peak_rss_mb"] = proc_peak_rss_mb(proc.pid)
             rows.append(row)
@@ -193,7 +194,8 @@ def main() -> None:
     print(f"capacity = {capacity} streams; efficiency = {capacity} / {raw['best']:.1f} = "
           f"{efficiency:.0%}" if efficiency is not None else "")
     write_json("capacity", {"levels": rows, "raw_model": raw, "capacity": capacity,
-                            "efficiency": efficiency, "seconds_per_stream": args.seconds},
+                            "efficiency": efficiency, "seconds_per_stream": args.seconds,
+                            "lag_series": lag_series},
                args.out)
 
 

@@ -206,3 +206,28 @@ def test_sung_utterances_give_no_text_but_speech_around_them_does():
     d = Driver(StreamSession(config(music_threshold=None)))
     d.feed(audio)
     assert f"w{SUNG_FROM}" in " ".join(texts(d.finals))
+
+
+def test_a_stale_early_final_is_handed_back_for_cancelling():
+    d = Driver(StreamSession(config(early_final_samples=3200)), hold=True)
+    d.feed(np.concatenate([utterance(0, 2), silence(0.3)]))
+    stale = next(r for r in d.held if r.priority.name == "FINAL")
+    assert d.session.requests_to_cancel() == []
+    d.feed(utterance(2, 2))  # the speaker goes on: the speculation is worthless
+    assert d.session.requests_to_cancel() == [stale.request_id]
+    assert d.session.requests_to_cancel() == []  # swapped out once
+    d.feed(silence(1.0))
+    d.answer_all()
+    assert texts(d.finals) == ["w0 w1 w2 w3"]
+
+
+def test_early_finals_pause_while_the_model_is_behind():
+    d = Driver(StreamSession(config(early_final_samples=3200)), hold=True)
+    d.session.set_early_finals(False)
+    d.feed(np.concatenate([utterance(0, 3), silence(0.3)]))
+    assert not [r for r in d.held if r.priority.name == "FINAL"]
+    d.session.set_early_finals(True)
+    d.feed(silence(0.4))  # endpoint: the one final is decoded the ordinary way
+    d.answer_all()
+    assert texts(d.finals) == ["w0 w1 w2"]
+    assert [r.priority.name for r in d.requests].count("FINAL") == 1

@@ -49,8 +49,12 @@ def test_interims_stretch_with_partial_backlog_and_pause_when_finals_wait():
     sched.submit(object(), RecognitionRequest(1, Priority.PARTIAL, 0, audio))
     clock.now = 0.8  # the queued partial has waited two intervals
     policy = engine.load_policy()
-    assert policy.partial_stretch == 3.0 and not policy.shed_partials
+    assert policy.partial_stretch == 3.0 and not policy.shed_partials and policy.speculate
     sched.submit(object(), RecognitionRequest(2, Priority.FINAL, 0, audio))
+    clock.now = 0.85  # a final just queued: early finals still pay
+    assert engine.load_policy().speculate
+    clock.now = 1.0  # it has waited 0.2 s: no new speculation
+    assert not engine.load_policy().speculate and not engine.load_policy().shed_partials
     clock.now = 1.4  # a final has waited 0.6 s > 0.5 s
     assert engine.load_policy().shed_partials
     sched.stop()

@@ -172,3 +172,31 @@ def test_full_queue_refuses():
     with pytest.raises(Overloaded):
         sched.submit(object(), req(3, Priority.FINAL))
     sched.stop()
+
+
+def test_a_request_cancelled_by_its_owner_takes_no_batch_slot(cleanup):
+    gate, sched = make(max_batch=2)
+    cleanup.append((gate, sched))
+    busy(gate, sched)
+    stale = sched.submit(object(), req(2, Priority.FINAL, 2))
+    wanted = [sched.submit(object(), req(rid, Priority.FINAL, 2)) for rid in (3, 4)]
+    lone = sched.submit(object(), req(5, Priority.FINAL, 5))
+    assert stale.cancel()
+    assert sched.queue_age_s()["final"] >= 0  # the cancelled head is not what ages the lane
+    drain(gate, 3)
+    for f in [*wanted, lone]:
+        f.result(timeout=10)
+    assert gate.batches == [[100], [3, 4], [5]]
+
+
+def test_a_lane_of_only_cancelled_requests_does_not_stall_the_next_one(cleanup):
+    gate, sched = make(max_batch=4)
+    cleanup.append((gate, sched))
+    busy(gate, sched)
+    gone = [sched.submit(object(), req(rid, Priority.FINAL, 2)) for rid in (2, 3)]
+    partial = sched.submit(object(), req(4, Priority.PARTIAL, 5))  # another window size
+    for f in gone:
+        assert f.cancel()
+    drain(gate, 2)
+    partial.result(timeout=10)
+    assert gate.batches == [[100], [4]]

@@ -107,6 +107,8 @@ class StreamSession:
         self._partial_in_flight: RecognitionRequest | None = None
         self._early: _Early | None = None
         self._partial_interval: int | None = config.partial_interval_samples
+        self._speculate = True  # early finals allowed (off while the model is behind)
+        self._stale: list[int] = []  # speculative requests no final will use
         self.decoded_until = 0  # audio before this is covered by some decoded result
         self._last_partial_end = 0
         self._last_partial_text = ""
@@ -127,6 +129,12 @@ class StreamSession:
     def requests_to_send(self) -> list[RecognitionRequest]:
         requests, self._requests = self._requests, []
         return requests
+
+    def requests_to_cancel(self) -> list[int]:
+        """Ids of sent requests whose result no longer matters (a speculative final after
+        the speaker went on): the caller should take them off the model's queue."""
+        stale, self._stale = self._stale, []
+        return stale
 
     @property
     def now_sample(self) -> int:
@@ -149,6 +157,12 @@ class StreamSession:
     def set_partial_interval(self, samples: int | None) -> None:
         """Load shedding from outside: a longer interval, or None to ask for no partials."""
         self._partial_interval = samples
+
+    def set_early_finals(self, enabled: bool) -> None:
+        """Load shedding from outside: no new speculative finals while off. A speculation is
+        wasted whenever the speaker goes on after a short pause, which a busy model cannot
+        afford; with finals already queued it would not arrive early anyway."""
+        self._speculate = enabled
 
     # ------------------------------------------------------------------ inputs
     def receive_audio(self, samples: npt.NDArray[np.float32], probs: list[float]) -> None:
@@ -249,10 +263,12 @@ class StreamSession:
         silence_start = self.segmenter.silence_start
         if silence_start is None:
             if self.segmenter.in_speech:
-                self._early = None  # talking again: a speculative result would be stale
+                self._drop_early()  # talking again: a speculative result would be stale
             return
         early_samples = self.config.early_final_samples
         if early_samples is None or self._early is not None or self._speech_start is None:
+            return
+        if not self._speculate:
             return
         if self.now_sample - silence_start < early_samples or self.pending_finals:
             return
@@ -263,6 +279,11 @@ class StreamSession:
         request = self._new_request(Priority.FINAL, start, end)
         self._early = _Early(request)
         self._requests.append(request)
+
+    def _drop_early(self) -> None:
+        if self._early is not None and self._early.result is None:
+            self._stale.append(self._early.request.request_id)
+        self._early = None
 
     # ------------------------------------------------------------ scheduling
     def _after_input(self) -> None:
@@ -307,6 +328,8 @@ class StreamSession:
             else:
                 self._final_in_flight = (early.request, job)
             return
+        if early is not None and early.result is None:
+            self._stale.append(early.request.request_id)  # it ended elsewhere
         request = self._new_request(Priority.FINAL, start, job.end_sample)
         self._final_in_flight = (request, job)
         self._requests.append(request)

@@ -8,7 +8,8 @@ Capacity and load policy (documented in docs/design.md):
   refused. Until 20 s of finals are measured, only the configured ``max_sessions`` applies.
 - Interims use what is left: their interval stretches with how long the oldest queued partial
   has waited, and they pause while the oldest queued final has waited longer than
-  ``shed_partials_after_s``.
+  ``shed_partials_after_s``. Speculative (early) finals stop while a final has been queued
+  for ``SPECULATE_BELOW_S``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 MIN_MEASURED_FINAL_S = 20.0
 MAX_STRETCH = 8
+SPECULATE_BELOW_S = 0.1  # oldest queued final's wait under which early finals are decoded
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class LoadPolicy:
 
     partial_stretch: float  # multiply the partial interval by this
     shed_partials: bool  # ask for none at all
+    speculate: bool = True  # decode finals early, during the endpoint silence
 
 
 def limit_blas_threads() -> None:
@@ -193,8 +196,11 @@ class Engine:
             return LoadPolicy(1.0, False)
         # Live queue ages, not averages: a signal that stops when the backlog clears.
         age = self.scheduler.queue_age_s()
+        # A speculative final only pays while finals start at once; queued, it is not early
+        # and, whenever the speaker goes on, it is model time thrown away.
+        speculate = age["final"] < SPECULATE_BELOW_S
         if age["final"] > self.settings.shed_partials_after_s:
-            return LoadPolicy(MAX_STRETCH, True)
+            return LoadPolicy(MAX_STRETCH, True, speculate)
         interval_s = self.settings.partial_interval_ms / 1000
         stretch = 1.0 + age["partial"] / interval_s
-        return LoadPolicy(min(MAX_STRETCH, stretch), False)
+        return LoadPolicy(min(MAX_STRETCH, stretch), False, speculate)

@@ -10,6 +10,7 @@ Policy:
   (window size and beam: what the model can stack), from that lane and lower ones, up to
   ``max_batch``. With ``max_wait_ms`` it waits that long for a batch to fill (worth it on GPU).
 - A newer partial from the same owner replaces its pending one (its future is cancelled).
+  Any request whose future its owner cancelled is dropped without taking a batch slot.
 - A batch that raises fails only its own requests; the thread keeps running.
 - The queue is bounded: past ``max_pending`` requests ``submit`` raises ``Overloaded``.
 - ``workers`` threads take batches from the same queues (on a CPU, two let a final start
@@ -129,10 +130,10 @@ class InferenceScheduler:
         """How long the oldest request of each lane has waited (0 for an empty lane)."""
         now = self._clock()
         with self._cond:
-            return {
-                p.name.lower(): (now - lane[0].queued_at) if lane else 0.0
-                for p, lane in self._lanes.items()
-            }
+            heads = {p: next((it for it in lane if not it.future.cancelled()), None)
+                     for p, lane in self._lanes.items()}
+            return {p.name.lower(): (now - head.queued_at) if head else 0.0
+                    for p, head in heads.items()}
 
     def submit(self, owner: object, request: RecognitionRequest) -> Future[Recognition]:
         item = _Item(owner, request, queued_at=self._clock())
@@ -167,12 +168,15 @@ class InferenceScheduler:
     def _take_batch(self) -> list[_Item]:
         """Pops the next batch (caller holds the lock); empty if nothing is queued."""
         order = self._lane_order(self._clock())
-        head_lane = next((p for p in order if self._lanes[p]), None)
-        if head_lane is None:
-            return []
         batch: list[_Item] = []
-        key = self._key(self._lanes[head_lane][0].request)
-        self._take_matching(batch, key, order[order.index(head_lane) :])
+        # Each pass removes at least the head, so this ends; it repeats only when every
+        # request taken had been cancelled.
+        while not batch:
+            head_lane = next((p for p in order if self._lanes[p]), None)
+            if head_lane is None:
+                return []
+            key = self._key(self._lanes[head_lane][0].request)
+            self._take_matching(batch, key, order[order.index(head_lane) :])
         return batch
 
     def _take_matching(self, batch: list[_Item], key: Hashable, lanes: list[Priority]) -> None:
@@ -185,6 +189,8 @@ class InferenceScheduler:
                 lane.remove(item)
                 if priority is Priority.PARTIAL:
                     self._partials.pop(id(item.owner), None)
+                if item.future.cancelled():  # its owner no longer wants it: no batch slot
+                    continue
                 batch.append(item)
 
     def _next_batch(self) -> list[_Item] | None:

@@ -162,6 +162,7 @@ class LiveRunner:
             return
         policy = self._load_policy()
         self.partials_shed = policy.shed_partials
+        self.session.set_early_finals(policy.speculate)
         self.session.set_partial_interval(
             None if policy.shed_partials else int(self._base_interval * policy.partial_stretch)
         )
@@ -179,6 +180,10 @@ class LiveRunner:
     def _pump(self) -> None:
         for request in self.session.requests_to_send():
             self._submit(request)
+        for request_id in self.session.requests_to_cancel():
+            future = self._futures.pop(request_id, None)
+            if future is not None:
+                future.cancel()  # still queued: the scheduler drops it; running: ignored
         for event in self.session.events_to_send():
             self.emit(event)
             if self.tag_feed is not None:
