@@ -90,7 +90,8 @@ class Settings(BaseSettings):
         True, description="refuse sessions past the measured capacity (off: only max_sessions)"
     )
     shed_partials_after_s: float = Field(
-        0.5, gt=0, description="when finals wait this long in the queue, interims pause"
+        0.25, gt=0, description="when finals wait this long in the queue, interims pause "
+        "(0.25 s beat 0.5 s on final and first-seen latency alike at 8-24 streams)"
     )
     vad_threshold: float = Field(0.5, gt=0, lt=1, description="Silero speech probability")
     outbox_max_messages: int = Field(
