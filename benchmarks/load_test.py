@@ -4,10 +4,11 @@ Starts a server with admission by measured capacity on, warms it up with real-ti
 until it has measured its final cost, reads its capacity from ``/readyz``, then opens
 3 x capacity sockets at once, each streaming its own evaldata session in real time. Checks:
 the excess is refused with ``OVERLOADED``/1013; the admitted sessions keep final latency p90
-under 2 s; every admitted session's finals match its own references, not another's; server
-memory stays flat between the warm-up and the end.
+under 2 s (last round); every admitted session's finals match its own references, not
+another's; server memory stays flat: the load runs ``--rounds`` times and RSS may grow by
+under 50 MB after the first round (with one round: under 100 MB over the warm-up).
 
-    python benchmarks/load_test.py [--seconds 30] [--warmup-streams 4]
+    python benchmarks/load_test.py [--seconds 30] [--warmup-streams 4] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -74,6 +75,9 @@ def main() -> None:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--warmup-streams", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="times the 3 x capacity load is run; memory is compared between "
+                    "the first round and the last")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     proc = start_server(PORT, {"EARMARK_MAX_SESSIONS": "500"})
@@ -84,8 +88,11 @@ def main() -> None:
             capacity = json.loads(r.read())["capacity"]
         rss_before = rss_mb(proc.pid)
         load = sessions(3 * capacity, args.seconds)
-        results = asyncio.run(run(base, load))
-        rss_after = rss_mb(proc.pid)
+        rss_rounds = []
+        for _ in range(max(1, args.rounds)):
+            results = asyncio.run(run(base, load))
+            rss_rounds.append(rss_mb(proc.pid))
+        rss_after = rss_rounds[-1]
         peak = proc_peak_rss_mb(proc.pid)
     finally:
         proc.terminate()
@@ -110,6 +117,7 @@ def main() -> None:
         "wer_own_max": max(own, default=None),
         "wer_vs_neighbour_min": min(other, default=None),
         "rss_before_mb": rss_before,
+        "rss_after_round_1_mb": rss_rounds[0],
         "rss_after_mb": rss_after,
         "rss_peak_mb": peak,
     }
@@ -118,7 +126,10 @@ def main() -> None:
         "excess refused with 1013": row["refused_1013"] >= len(load) - capacity,
         "admitted final p90 < 2 s": row["final_p90_s"] is not None and row["final_p90_s"] < 2.0,
         "results not mixed": bool(own) and max(own) < 0.3 and min(other) > 0.5,
-        "memory flat (< +100 MB)": rss_after - rss_before < 100,
+        # The first round at full load grows the allocators' pools (CTranslate2's cache,
+        # glibc arenas) to their working size; a leak shows as growth on the rounds after it.
+        "memory flat (< +50 MB after round 1)": rss_after - rss_rounds[0] < 50
+        if len(rss_rounds) > 1 else rss_after - rss_before < 100,
     }
     print("checks:", ", ".join(f"{k}: {'PASS' if v else 'FAIL'}" for k, v in checks.items()))
     write_json("load_test", {"result": row, "checks": checks}, args.out)
