@@ -275,9 +275,6 @@ class TagWorker:
         """The content-safety categories whose score passes the bar, best first."""
         return self._worker.submit(self._safety, text, urgent=True)
 
-    def pending(self) -> int:
-        return self._worker.pending()
-
     def _safety(self, text: str) -> list[tuple[str, float]]:
         tags, bar = load_safety_categories()
         prepared = self.model.prepare(tags)
