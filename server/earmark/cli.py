@@ -21,7 +21,9 @@ def _add_settings_flags(parser: argparse.ArgumentParser, names: list[str]) -> No
         flag = "--" + name.replace("_", "-")
         env = f"EARMARK_{name.upper()}"
         default = field.default
-        help_text = f"{field.description} (default: {default!r}; env {env})"
+        # argparse treats help as a %-format string; a literal "%" in a description ("30 %")
+        # made `serve --help` crash.
+        help_text = f"{field.description} (default: {default!r}; env {env})".replace("%", "%%")
         if field.annotation is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
                                 help=help_text)
