@@ -43,15 +43,17 @@ class SpeakerStage(OrderedStage):
         if not event.is_final:
             # Interims come every few hundred ms and grow: embedding each would queue the
             # worker behind them. They carry the last voice a final was given instead.
+            if not event.words:
+                return None
             done: Future[Any] = Future()
             done.set_result(self._last)
-            return done if event.words else None
+            return done
         start = max(event.start_sample, self.audio.start_sample)
         end = min(event.end_sample, self.audio.end_sample)
         if not event.words or end <= start:
             return None
         return self.worker.submit(self.audio.slice(start, end), self.speakers,
-                                  learn=event.is_final, offset=start)
+                                  learn=True, offset=start)
 
     def apply(self, event: Transcript, result: Any) -> Event:
         if isinstance(result, int):  # an interim: the last voice heard
