@@ -1,9 +1,11 @@
 """Coverage-guided fuzzing (atheris / libFuzzer) of the audio decoders, bounded in time.
 
-Targets: the file-job decoder (PyAV probe + decode of an uploaded file), the /v2/stream WAV
-and PCM decoder, the live PCM frame decoder and the socket's control-message parser. Seeds
-are small real files FFmpeg makes (WAV, MP3, Ogg/Opus, FLAC, AAC in MP4). An input passes when
-it decodes or raises the documented EarmarkError; any other exception is a crash, and so is
+Targets: the file-job decoder (the decoder child's probe + decode of an uploaded file, run
+in-process here), the /v2/stream WAV and PCM decoder, the live PCM frame decoder and the
+socket's control-message parser. Seeds are small real files FFmpeg makes (WAV, MP3, Ogg/Opus,
+FLAC, AAC in MP4, and multichannel layouts: 8 and 16 float channels, 7.1 FLAC, 5.1 AAC,
+3-channel Opus). An input passes when it decodes or raises the documented error (EarmarkError,
+or the child's Refused); any other exception is a crash, and so is
 an input that takes over 10 s or more than 2 GB of memory. Each target runs in its own
 process for ``--seconds``.
 
@@ -34,6 +36,16 @@ def _seeds(folder: Path) -> None:
                         "a.m4a": ["-c:a", "aac"]}.items():
         subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *tone, *extra,
                         str(folder / name)], check=False)
+    # Multichannel and layout cases (8 and 16 float channels crashed PyAV's planar
+    # to_ndarray); short, so each stays under -max_len.
+    short = ["-f", "lavfi", "-i", "sine=frequency=300:duration=0.1", "-ar", "16000"]
+    for name, extra in {"c8.wav": ["-ac", "8", "-c:a", "pcm_f32le"],
+                        "c16.wav": ["-ac", "16", "-c:a", "pcm_f32le"],
+                        "c71.flac": ["-af", "pan=7.1|" + "|".join(f"c{i}=c0" for i in range(8))],
+                        "c51.m4a": ["-ac", "6", "-c:a", "aac"],
+                        "c3.ogg": ["-ac", "3", "-c:a", "libopus"]}.items():
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *short, *extra,
+                        str(folder / name)], check=False)
     (folder / "ctl.json").write_text('{"type": "KeepAlive"}')
 
 
@@ -54,7 +66,7 @@ def _child(target: str) -> None:
         from earmark.core.audio import PcmDecoder
         from earmark.dialects.deepgram import parse_control
         from earmark.errors import EarmarkError
-        from earmark.filejobs.audio_file import decode, probe
+        from earmark.filejobs.decoder import Refused, decode, probe
 
     scratch = Path(tempfile.mkdtemp(prefix="earmark-fuzz-")) / "input"
 
@@ -62,8 +74,8 @@ def _child(target: str) -> None:
         scratch.write_bytes(data)
         try:
             probe(str(scratch))
-            decode(str(scratch), keep_channels=True, max_seconds=600)
-        except EarmarkError:
+            decode(str(scratch), str(scratch) + ".pcm", True, 600.0)
+        except Refused:
             pass
 
     def sync_decoder(data: bytes) -> None:

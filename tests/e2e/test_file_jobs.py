@@ -236,6 +236,49 @@ def test_separate_channels_give_named_speakers(client, speak) -> None:
         {"alice@example.com"}
 
 
+def _high_water_mb(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines()
+                    if line.startswith("VmHWM:"))) / 1024
+
+
+@pytest.mark.parametrize("args", [
+    ["-ac", "8", "-c:a", "pcm_f32le", "x.wav"],  # crashed the server (issue 27)
+    ["-ac", "16", "-c:a", "pcm_f32le", "x.wav"],
+    ["-af", "pan=7.1|" + "|".join(f"c{i}=c0" for i in range(8)), "x.flac"],
+])
+def test_8_and_16_channel_uploads_complete_and_the_server_stays_up(jobs_server, client, speak,
+                                                                   tmp_path, args) -> None:
+    src = tmp_path / "speech.wav"
+    src.write_bytes(wav_bytes(np.concatenate([speak(SENTENCES[0]), silence_pcm(0.5)])))
+    out = tmp_path / args[-1]
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(src), "-ar", "16000",
+                    *args[:-1], str(out)], check=True)
+    r = submit(client, out.read_bytes(), enableSeparateRecognitionPerChannel="true")
+    assert r.status_code == 201, r.text
+    job = wait_job(client, r.json()["jobId"])
+    assert job["status"] == "completed", job
+    msgs = messages(client, r.json()["conversationId"])
+    assert "football" in " ".join(m["text"] for m in msgs).lower()
+    assert jobs_server.proc.poll() is None and client.get("/readyz").status_code == 200
+    assert not list((jobs_server.data_dir / "audio").glob("*.pcm")), "decoded audio is removed"
+
+
+def test_an_hour_of_compressed_silence_costs_the_server_no_memory(jobs_server, client,
+                                                                  tmp_path) -> None:
+    flac = tmp_path / "silence.flac"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "anullsrc=r=16000:cl=mono", "-t", "3600", str(flac)], check=True)
+    before = _high_water_mb(jobs_server.proc.pid)
+    r = submit(client, flac.read_bytes())
+    assert r.status_code == 201, r.text
+    job = wait_job(client, r.json()["jobId"], timeout_s=240)
+    assert job["status"] == "completed", job
+    grew = _high_water_mb(jobs_server.proc.pid) - before
+    # A whole-file float32 array raised the peak by 440 MB; now it streams from disk.
+    assert grew < 100, f"peak RSS grew {grew:.0f} MB"
+
+
 def test_webhooks_retry_until_delivered_in_order_and_signed(client, speak) -> None:
     secret = client.get("/v1/webhooks/secret", headers=auth()).json()["secret"]
     with WebhookReceiver(fail_first=3) as receiver:

@@ -1,21 +1,41 @@
-"""Uploaded audio files: sniffing, probing and decoding with PyAV (FFmpeg).
+"""Uploaded audio files: probing and decoding with PyAV (FFmpeg), in a child process.
 
 The container and codec are detected from the bytes; the client's Content-Type is never
 trusted. Anything FFmpeg decodes is accepted if it has an audio stream.
+
+FFmpeg and PyAV parse hostile bytes, and a bug there is a crash, not an exception (an
+8-channel float WAV made PyAV read past a frame's planes and segfault the server). So every
+uploaded file is probed and decoded by ``python -m earmark.filejobs.decoder``, a child that
+holds no sessions: a crash or a hang there is the job's failure (``BadAudio``), never the
+server's. The child streams 16 kHz 16-bit PCM to a file, so memory stays bounded whatever the
+file expands to (a small FLAC of hours of silence), and ``DecodedAudio`` reads rows back in
+pieces.
 """
 
 from __future__ import annotations
 
-import math
+import logging
+import os
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
-from earmark.core import SAMPLE_RATE
 from earmark.errors import BadAudio
 
+logger = logging.getLogger(__name__)
+
 MAX_CHANNELS = 8
+PROBE_TIMEOUT_S = 60.0
+# A decode reads the whole file; a 4-hour file decodes in about a minute on one core.
+DECODE_TIMEOUT_S = 900.0
+SAMPLE_BYTES = 2  # int16 on disk
+DECODER_MODULE = "earmark.filejobs.decoder"
 
 
 @dataclass(frozen=True)
@@ -26,86 +46,110 @@ class AudioInfo:
     container: str
 
 
-def _open(path: str):  # noqa: ANN202 - av types
-    import av
+class Row:
+    """One channel of a ``DecodedAudio``: ``len()`` and slicing give float32 samples, read from
+    the file only where asked (what the VAD, the chunks and the speaker encoder need)."""
 
+    def __init__(self, audio: DecodedAudio, channel: int) -> None:
+        self._audio = audio
+        self._channel = channel
+
+    def __len__(self) -> int:
+        return self._audio.samples
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (self._audio.samples,)
+
+    def __getitem__(self, key: slice) -> npt.NDArray[np.float32]:
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError("a Row takes contiguous slices only")
+        start, stop, _ = key.indices(self._audio.samples)
+        return self._audio.read(start, stop)[self._channel]
+
+
+@dataclass(frozen=True)
+class DecodedAudio:
+    """16 kHz audio in a file of interleaved little-endian int16, ``channels`` wide."""
+
+    path: str
+    channels: int
+    samples: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.channels, self.samples)
+
+    def read(self, start: int, stop: int) -> npt.NDArray[np.float32]:
+        """Samples ``[start, stop)`` of every channel, shape (channels, n), as float32."""
+        start, stop = max(0, start), min(self.samples, stop)
+        count = max(0, stop - start) * self.channels
+        raw = np.fromfile(self.path, dtype="<i2", count=count,
+                          offset=start * self.channels * SAMPLE_BYTES)
+        return (raw.reshape(-1, self.channels).T.astype(np.float32) / 32768.0)
+
+    def row(self, channel: int) -> Row:
+        return Row(self, channel)
+
+    def rows(self) -> list[Row]:
+        return [Row(self, c) for c in range(self.channels)]
+
+    def array(self) -> npt.NDArray[np.float32]:
+        """All of it in memory: for short audio (tests, small files)."""
+        return np.ascontiguousarray(self.read(0, self.samples))
+
+    def remove(self) -> None:
+        Path(self.path).unlink(missing_ok=True)
+
+
+def _run_child(args: list[str], timeout_s: float) -> dict[str, object]:
+    """Runs the decoder child; its last stdout line is a JSON answer or error."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     try:
-        container = av.open(path, mode="r", metadata_errors="ignore")
-    except (av.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise BadAudio(f"the body is not an audio file FFmpeg can read ({exc})") from None
-    if not container.streams.audio:
-        container.close()
-        raise BadAudio("the file has no audio stream")
-    if container.streams.audio[0].codec_context is None:
-        # An audio stream FFmpeg has no decoder for (found by benchmarks/fuzz_decoders.py).
-        container.close()
-        raise BadAudio("the file's audio codec cannot be decoded")
-    return container
+        proc = subprocess.run([sys.executable, "-m", DECODER_MODULE, *args],
+                              capture_output=True, timeout=timeout_s, env=env, check=False)
+    except subprocess.TimeoutExpired:
+        raise BadAudio(f"decoding the file took longer than {timeout_s:.0f} s; it is "
+                       "refused") from None
+    if proc.returncode < 0:
+        try:
+            name = signal.Signals(-proc.returncode).name
+        except ValueError:
+            name = f"signal {-proc.returncode}"
+        raise BadAudio(f"the decoder crashed on this file ({name}); the file is refused")
+    lines = proc.stdout.strip().splitlines()
+    try:
+        answer = orjson.loads(lines[-1]) if lines else None
+    except orjson.JSONDecodeError:
+        answer = None
+    if not isinstance(answer, dict):
+        logger.warning("decoder child failed: %s", proc.stderr.decode(errors="replace")[-2000:])
+        raise BadAudio(f"the decoder failed on this file (exit status {proc.returncode})")
+    if "error" in answer:
+        raise BadAudio(str(answer["error"]))
+    return answer
 
 
 def probe(path: str) -> AudioInfo:
     """Reads the headers (and, when they give no duration, decodes to count samples)."""
-    import av
+    got = _run_child(["probe", path], PROBE_TIMEOUT_S)
+    return AudioInfo(float(got["duration_s"]), int(got["channels"]),  # type: ignore[arg-type]
+                     str(got["codec"]), str(got["container"]))
 
-    container = _open(path)
+
+def decode(path: str, out_path: str, *, keep_channels: bool,
+           max_seconds: float | None = None) -> DecodedAudio:
+    """The whole file at 16 kHz into ``out_path``: ``channels`` rows (one when mixed down,
+    at most ``MAX_CHANNELS``). Fails with BadAudio past ``max_seconds``: headers can lie, and a
+    small file of compressed silence can expand a thousandfold, so the limit is counted on
+    decoded samples."""
+    args = ["decode", path, out_path, "keep" if keep_channels else "mix",
+            "inf" if max_seconds is None else repr(float(max_seconds))]
     try:
-        stream = container.streams.audio[0]
-        channels = stream.codec_context.channels or 1
-        duration_s = 0.0
-        if stream.duration is not None and stream.time_base is not None:
-            duration_s = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            duration_s = container.duration / 1_000_000
-        if duration_s <= 0:
-            samples = 0
-            try:
-                for frame in container.decode(stream):
-                    samples += frame.samples
-                    rate = frame.sample_rate
-            except av.FFmpegError as exc:
-                raise BadAudio(f"the audio cannot be decoded ({exc})") from None
-            duration_s = samples / rate if samples else 0.0
-        if duration_s <= 0:
-            raise BadAudio("the file contains no audio samples")
-        return AudioInfo(duration_s, channels, stream.codec_context.name,
-                         container.format.name)
-    finally:
-        container.close()
-
-
-def decode(path: str, *, keep_channels: bool,
-           max_seconds: float | None = None) -> npt.NDArray[np.float32]:
-    """The whole file at 16 kHz, shape (channels, samples): one row when mixed down. Stops with
-    BadAudio past ``max_seconds``: headers can lie, and a small file of compressed silence
-    can expand a thousandfold, so the limit is counted on decoded samples."""
-    import av
-
-    container = _open(path)
-    try:
-        stream = container.streams.audio[0]
-        channels = min(stream.codec_context.channels or 1, MAX_CHANNELS)
-        if keep_channels and channels > 1:
-            layout = stream.codec_context.layout.name
-        else:
-            layout, channels = "mono", 1
-        resampler = av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
-        parts: list[npt.NDArray[np.float32]] = []
-        budget = math.inf if max_seconds is None else max_seconds * SAMPLE_RATE
-        decoded = 0
-        try:
-            for frame in container.decode(stream):
-                frame.pts = None  # decoding gaps must not make the resampler pad or drop
-                for out in resampler.resample(frame):
-                    parts.append(out.to_ndarray()[:channels])
-                    decoded += parts[-1].shape[1]
-                if decoded > budget:
-                    raise BadAudio(f"the audio is longer than {max_seconds:g} s")
-            for out in resampler.resample(None):
-                parts.append(out.to_ndarray()[:channels])
-        except av.FFmpegError as exc:
-            raise BadAudio(f"the audio cannot be decoded ({exc})") from None
-    finally:
-        container.close()
-    if not parts:
-        raise BadAudio("the file contains no audio samples")
-    return np.ascontiguousarray(np.concatenate(parts, axis=1), dtype=np.float32)
+        got = _run_child(args, DECODE_TIMEOUT_S)
+    except BaseException:
+        Path(out_path).unlink(missing_ok=True)
+        raise
+    return DecodedAudio(out_path, int(got["channels"]),  # type: ignore[call-overload]
+                        int(got["samples"]))  # type: ignore[call-overload]

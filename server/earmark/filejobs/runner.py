@@ -3,9 +3,11 @@
 - At start-up every scheduled or in-progress job in the store is queued again, oldest first: a
   job interrupted by a crash runs again from its stored audio (its result is written in one
   transaction with its final status, so nothing is half-done).
-- A job that has been started ``MAX_RUNS`` times without finishing is failed rather than
-  retried forever (it may be what crashes the process).
-- Shutdown cancels the workers and leaves running jobs ``in_progress`` for the next start.
+- A job whose run was cut short by the process dying ``MAX_RUNS`` times is failed, with the
+  reason, rather than retried: it may be what kills the process, and the next start must
+  stay up. (Decoding, the likeliest culprit, runs in a child process: see audio_file.py.)
+- Shutdown cancels the workers and leaves running jobs ``in_progress`` for the next start;
+  a run stopped that way is not counted.
 - Retention runs here too: old audio, then old conversations, are deleted on a timer.
 """
 
@@ -25,7 +27,7 @@ from earmark.core.messages import Message, split_by_speaker
 from earmark.core.segmenter import SegmenterConfig
 from earmark.core.text_options import TextOptions
 from earmark.errors import BadAudio
-from earmark.filejobs.audio_file import decode
+from earmark.filejobs.audio_file import DecodedAudio, decode
 from earmark.filejobs.transcriber import FileOptions, transcribe_file
 from earmark.inference.engine import Engine
 from earmark.inference.speakers import diarize
@@ -34,7 +36,7 @@ from earmark.store.jobs import Job, JobStore
 
 logger = logging.getLogger(__name__)
 
-MAX_RUNS = 3
+MAX_RUNS = 2
 RETENTION_CHECK_S = 600.0
 
 
@@ -108,6 +110,7 @@ class JobRunner:
             except asyncio.CancelledError:  # shutdown: stop the job; it stays in_progress
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+                self.store.release(job_id)  # a clean stop is not a crash
                 raise
             finally:
                 self._running.pop(job_id, None)
@@ -120,7 +123,8 @@ class JobRunner:
         if job is None:
             return
         if job.runs > MAX_RUNS:
-            await self._fail(job, f"the job was interrupted {MAX_RUNS} times while it ran")
+            await self._fail(job, f"the server stopped unexpectedly {MAX_RUNS} times while "
+                                  "this job ran; it is not retried")
             return
         started = time.perf_counter()
         try:
@@ -151,8 +155,15 @@ class JobRunner:
         if job.audio_path is None or not Path(job.audio_path).exists():
             raise BadAudio("the job's audio is no longer stored")
         per_channel = bool(job.options.get("enableSeparateRecognitionPerChannel"))
-        audio = await asyncio.to_thread(decode, job.audio_path, keep_channels=per_channel,
+        audio = await asyncio.to_thread(decode, job.audio_path, job.audio_path + ".pcm",
+                                        keep_channels=per_channel,
                                         max_seconds=self.settings.max_job_audio_s)
+        try:
+            return await self._recognise(job, vad, audio)
+        finally:
+            audio.remove()
+
+    async def _recognise(self, job: Job, vad: SileroVad, audio: DecodedAudio) -> list[Message]:
         scheduler = self.engine.scheduler
         assert scheduler is not None
         options = FileOptions(hotwords=job.options.get("hotwords"),
@@ -164,8 +175,8 @@ class JobRunner:
             regions = speech_regions(probs[0], SegmenterConfig(
                 threshold=self.settings.vad_threshold,
                 neg_threshold=max(0.01, self.settings.vad_threshold - 0.15)))
-            track = await asyncio.to_thread(diarize, self.engine.speakers, audio[0], regions,
-                                            job.options.get("diarizationSpeakerCount"))
+            track = await asyncio.to_thread(diarize, self.engine.speakers, audio.row(0),
+                                            regions, job.options.get("diarizationSpeakerCount"))
             messages = split_by_speaker(
                 messages, lambda w: track.speaker_at((w.start_sample + w.end_sample) // 2))
         return messages

@@ -24,6 +24,7 @@ from earmark.core.messages import Message, merge_channels, sentences
 from earmark.core.music import DEFAULT_MUSIC_THRESHOLD, is_music
 from earmark.core.segmenter import SegmenterConfig
 from earmark.errors import Overloaded
+from earmark.filejobs.audio_file import DecodedAudio, Row
 from earmark.inference.scheduler import InferenceScheduler
 from earmark.inference.vad import SileroVad
 
@@ -43,15 +44,17 @@ class FileOptions:
     music_threshold: float | None = DEFAULT_MUSIC_THRESHOLD  # a sung chunk gives no words
 
 
-def speech_probs(vad: SileroVad, audio: npt.NDArray[np.float32]) -> list[list[float]]:
-    """Silero probabilities per 512-sample window for each channel row (blocking)."""
-    whole = audio.shape[1] - audio.shape[1] % WINDOW_SAMPLES
-    states = [vad.new_state() for _ in range(audio.shape[0])]
-    rows = [np.ascontiguousarray(row[:whole]) for row in audio]
-    probs: list[list[float]] = [[] for _ in rows]
-    step = 512 * WINDOW_SAMPLES  # ~16 s per call keeps the arrays small
+def speech_probs(vad: SileroVad, audio: DecodedAudio) -> list[list[float]]:
+    """Silero probabilities per 512-sample window for each channel row (blocking). Reads
+    the audio ~16 s at a time, so memory does not grow with the file."""
+    whole = audio.samples - audio.samples % WINDOW_SAMPLES
+    states = [vad.new_state() for _ in range(audio.channels)]
+    probs: list[list[float]] = [[] for _ in range(audio.channels)]
+    step = 512 * WINDOW_SAMPLES
     for start in range(0, whole, step):
-        for i, got in enumerate(vad.probs_batch(states, [r[start:start + step] for r in rows])):
+        block = audio.read(start, min(whole, start + step))
+        rows = [np.ascontiguousarray(row) for row in block]
+        for i, got in enumerate(vad.probs_batch(states, rows)):
             probs[i].extend(got)
     return probs
 
@@ -77,7 +80,7 @@ async def _submit(scheduler: InferenceScheduler, owner: object,
 async def recognise_chunks(
     scheduler: InferenceScheduler,
     owner: object,
-    row: npt.NDArray[np.float32],
+    row: Row | npt.NDArray[np.float32],
     chunks: list[Chunk],
     options: FileOptions,
 ) -> list[tuple[Word, ...]]:
@@ -120,21 +123,22 @@ async def recognise_chunks(
 async def transcribe_file(
     scheduler: InferenceScheduler,
     vad: SileroVad,
-    audio: npt.NDArray[np.float32],
+    audio: DecodedAudio,
     options: FileOptions,
 ) -> tuple[list[Message], list[list[float]]]:
     """Sentences of every channel row of ``audio`` (16 kHz), merged by start time, and the
-    VAD probabilities of each row (for diarization)."""
+    VAD probabilities of each row (for diarization). Each chunk is read from the decoded
+    file when it is queued, so at most ``MAX_IN_FLIGHT`` chunks per row are in memory."""
     owner = object()
     probs = await asyncio.to_thread(speech_probs, vad, audio)
 
-    async def one(channel: int, row: npt.NDArray[np.float32], row_probs: list[float]) -> list[
-            Message]:
+    async def one(channel: int, row: Row, row_probs: list[float]) -> list[Message]:
         chunks = chunks_for(row_probs, options.vad_threshold)
         words = await recognise_chunks(scheduler, owner, row, chunks, options)
         return sentences(words, channel=channel)
 
     per_channel = await asyncio.gather(*(
         one(channel, row, row_probs)
-        for channel, (row, row_probs) in enumerate(zip(audio, probs, strict=True), start=1)))
+        for channel, (row, row_probs) in enumerate(zip(audio.rows(), probs, strict=True),
+                                                   start=1)))
     return merge_channels(per_channel), probs

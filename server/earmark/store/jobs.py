@@ -194,6 +194,13 @@ class JobStore:
                 self._notify(conn, job, now)
         return job
 
+    def release(self, job_id: str) -> None:
+        """A clean shutdown stopped the job's run: it does not count towards the runs that
+        fail a job which keeps crashing the process (``runner.MAX_RUNS``)."""
+        with self.db.begin() as conn:
+            conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.runs > 0)
+                         .values(runs=jobs.c.runs - 1))
+
     def complete(self, job_id: str, messages: list[dict[str, Any]]) -> bool:
         """Stores the result and marks the job completed; False if it was deleted meanwhile."""
         now = self.clock()
