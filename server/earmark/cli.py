@@ -154,11 +154,15 @@ def _serve(settings: Settings) -> int:
                        settings.host)
     logger.info("Earmark listening on http://%s:%d (live socket /v1/listen)",
                 settings.host, settings.port)
+    from earmark.api.http_protocol import header_timeout_protocol
+
+    _raise_descriptor_limit()
     app = create_app(settings)
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
+        http=header_timeout_protocol(settings.header_timeout_s),
         ws="websockets",
         # Above our own frame check, so oversize frames get a clear Error, not a bare 1009.
         ws_max_size=settings.max_frame_bytes * 4,
@@ -170,6 +174,21 @@ def _serve(settings: Settings) -> int:
     redact.install()  # after uvicorn set up its loggers
     _graceful_server_class()(config, app).run()
     return 0
+
+
+def _raise_descriptor_limit() -> None:
+    """Soft descriptor limit up to the hard one: every socket, WebRTC peer and pull holds
+    descriptors, and the common soft default of 1,024 is reached long before the CPU is."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            return
+        logger.info("descriptor limit raised from %d to %d", soft, target)
 
 
 def _graceful_server_class():  # noqa: ANN202 - uvicorn is imported lazily

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
         False, description="serve a non-loopback address without API keys (not recommended)"
     )
     max_sessions: int = Field(64, ge=1, description="live sessions at once; more get close 1013")
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="close an HTTP connection that has not sent a whole request "
+        "line and headers this long after it opened (or after its last response)"
+    )
     idle_timeout_s: float = Field(
         10.0, gt=0, description="close a socket after this long without audio or KeepAlive"
     )

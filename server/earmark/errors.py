@@ -54,6 +54,14 @@ class FrameTooLarge(EarmarkError):
     close_code = 1009
 
 
+class PayloadTooLarge(EarmarkError):
+    """A request body over its route's limit."""
+
+    code = "PAYLOAD_TOO_LARGE"
+    http_status = 413
+    close_code = 1009
+
+
 class IdleTimeout(EarmarkError):
     """Neither audio nor KeepAlive arrived in time."""
 

@@ -19,6 +19,7 @@ from earmark.api import auth
 from earmark.api.auth_routes import router as auth_router
 from earmark.api.job_routes import router as job_router
 from earmark.api.metrics import AppMetrics
+from earmark.api.request_guard import RequestGuard, body_limits
 from earmark.api.stream_jobs import StreamJobs
 from earmark.api.stream_jobs import router as stream_job_router
 from earmark.api.sync_routes import router as sync_router
@@ -106,6 +107,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.tag_sessions = TaggingSessions(app)
     app.state.stream_jobs = StreamJobs(app)
     app.state.metrics.watch_webrtc(app.state.webrtc)
+    # Outermost: keyless bodies and oversize bodies are refused before anything reads them.
+    app.add_middleware(RequestGuard, limits=body_limits(settings.max_upload_bytes),
+                       state=app.state)
     app.include_router(auth_router)
     app.include_router(websocket_router)
     app.include_router(webrtc_router)

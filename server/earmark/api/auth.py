@@ -118,6 +118,11 @@ class TokenIssuer:
         self._tokens[hash_key(token)] = (principal, now + ttl_s)
         return token
 
+    def known(self, token: str) -> bool:
+        """An unexpired token (not redeemed): lets its request past the body guard."""
+        entry = self._tokens.get(hash_key(token))
+        return entry is not None and entry[1] > self.clock()
+
     def redeem(self, token: str) -> Principal | None:
         entry = self._tokens.pop(hash_key(token), None)  # single use: gone whatever happens
         if entry is None or entry[1] <= self.clock():

@@ -48,9 +48,9 @@ from earmark.dialects.file_jobs import (
 )
 from earmark.errors import (
     BadAudio,
-    EarmarkError,
     InvalidParameter,
     NotReady,
+    PayloadTooLarge,
     StorageFull,
     is_disk_full,
 )
@@ -60,12 +60,6 @@ from earmark.store.jobs import ACTIVE, JobStore
 logger = logging.getLogger(__name__)
 router = APIRouter()
 CLEAN: dict[str, Any] = {"response_model_exclude_none": True}
-
-
-class PayloadTooLarge(EarmarkError):
-    code = "PAYLOAD_TOO_LARGE"
-    http_status = 413
-    close_code = 1009
 
 
 TOPIC_PASSAGE_WORDS = 120
