@@ -82,6 +82,54 @@ def test_revoked_key_is_refused_on_the_running_server(keyed):
             time.sleep(0.2)
 
 
+def _revoke(data: str, name: str) -> None:
+    env = {"EARMARK_DATA_DIR": data, "PATH": "/usr/bin:/bin"}
+    listing = subprocess.run([sys.executable, "-m", "earmark", "keys", "list"], cwd=ROOT,
+                             capture_output=True, text=True, check=True, env=env)
+    key_id = next(line.split()[0] for line in listing.stdout.splitlines()
+                  if line.split()[2:3] == [name])
+    subprocess.run([sys.executable, "-m", "earmark", "keys", "revoke", key_id], cwd=ROOT,
+                   check=True, capture_output=True, env=env)
+
+
+async def test_revocation_ends_the_key_sockets_and_voids_its_tokens(keyed):
+    srv, keys, data = keyed
+    key = make_key(data, "revoked-live")
+    other = keys["b"]
+    async with httpx.AsyncClient(base_url=srv.http) as c:
+        deadline = time.monotonic() + 5
+        while (r := await c.post("/v1/auth/grant", headers=h(key))).status_code != 200:
+            assert time.monotonic() < deadline, "a new key works within the refresh"
+            await asyncio.sleep(0.2)
+        token = r.json()["access_token"]
+    async with websockets.connect(url(srv.ws), additional_headers=h(key)) as ws, \
+            websockets.connect(url(srv.ws), additional_headers=h(other)) as bystander:
+        await ws.send(np.zeros(1600, np.int16).tobytes())
+        _revoke(data, "revoked-live")
+        revoked_at = time.monotonic()
+        got: list[dict] = []
+        with pytest.raises(websockets.ConnectionClosed):
+            while True:  # the socket keeps streaming until the server ends it
+                await ws.send(np.zeros(1600, np.int16).tobytes())
+                try:
+                    got.append(json.loads(await asyncio.wait_for(ws.recv(), 0.1)))
+                except TimeoutError:
+                    pass
+                assert time.monotonic() - revoked_at < 4, "still open 4 s after revocation"
+        ended_s = time.monotonic() - revoked_at
+        assert ws.close_code == 1008
+        errors = [m for m in got if m.get("type") == "Error"]
+        assert errors and errors[-1]["code"] == "UNAUTHORIZED", got
+        assert ended_s < 2.5, ended_s  # checked every second (docs/security.md: within 2 s)
+        # another key's socket is untouched
+        await bystander.send(json.dumps({"type": "CloseStream"}))
+        assert json.loads(await bystander.recv())["type"] == "Metadata"
+    with pytest.raises(websockets.InvalidStatus) as err:  # the token minted before is void
+        async with websockets.connect(url(srv.ws, token=token)):
+            pass
+    assert err.value.response.status_code == 401
+
+
 def test_requests_per_minute_are_limited_per_key_with_retry_after(keyed):
     srv, keys, _ = keyed
     with httpx.Client(base_url=srv.http) as c:

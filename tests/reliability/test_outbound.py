@@ -277,3 +277,110 @@ async def test_the_proxy_drops_the_source_side_when_ffmpeg_hangs_up(egress):
         w.close()
     server.close()
     await server.wait_closed()
+
+
+class _Counter:
+    """A listener on a loopback address the pull must never reach; counts connections."""
+
+    def __init__(self, host: str) -> None:
+        self.sock = socket.socket()
+        self.sock.bind((host, 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self._stop = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.sock.close()
+
+
+def _rtsp_redirector(location: str) -> tuple[socket.socket, int]:
+    """A permitted RTSP host that answers every request with 302 to ``location``."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    got = conn.recv(4096)
+                    if not got:
+                        break
+                    data += got
+                cseq = next((line.split(b":", 1)[1].strip() for line in data.split(b"\r\n")
+                             if line.lower().startswith(b"cseq:")), b"1")
+                conn.sendall(b"RTSP/1.0 302 Found\r\nCSeq: " + cseq + b"\r\nLocation: "
+                             + location.encode() + b"\r\nContent-Length: 0\r\n\r\n")
+                time.sleep(0.5)
+    threading.Thread(target=serve, daemon=True).start()
+    return server, server.getsockname()[1]
+
+
+async def test_an_rtsp_redirect_to_loopback_never_reaches_it():
+    only_first = parse_networks("127.0.0.1/32")
+    target = _Counter("127.0.0.2")
+    server, port = _rtsp_redirector(f"rtsp://127.0.0.2:{target.port}/private")
+    proxy = EgressProxy(only_first).start()
+    try:
+        url = f"rtsp://127.0.0.1:{port}/live"
+        check_url(url, only_first)
+        source = UrlSource(url, SourceConfig(headers={}, reconnect_budget_s=0.5,
+                                             allow_networks=tuple(only_first), egress=proxy,
+                                             proxy_url=proxy.url))
+        items = await asyncio.wait_for(_collect(source), 30)
+    finally:
+        proxy.close()
+        server.close()
+        target.close()
+    assert target.accepted == 0, "FFmpeg followed the redirect to loopback"
+    last = [i for i in items if not isinstance(i, bytes)][-1]
+    assert last.state == "failed" and "403" in last.reason, last
+
+
+class _Redirect(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802
+        self.send_response(302)
+        self.send_header("Location", self.server.location)  # type: ignore[attr-defined]
+        self.end_headers()
+
+    def log_message(self, *args) -> None:  # noqa: ANN002
+        pass
+
+
+async def test_no_proxy_in_the_environment_does_not_bypass_the_egress_checks(monkeypatch):
+    only_first = parse_networks("127.0.0.1/32")
+    target = _Counter("127.0.0.2")
+    monkeypatch.setenv("no_proxy", "127.0.0.2,localhost")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.2,localhost")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Redirect)
+    server.location = f"http://127.0.0.2:{target.port}/private"  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    proxy = EgressProxy(only_first).start()
+    try:
+        items = await asyncio.wait_for(
+            _pull(f"http://127.0.0.1:{server.server_port}/stream", proxy), 30)
+    finally:
+        proxy.close()
+        server.shutdown()
+        server.server_close()
+        target.close()
+    assert target.accepted == 0, "the redirect bypassed the proxy"
+    assert _audio_bytes(items) == 0 and proxy.refused >= 1

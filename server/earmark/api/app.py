@@ -74,6 +74,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
                                          app.state.webhooks.wake)
         await app.state.job_runner.prepare()
         background = [asyncio.create_task(app.state.webhooks.run(), name="webhooks"),
+                      asyncio.create_task(auth.end_revoked_sessions(app), name="revocations"),
                       *app.state.job_runner.start()]
         app.state.live_jobs = LiveJobStore(app.state.db)
         await app.state.tag_sessions.resume()

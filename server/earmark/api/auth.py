@@ -80,10 +80,21 @@ class KeyRing:
 
     def _records(self) -> dict[str, KeyRecord]:
         if self.store is not None and self.clock() - self._read_at >= self.refresh_s:
-            with self._lock:
-                self._stored = {r.key_hash: r for r in self.store.all() if r.revoked is None}
-                self._read_at = self.clock()
+            self.refresh()
         return {**self._stored, **self._static}
+
+    def refresh(self) -> None:
+        """Reads the store now (the revocation watcher calls it every second)."""
+        if self.store is None:
+            return
+        with self._lock:
+            self._stored = {r.key_hash: r for r in self.store.all() if r.revoked is None}
+            self._read_at = self.clock()
+
+    def is_active(self, owner: str) -> bool:
+        """Whether the key behind ``owner`` still works (``local``: only while no keys)."""
+        records = self._records()
+        return owner in records if records else owner == LOCAL
 
     @property
     def required(self) -> bool:
@@ -138,6 +149,8 @@ def authenticate(app: Any, key: str | None, *, allow_token: bool = False) -> Pri
         principal = app.state.tokens.redeem(key)
         if principal is None:
             raise Unauthorized("the temporary token is unknown, used or expired")
+        if not ring.is_active(principal.owner):
+            raise Unauthorized("the API key that minted this token was revoked")
         return principal
     if not ring.required:
         return Principal(LOCAL, LOCAL)
@@ -145,6 +158,28 @@ def authenticate(app: Any, key: str | None, *, allow_token: bool = False) -> Pri
     if record is None:
         raise Unauthorized("a valid API key is required")
     return Principal(record.key_hash, f"{record.name}:{record.key_id}", record.limits)
+
+
+REVOCATION_CHECK_S = 1.0
+
+
+async def end_revoked_sessions(app: Any, every_s: float = REVOCATION_CHECK_S) -> None:
+    """Runs for the server's life: every ``every_s``, re-reads the keys and ends the live
+    sessions (sockets, WebRTC peers) of a key that was revoked, with ``Error``
+    ``UNAUTHORIZED`` and close 1008, after the results already decided."""
+    import asyncio
+
+    ring: KeyRing = app.state.keys
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await asyncio.to_thread(ring.refresh)
+        except Exception:  # noqa: BLE001 - a locked or full database: try again next time
+            continue
+        for session in list(app.state.sessions):
+            owner = getattr(session, "owner", None)
+            if owner is not None and not ring.is_active(owner):
+                session.revoke(Unauthorized("the API key of this session was revoked"))
 
 
 def limit(settings: Settings, principal: Principal, name: str) -> int:

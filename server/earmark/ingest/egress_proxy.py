@@ -18,17 +18,31 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import os
 import secrets
 import threading
 from urllib.parse import urlsplit
 
 from earmark.errors import InvalidParameter
+from earmark.ingest.rtsp_relay import RtspRelay
 from earmark.ingest.url_safety import resolve_checked
 
 logger = logging.getLogger(__name__)
 
 MAX_HEAD_BYTES = 64 * 1024
 CONNECT_TIMEOUT_S = 10.0
+
+
+def ignore_no_proxy() -> None:
+    """FFmpeg's HTTP client skips its ``http_proxy`` option for hosts in the ``no_proxy``
+    environment variable, read at every connection: with a common ``no_proxy`` set, a
+    redirect or an HLS segment went straight to loopback. Pulls must all pass the proxy, so
+    the variable is removed from this process's environment (once; it is logged)."""
+    for name in ("no_proxy", "NO_PROXY"):
+        if name in os.environ:
+            value = os.environ.pop(name)
+            logger.warning("ignoring %s=%r: every pulled URL goes through the egress checks",
+                           name, value)
 
 
 class EgressProxy:
@@ -48,7 +62,12 @@ class EgressProxy:
         """For FFmpeg's ``http_proxy`` option (credential included)."""
         return f"http://{self._user}:{self._password}@127.0.0.1:{self.port}"
 
+    def rtsp_relay(self, address: str, port: int) -> RtspRelay:
+        """A relay, on this proxy's loop, for one RTSP connection to a vetted address."""
+        return RtspRelay(self._loop, address, port).start()
+
     def start(self) -> EgressProxy:
+        ignore_no_proxy()
         self._thread.start()
         self._ready.wait(10)
         return self

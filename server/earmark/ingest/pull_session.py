@@ -46,7 +46,7 @@ def source_config(app: Any, headers: dict[str, str], **more: Any) -> SourceConfi
     """How the server pulls: its egress proxy, its allowed networks, its reconnect budget."""
     settings = app.state.settings
     return SourceConfig(headers=headers, reconnect_budget_s=settings.url_reconnect_budget_s,
-                        proxy_url=app.state.egress.url,
+                        proxy_url=app.state.egress.url, egress=app.state.egress,
                         allow_networks=tuple(parse_networks(settings.url_allow_networks)),
                         **more)
 

@@ -10,14 +10,18 @@ Live sources that stall or drop are reopened with backoff within a budget.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlunsplit
 
 from earmark.core.events import SourceStatus
 from earmark.errors import EarmarkError, InvalidParameter
+from earmark.ingest.egress_proxy import ignore_no_proxy
 from earmark.ingest.url_safety import pinned_url, resolve_checked
 
 logger = logging.getLogger(__name__)
@@ -53,6 +57,9 @@ class SourceConfig:
     # Set for a server's pulls: an RTMP/RTSP host is checked again at every (re)connection and
     # FFmpeg is given the vetted address, so a changed DNS answer cannot redirect it.
     allow_networks: tuple | None = None
+    # The EgressProxy itself: with allow_networks, RTSP goes through its redirect-refusing
+    # relay (ingest/rtsp_relay.py), since FFmpeg follows RTSP redirects on its own.
+    egress: Any = None
     channels: int = 1  # interleaved channels out (1: mixed down); see probe_channels
 
 
@@ -167,7 +174,9 @@ class UrlSource:
         except av.error.FFmpegError as exc:
             raise SourceError(f"cannot open the source: {_describe(exc)}") from None
 
-    def _connect(self):  # noqa: ANN202 - PyAV container
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[Any]:
+        """The opened container (PyAV), closed on exit with any relay it went through."""
         options = {"protocol_whitelist": FFMPEG_PROTOCOLS, "rw_timeout": str(
             int(self.config.read_timeout_s * 1_000_000))}
         if self.config.headers:
@@ -176,17 +185,29 @@ class UrlSource:
             options["rtsp_transport"] = self.config.rtsp_transport
         if self.url.startswith(("http:", "https:")):
             if self.config.proxy_url:
+                ignore_no_proxy()
                 options["http_proxy"] = self.config.proxy_url
             else:
                 options["max_redirects"] = "0"  # nothing would check where they lead
         url = self.url
+        relay = None
         if self.config.allow_networks is not None and url.startswith(("rtmp", "rtsp")):
             try:
                 parts, address = resolve_checked(url, list(self.config.allow_networks))
             except InvalidParameter as exc:
                 raise SourceError(exc.message) from None
             url, _ = pinned_url(parts, address)
-        return self._open(url, options)
+            if parts.scheme.lower() == "rtsp" and self.config.egress is not None:
+                relay = self.config.egress.rtsp_relay(address, parts.port or 554)
+                url = urlunsplit(("rtsp", f"127.0.0.1:{relay.port}", parts.path or "/",
+                                  parts.query, ""))
+                options["rtsp_transport"] = "tcp"  # RTP inside the relayed connection
+        try:
+            with self._open(url, options) as container:
+                yield container
+        finally:
+            if relay is not None:
+                relay.close()
 
     def probe_channels(self, most: int = 8) -> int:
         """The audio stream's channel count (at most ``most``): one short connection, made

@@ -243,6 +243,10 @@ class PeerSession:
         if not self.draining.done():
             self.draining.set_result(None)
 
+    def revoke(self, err: EarmarkError) -> None:
+        """The key was revoked: the results so far, then ``err`` on the data channel."""
+        self._fail(err)
+
     # --- aiortc callbacks ---
     def _on_track(self, track: Any) -> None:
         if track.kind == "audio" and self.track is None:

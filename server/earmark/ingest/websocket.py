@@ -221,6 +221,11 @@ class LiveConnection:
         if not self.draining.done():
             self.draining.set_result(None)
 
+    def revoke(self, err: EarmarkError) -> None:
+        """The key was revoked: the results so far, then ``err`` and its close code."""
+        if not self.runner.failed.done():
+            self.runner.failed.set_exception(err)
+
     async def run(self) -> None:
         try:
             await self._run()
@@ -262,7 +267,7 @@ class LiveConnection:
         source = UrlSource(self.options.url, SourceConfig(
             headers=dict(self.options.url_headers),
             reconnect_budget_s=self.settings.url_reconnect_budget_s,
-            proxy_url=self.ws.app.state.egress.url,
+            proxy_url=self.ws.app.state.egress.url, egress=self.ws.app.state.egress,
             allow_networks=tuple(parse_networks(self.settings.url_allow_networks)),
             rtsp_transport=self.options.rtsp_transport,
         ))
