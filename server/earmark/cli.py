@@ -154,7 +154,7 @@ def _serve(settings: Settings) -> int:
                        settings.host)
     logger.info("Earmark listening on http://%s:%d (live socket /v1/listen)",
                 settings.host, settings.port)
-    from earmark.api.http_protocol import header_timeout_protocol
+    from earmark.api.http_protocol import frame_limit_ws_protocol, header_timeout_protocol
 
     _raise_descriptor_limit()
     app = create_app(settings)
@@ -163,9 +163,9 @@ def _serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         http=header_timeout_protocol(settings.header_timeout_s),
-        ws="websockets",
-        # Above our own frame check, so oversize frames get a clear Error, not a bare 1009.
-        ws_max_size=settings.max_frame_bytes * 4,
+        # Frames over the limit get an Error before the 1009 close (the app never sees them).
+        ws=frame_limit_ws_protocol(),
+        ws_max_size=settings.max_frame_bytes,
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
         log_level=settings.log_level,

@@ -118,6 +118,7 @@ async def test_bad_parameters_get_http_400_naming_the_parameter(server, query, p
         ([json.dumps({"type": "Dance"})], "BAD_MESSAGE", 1008),
         ([b"\x00\x01\x02"], "BAD_AUDIO", 1008),
         ([b"\x00" * ((1 << 20) + 2)], "FRAME_TOO_LARGE", 1009),
+        ([b"\x00" * (10 << 20)], "FRAME_TOO_LARGE", 1009),  # was a bare 1009 (issue 27)
     ],
 )
 async def test_bad_frames_get_an_error_and_close_code(server, frames, variant, code):

@@ -97,3 +97,17 @@ def test_within_the_limits_requests_work_as_before(guarded):
     assert r.status_code == 200, r.text
     r = httpx.post(f"{guarded.http}/v1/auth/grant", json={"ttl_seconds": 5})
     assert r.status_code == 401 and r.json()["code"] == "UNAUTHORIZED"
+
+
+@pytest.mark.parametrize("body", [{"ttl_seconds": True}, {"ttl_seconds": "30"}])
+def test_a_token_lifetime_must_be_a_number(guarded, body):
+    r = httpx.post(f"{guarded.http}/v1/auth/grant", json=body,
+                   headers={"Authorization": f"Token {KEY}"})
+    assert r.status_code == 400 and r.json()["param"] == "ttl_seconds", r.text
+
+
+@pytest.mark.parametrize("convo", ["../../etc/passwd", "a/b", "..", "."])
+def test_a_convo_id_that_could_not_be_read_back_is_refused(guarded, convo):
+    r = httpx.post(f"{guarded.http}/stream/tag", headers={"Authorization": f"Token {KEY}"},
+                   json={"url": "https://example.com/live.m3u8", "convoId": convo})
+    assert r.status_code == 400 and r.json()["param"] == "convoId", r.text

@@ -33,10 +33,18 @@ LOOPBACK = parse_networks("127.0.0.0/8")
     "http://10.1.2.3/x", "http://192.168.0.1/x", "http://172.16.0.1/x", "http://0.0.0.0/x",
     "http://100.64.0.1/x", "http://224.0.0.1/x", "http://user:pw@example.com/x",
     "file:///etc/passwd", "gopher://example.com/", "http:///nohost",
+    # IPv6 forms that carry a refused IPv4 address: 6to4, NAT64
+    "http://[2002:7f00:1::]/x", "http://[2002:a9fe:a9fe::1]/x", "http://[64:ff9b::7f00:1]/x",
+    "rtsp://[2002:c0a8:1::]/x",
 ])
 def test_refused_destinations(url):
     with pytest.raises(InvalidParameter):
         check_url(url, [])
+
+
+def test_public_ipv6_and_6to4_of_public_ipv4_pass():
+    check_url("http://[2606:4700:4700::1111]/x", [])
+    check_url("http://[2002:5db8:d822::]/x", [])  # 6to4 for 93.184.216.34
 
 
 def test_the_allow_list_opens_exactly_its_networks():

@@ -106,3 +106,21 @@ def test_delete_and_retention(stores) -> None:
     assert store.expire(audio_before=clock.t, results_before=clock.t) == []
     with pytest.raises(NotFound):
         store.get_job("o", old.id)
+
+
+def test_the_database_and_data_dir_are_owner_only(tmp_path):
+    import stat
+
+    from earmark.store.db import open_database
+
+    data = tmp_path / "fresh"
+    db = open_database(data)
+    try:
+        with db.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE probe (x)")
+        for name in ("earmark.db", "earmark.db-wal"):
+            mode = stat.S_IMODE((data / name).stat().st_mode)
+            assert mode == 0o600, (name, oct(mode))
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    finally:
+        db.dispose()

@@ -19,7 +19,8 @@ MAX_TTL_S = 3600
 
 class GrantRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ttl_seconds: float | None = Field(None, gt=0, le=MAX_TTL_S)
+    # strict: JSON true is not 1 s, nor "30" 30 s
+    ttl_seconds: float | None = Field(None, gt=0, le=MAX_TTL_S, strict=True)
 
 
 class GrantResponse(BaseModel):

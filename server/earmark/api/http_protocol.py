@@ -56,3 +56,26 @@ def header_timeout_protocol(header_timeout_s: float) -> type[asyncio.Protocol]:
                 self.transport.close()
 
     return HeaderTimeoutProtocol
+
+
+def frame_limit_ws_protocol() -> type[asyncio.Protocol]:
+    """uvicorn's websockets protocol, sending Deepgram's ``Error`` before the 1009 close when a
+    frame is over the limit (``ws_max_size``). The library refuses such a frame from its
+    header, before reading its payload, so the app never sees it and cannot say why."""
+    from uvicorn.protocols.websockets.websockets_impl import WebSocketProtocol
+    from websockets.exceptions import PayloadTooBig
+    from websockets.frames import Opcode
+
+    from earmark.dialects.deepgram import error_message
+    from earmark.errors import FrameTooLarge
+
+    class FrameLimitProtocol(WebSocketProtocol):
+        async def read_frame(self, max_size: int | None) -> Any:
+            try:
+                return await super().read_frame(max_size)
+            except PayloadTooBig:
+                err = FrameTooLarge(f"a frame is over the {self.max_size}-byte limit")
+                self.write_frame_sync(True, Opcode.TEXT, error_message(err))
+                raise
+
+    return FrameLimitProtocol

@@ -12,7 +12,7 @@ import hmac
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from earmark.core.events import Tags
 
@@ -25,9 +25,20 @@ class TagSessionRequest(BaseModel):
 
     url: str = Field(min_length=1, max_length=4096, description="a live media URL (HLS, "
                      "RTMP, RTSP, HTTP mp4/ts/ogg/aac); video is demuxed for its audio only")
+    # It is a path segment of GET /stream/tag/{convoId}: a "/" or a dot segment could never
+    # be read back (``../../etc/passwd`` was accepted).
     convoId: str = Field(min_length=1, max_length=200,  # noqa: N815 - the seed's names
-                         description="reusing one overwrites the earlier entry")
+                         pattern=r"^[A-Za-z0-9._~:@!$&'()*+,;=-]+$",
+                         description="reusing one overwrites the earlier entry; letters, "
+                         "digits and URL-safe punctuation, no '/'")
     webhook: str | None = Field(None, max_length=4096, description="one-shot result webhook")
+
+    @field_validator("convoId")
+    @classmethod
+    def _not_a_dot_segment(cls, value: str) -> str:
+        if value in (".", ".."):
+            raise ValueError("convoId cannot be '.' or '..'")
+        return value
     seedSentence: str | None = Field(None, max_length=2000)  # noqa: N815
     authorization: str | None = Field(None, max_length=4096, description="a Bearer value "
                                       "sent to the stream target")

@@ -27,9 +27,26 @@ def parse_networks(spec: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Netw
             for part in spec.split(",") if part.strip()]
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address carries: mapped, 6to4 (2002::/16), Teredo, NAT64."""
+    found = [a for a in (address.ipv4_mapped, address.sixtofour) if a is not None]
+    if address.teredo is not None:
+        found.extend(address.teredo)
+    if address in _NAT64:
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found
+
+
 def _forbidden(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if any(_forbidden(v4) for v4 in embedded):
+            return True  # e.g. [2002:7f00:1::] is 6to4 for 127.0.0.1
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
     # Not globally routable covers loopback, private, link-local (cloud metadata), shared
     # carrier-grade NAT, documentation and reserved ranges.
     return (not address.is_global or address.is_multicast or address.is_reserved

@@ -6,6 +6,7 @@ can replace the SQLite file later without touching the queries.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlalchemy import (
@@ -167,8 +168,12 @@ key_settings = Table(
 
 def open_database(data_dir: str | Path) -> Engine:
     path = Path(data_dir)
-    path.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(f"sqlite:///{path / 'earmark.db'}")
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)  # uploads and results: owner only
+    db_file = path / "earmark.db"
+    # Owner-only before SQLite opens it: its -wal and -shm files copy these permissions.
+    os.close(os.open(db_file, os.O_CREAT | os.O_RDWR, 0o600))
+    db_file.chmod(0o600)
+    engine = create_engine(f"sqlite:///{db_file}")
 
     @event.listens_for(engine, "connect")
     def _pragmas(conn, _record) -> None:  # noqa: ANN001
