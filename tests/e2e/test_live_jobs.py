@@ -339,13 +339,25 @@ def test_capacity_reached_gives_16_and_per_key_limit(media, tmp_path) -> None:
             proc.wait()
 
 
-def test_no_stream_webhook_is_lost_across_a_restart(media, http_base, tmp_path) -> None:
+def test_no_stream_webhook_is_lost_across_a_restart(media, http_base, speak,
+                                                    tmp_path) -> None:
+    # A file long enough that the kill lands mid-job (it is read faster than real time).
+    root, _ = media
+    parts = [silence_pcm(0.5)]
+    for sentence in SPORTS + COOKING:
+        parts += [speak(sentence), silence_pcm(0.7)]
+    pcm = np.concatenate(parts)
+    (root / "long.raw").write_bytes(pcm.tobytes())
+    ffmpeg("-f", "s16le", "-ar", "16000", "-ac", "1", "-i", str(root / "long.raw"),
+           "-c:a", "aac", "-movflags", "+faststart", str(root / "long.m4a"))
+    end_at_ms = int((len(pcm) / 16000 - 6.0) * 1000)  # the last sentence is past audio_end_at
     with WebhookReceiver(fail_first=4) as receiver:
         with running_server(data_dir=str(tmp_path), **SETTINGS) as first, \
                 httpx.Client(base_url=first.http, timeout=30) as c:
             c.put("/v1/settings/webhook", json={"url": receiver.url})
             task = c.post("/audio-stream/start", json={
-                "audio_url": f"{http_base}/hls/sports.m3u8"}).json()["data"]["task_id"]
+                "audio_url": f"{http_base}/long.m4a", "audio_end_at": end_at_ms,
+            }).json()["data"]["task_id"]
             deadline = time.monotonic() + 60
             while not receiver.requests:  # the outbox holds undelivered callbacks now
                 assert time.monotonic() < deadline
@@ -355,6 +367,15 @@ def test_no_stream_webhook_is_lost_across_a_restart(media, http_base, tmp_path) 
             got = wait_stopped(receiver, timeout_s=180)
     assert [c["data"]["segment_index"] for c in got] == list(range(len(got)))
     assert got[-1]["data"]["status"] == 15 and all(c["task_id"] == task for c in got)
+    # The resumed pull went on from where the source was, and stopped at audio_end_at: it
+    # re-read the file from the start before (99.7 s counted for an 89.7 s file).
+    last = [c for c in got if c["data"]["status"] == 0][-1]  # the stop callback is a boundary
+    assert float(last["data"]["segment_end_time"]) <= end_at_ms / 1000 + 0.5, last
+    text = " ".join(c["data"]["transcript"]["text"] for c in got
+                    if c["data"]["transcript"]).lower()
+    for word in ("striker", "trophy", "season", "goalkeeper", "flour", "towel"):
+        assert text.count(word) == 1, (word, text)
+    assert "dinner" not in text  # after audio_end_at
 
 
 def test_stream_job_text_options(client, http_base) -> None:

@@ -147,12 +147,19 @@ class StreamJobs:
             for seg in assembler.segments_to_send():
                 writes.put_nowait(seg)
 
-        resumed = task.next_segment > 0
+        # A resumed task reads on from the stream time its sent segments cover: a finite
+        # source (a file, VOD HLS) is skipped to there; a live one has moved on by itself.
+        # Either way only what is left before audio_end_at is pulled.
+        done_s = task.next_segment * settings.stream_segment_s
         end_at = options.end_at_s - options.start_from_s if options.end_at_s else None
+        if end_at is not None and end_at - done_s <= 0:
+            await self._stop(task, options, assembler, NO_DATA, "reached audio_end_at")
+            return
         pull = PullSession(self.app, url=options.audio_url, headers={}, on_event=on_event,
                            silence_timeout_s=settings.stream_no_data_s,
-                           max_audio_s=None if resumed else end_at,
-                           skip_s=0.0 if resumed else options.start_from_s,
+                           max_audio_s=None if end_at is None else end_at - done_s,
+                           skip_s=0.0 if done_s else options.start_from_s,
+                           resume_at_s=options.start_from_s + done_s if done_s else 0.0,
                            vad_threshold=options.vad_threshold, on_progress=on_progress,
                            language=options.language_code, diarize=options.speaker_labels,
                            speakers=options.speakers_expected,

@@ -63,6 +63,7 @@ class PullSession:
                  seed_sentence: str | None = None, hotwords: tuple[str, ...] = (),
                  max_audio_s: float | None = None, silence_timeout_s: float | None = None,
                  on_progress: Callable[[int], None] | None = None, skip_s: float = 0.0,
+                 resume_at_s: float = 0.0,
                  vad_threshold: float | None = None, language: str | None = None,
                  diarize: bool = False, speakers: int | None = None,
                  on_audio: Callable[[bytes], None] | None = None, channels: int = 1) -> None:
@@ -84,6 +85,7 @@ class PullSession:
         self.channels = channels
         self.streams = channels  # for capacity, each channel is a stream
         self._skip_bytes = int(skip_s * SAMPLE_RATE) * 2 * channels  # not wanted
+        self.resume_at_s = resume_at_s  # source time a resumed job had reached (finite ones)
         settings = self.settings if vad_threshold is None else self.settings.model_copy(
             update={"vad_threshold": vad_threshold})
         self.runner: LiveRunner | ChannelGroup
@@ -144,7 +146,8 @@ class PullSession:
     async def _run(self) -> PullOutcome:
         source = UrlSource(self.options.url or "", source_config(
             self.app, dict(self.options.url_headers),
-            max_duration_s=self.max_audio_s or 4 * 3600.0, channels=self.channels))
+            max_duration_s=self.max_audio_s or 4 * 3600.0, channels=self.channels,
+            skip_if_finite_s=self.resume_at_s))
         outcome: PullOutcome | None = None
         chunks = source.chunks().__aiter__()
         try:

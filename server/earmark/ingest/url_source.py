@@ -61,6 +61,10 @@ class SourceConfig:
     # relay (ingest/rtsp_relay.py), since FFmpeg follows RTSP redirects on its own.
     egress: Any = None
     channels: int = 1  # interleaved channels out (1: mixed down); see probe_channels
+    # A resumed stream job: on the first connection, a source with a known duration (a file,
+    # VOD HLS) drops this much audio, where the job had got to; a live one has moved on by
+    # itself and drops nothing.
+    skip_if_finite_s: float = 0.0
 
 
 def _pick_audio(container):  # noqa: ANN001, ANN202 - PyAV types
@@ -236,6 +240,9 @@ class UrlSource:
             resampler = av.AudioResampler(format="s16", layout=layout, rate=16000)
             chunk = CHUNK_SAMPLES * 2 * channels
             self._put(SourceStatus("live", "reconnected" if reconnect else None))
+            skip = 0
+            if not reconnect and container.duration is not None:
+                skip = int(self.config.skip_if_finite_s * 16000) * 2 * channels
             pending = bytearray()
             for packet in container.demux(stream):
                 if self._stop.is_set():
@@ -243,6 +250,10 @@ class UrlSource:
                 for frame in packet.decode():
                     for out in resampler.resample(frame):
                         pending += out.to_ndarray().astype("<i2", copy=False).tobytes()
+                if skip:
+                    dropped = min(skip, len(pending))
+                    del pending[:dropped]
+                    skip -= dropped
                 while len(pending) >= chunk:
                     if not self._put(bytes(pending[:chunk])):
                         return True
