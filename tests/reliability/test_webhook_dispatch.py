@@ -63,3 +63,54 @@ async def test_a_delivery_settling_during_the_due_read_is_not_sent_again(tmp_pat
     assert outbox.calls >= 2  # the stale read did happen
     assert sent == ["https://hooks.example/x"]  # and the delivery went out once
     assert dispatcher.sent == 1
+
+
+class FullDisk(Outbox):
+    """``record`` fails as SQLite does on a full disk until ``room`` is set."""
+
+    def __init__(self, db) -> None:  # noqa: ANN001
+        super().__init__(db)
+        self.room = threading.Event()
+        self.failed_records = 0
+
+    def record(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        if not self.room.is_set():
+            import sqlite3
+
+            from sqlalchemy.exc import OperationalError
+
+            self.failed_records += 1
+            raise OperationalError("INSERT INTO webhook_attempts", {},
+                                   sqlite3.OperationalError("database or disk is full"))
+        super().record(*args, **kwargs)
+
+
+async def test_an_attempt_that_cannot_be_recorded_is_not_sent_again(tmp_path, monkeypatch,
+                                                                    caplog) -> None:
+    db = open_database(str(tmp_path))
+    outbox = FullDisk(db)
+    with db.begin() as conn:
+        enqueue(conn, kind="stream", subject="task-1", owner="o",
+                url="https://hooks.example/x", body="{}", now=0.0)
+    sent: list[str] = []
+
+    async def post(client, url, settings, body, headers):  # noqa: ANN001, ANN202
+        sent.append(url)
+        return 200
+
+    monkeypatch.setattr(webhooks, "post_pinned", post)
+    dispatcher = WebhookDispatcher(outbox, Settings(), b"k" * 32)
+    runner = asyncio.create_task(dispatcher.run())
+    await asyncio.sleep(1.5)  # 799 sends in 40 s before: one per tick
+    assert sent == ["https://hooks.example/x"] and outbox.failed_records >= 1
+    outbox.room.set()  # space comes back: the held attempt is recorded
+    for _ in range(200):
+        await asyncio.sleep(0.05)
+        if not outbox.due(time.time() + 1e6, 10):
+            break
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)
+    assert not outbox.due(time.time() + 1e6, 10), "the delivery is recorded as delivered"
+    db.dispose()
+    assert sent == ["https://hooks.example/x"]
+    assert "never retrieved" not in caplog.text

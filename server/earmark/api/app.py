@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import OperationalError
 
 from earmark import __version__
 from earmark.api import auth
@@ -126,15 +127,29 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         return JSONResponse(err.to_dict(), status_code=err.http_status,
                             headers=retry_headers(err))
 
-    @app.exception_handler(Exception)
-    async def unexpected(_request: Request, err: Exception) -> JSONResponse:
+    def storage_error(err: Exception) -> JSONResponse:
         # A full disk reaches us from SQLite or a file write anywhere: 507, not a 500.
         if is_disk_full(err):
             logger.error("storage full: %s", err)
             body = StorageFull("the server's disk is full; nothing was stored, retry later")
             return JSONResponse(body.to_dict(), status_code=body.http_status)
-        logger.exception("unhandled error")
+        logger.error("unhandled error", exc_info=err)
         return JSONResponse(EarmarkError("internal server error").to_dict(), status_code=500)
+
+    # Database and file errors get their answer here, in the routes' exception layer: the
+    # catch-all below answers too, but Starlette re-raises after it, so a 507 was also
+    # logged as an ASGI exception.
+    @app.exception_handler(OperationalError)
+    async def database_error(_request: Request, err: OperationalError) -> JSONResponse:
+        return storage_error(err)
+
+    @app.exception_handler(OSError)
+    async def file_error(_request: Request, err: OSError) -> JSONResponse:
+        return storage_error(err)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_request: Request, err: Exception) -> JSONResponse:
+        return storage_error(err)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(_request: Request, err: RequestValidationError) -> JSONResponse:

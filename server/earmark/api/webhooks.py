@@ -19,6 +19,7 @@ import os
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -105,6 +106,9 @@ class WebhookDispatcher:
         # still show them as due (read before their result was recorded), so they are not
         # sent again from it.
         self._settled: set[int] = set()
+        # Attempts made but not recorded (a full disk): each is held here and its delivery is
+        # not sent again until the record is written (it used to be re-sent every tick).
+        self._held: dict[int, tuple[Delivery, dict[str, Any]]] = {}
         self.sent = 0
         self.failed_attempts = 0
 
@@ -125,6 +129,7 @@ class WebhookDispatcher:
     async def _tick(self, client: httpx.AsyncClient) -> None:
         self._wake.clear()
         self._settled.clear()
+        await self._record_held()
         room = MAX_IN_FLIGHT - len(self._inflight)
         due = await asyncio.to_thread(self.outbox.due, time.time(), MAX_IN_FLIGHT * 2) \
             if room > 0 else []
@@ -133,16 +138,18 @@ class WebhookDispatcher:
             if room <= 0:
                 break
             if (delivery.id in self._inflight or delivery.id in self._settled
-                    or delivery.subject in busy_subjects):
+                    or delivery.id in self._held or delivery.subject in busy_subjects):
                 continue
             busy_subjects.add(delivery.subject)
             task = asyncio.create_task(self._send(client, delivery))
             task.delivery = delivery  # type: ignore[attr-defined]
             self._inflight[delivery.id] = task
-            task.add_done_callback(lambda _t, i=delivery.id: self._done(i))
+            task.add_done_callback(lambda t, i=delivery.id: self._done(i, t))
             room -= 1
         next_at = await asyncio.to_thread(self.outbox.next_due_at)
         wait_s = 5.0 if next_at is None else min(5.0, max(0.02, next_at - time.time()))
+        if self._held:  # due but held: retry the records once a second, not in a spin
+            wait_s = max(wait_s, 1.0)
         # A timer rather than wait_for: no helper task per tick (loop task counts stay flat).
         timer = asyncio.get_running_loop().call_later(wait_s, self._wake.set)
         try:
@@ -153,10 +160,21 @@ class WebhookDispatcher:
     def _inflight_deliveries(self) -> list[Delivery]:
         return [t.delivery for t in self._inflight.values()]  # type: ignore[attr-defined]
 
-    def _done(self, delivery_id: int) -> None:
+    def _done(self, delivery_id: int, task: asyncio.Task[None]) -> None:
         self._inflight.pop(delivery_id, None)
         self._settled.add(delivery_id)
         self._wake.set()
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("webhook %d: %r", delivery_id, task.exception())
+
+    async def _record_held(self) -> None:
+        for delivery_id, (delivery, result) in list(self._held.items()):
+            try:
+                await asyncio.to_thread(self.outbox.record, delivery, **result)
+            except Exception:  # noqa: BLE001 - still full: try again next tick
+                return
+            del self._held[delivery_id]
+            logger.info("webhook %d: its held attempt is recorded", delivery_id)
 
     async def _send(self, client: httpx.AsyncClient, delivery: Delivery) -> None:
         s = self.settings
@@ -201,6 +219,12 @@ class WebhookDispatcher:
                                delivery.url, delivery.attempts + 1)
         else:
             self.sent += 1
-        await asyncio.to_thread(self.outbox.record, delivery, at=finished,
-                                duration_ms=(finished - started) * 1000, status_code=status,
-                                error=error, delivered=delivered, next_attempt_at=next_at)
+        result = dict(at=finished, duration_ms=(finished - started) * 1000,
+                      status_code=status, error=error, delivered=delivered,
+                      next_attempt_at=next_at)
+        try:
+            await asyncio.to_thread(self.outbox.record, delivery, **result)
+        except Exception as exc:  # noqa: BLE001 - a full disk, a locked database
+            self._held[delivery.id] = (delivery, result)
+            logger.error("webhook %d: the attempt could not be recorded (%s); it is not sent "
+                         "again until it is", delivery.id, type(exc).__name__)

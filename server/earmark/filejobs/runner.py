@@ -26,7 +26,7 @@ from earmark.core.chunking import speech_regions
 from earmark.core.messages import Message, split_by_speaker
 from earmark.core.segmenter import SegmenterConfig
 from earmark.core.text_options import TextOptions
-from earmark.errors import BadAudio
+from earmark.errors import BadAudio, is_disk_full
 from earmark.filejobs.audio_file import DecodedAudio, decode
 from earmark.filejobs.transcriber import FileOptions, transcribe_file
 from earmark.inference.engine import Engine
@@ -37,6 +37,7 @@ from earmark.store.jobs import Job, JobStore
 logger = logging.getLogger(__name__)
 
 MAX_RUNS = 2
+STORAGE_RETRY_S = 5.0
 RETENTION_CHECK_S = 600.0
 
 
@@ -116,6 +117,11 @@ class JobRunner:
                 self._running.pop(job_id, None)
             if not task.cancelled() and task.exception() is not None:
                 logger.error("file job %s: %r", job_id, task.exception())
+                if is_disk_full(task.exception()):  # type: ignore[arg-type]
+                    # Its state could not be written: run it again once there is room
+                    # (it was left scheduled forever).
+                    asyncio.get_running_loop().call_later(STORAGE_RETRY_S, self.enqueue,
+                                                          job_id)
 
     async def _process(self, job_id: str, vad: SileroVad) -> None:
         job = await asyncio.to_thread(self.store.start, job_id)
