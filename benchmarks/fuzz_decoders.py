@@ -4,7 +4,7 @@ Targets: the file-job decoder (the decoder child's probe + decode of an uploaded
 in-process here), the /v2/stream WAV and PCM decoder, the live PCM frame decoder and the
 socket's control-message parser. Seeds are small real files FFmpeg makes (WAV, MP3, Ogg/Opus,
 FLAC, AAC in MP4, and multichannel layouts: 8 and 16 float channels, 7.1 FLAC, 5.1 AAC,
-3-channel Opus). An input passes when it decodes or raises the documented error (EarmarkError,
+3-channel 24-bit PCM in Matroska). An input passes when it decodes or raises the documented error (EarmarkError,
 or the child's Refused); any other exception is a crash, and so is
 an input that takes over 10 s or more than 2 GB of memory. Each target runs in its own
 process for ``--seconds``.
@@ -43,7 +43,7 @@ def _seeds(folder: Path) -> None:
                         "c16.wav": ["-ac", "16", "-c:a", "pcm_f32le"],
                         "c71.flac": ["-af", "pan=7.1|" + "|".join(f"c{i}=c0" for i in range(8))],
                         "c51.m4a": ["-ac", "6", "-c:a", "aac"],
-                        "c3.ogg": ["-ac", "3", "-c:a", "libopus"]}.items():
+                        "c3.mka": ["-ac", "3", "-c:a", "pcm_s24le"]}.items():
         subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *short, *extra,
                         str(folder / name)], check=False)
     (folder / "ctl.json").write_text('{"type": "KeepAlive"}')

@@ -111,6 +111,10 @@ def decode(path: str, out_path: str, keep_channels: bool, max_seconds: float) ->
                 write(resampler.resample(None))
             except av.FFmpegError as exc:
                 raise Refused(f"the audio cannot be decoded ({exc})") from None
+            except ValueError as exc:
+                # PyAV: a frame whose format, layout or rate differs from the first one's
+                # (found by benchmarks/fuzz_decoders.py on a corrupted multichannel file).
+                raise Refused(f"the audio changes format mid-stream ({exc})") from None
     finally:
         container.close()
     if written == 0:
