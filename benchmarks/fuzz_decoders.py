@@ -4,8 +4,8 @@ Targets: the file-job decoder (the decoder child's probe + decode of an uploaded
 in-process here), the /v2/stream WAV and PCM decoder, the live PCM frame decoder and the
 socket's control-message parser. Seeds are small real files FFmpeg makes (WAV, MP3, Ogg/Opus,
 FLAC, AAC in MP4, and multichannel layouts: 8 and 16 float channels, 7.1 FLAC, 5.1 AAC,
-3-channel 24-bit PCM in Matroska). An input passes when it decodes or raises the documented error (EarmarkError,
-or the child's Refused); any other exception is a crash, and so is
+3-channel 24-bit PCM in Matroska). An input passes when it decodes or raises the documented
+error (EarmarkError, or the child's Refused); any other exception is a crash, and so is
 an input that takes over 10 s or more than 2 GB of memory. Each target runs in its own
 process for ``--seconds``.
 
