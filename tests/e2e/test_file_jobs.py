@@ -201,12 +201,13 @@ def test_per_key_job_limit_is_429_and_delete_stops_jobs(jobs_server, client, spe
     assert refused.json()["statusCode"] == 429 and "concurrent jobs" in refused.json()["message"]
     other = submit(client, wav_bytes(speech(speak, SENTENCES[:1])), KEY_A)
     assert other.status_code == 201  # the limit is per key
-    before = {p.name for p in (jobs_server.data_dir / "audio").glob("*")}
+    # Uploads only: a running job's decoded .pcm is removed with it too.
+    before = {p.name for p in (jobs_server.data_dir / "audio").glob("*.upload")}
     for r in accepted:
         conv = r.json()["conversationId"]
         assert client.delete(f"/v1/conversations/{conv}", headers=auth(KEY_B)).status_code == 200
         assert client.get(f"/v1/job/{r.json()['jobId']}", headers=auth(KEY_B)).status_code == 404
-    after = {p.name for p in (jobs_server.data_dir / "audio").glob("*")}
+    after = {p.name for p in (jobs_server.data_dir / "audio").glob("*.upload")}
     assert len(before - after) == 3  # their audio is gone
     assert submit(client, clip, KEY_B).status_code == 201  # room again
     assert wait_job(client, other.json()["jobId"])["status"] == "completed"
