@@ -118,7 +118,10 @@ def is_disk_full(exc: BaseException) -> bool:
     if isinstance(exc, OSError) and exc.errno in FULL_DISK_ERRNOS:
         return True
     text = str(exc).lower()
-    return "database or disk is full" in text or "file too large" in text
+    # SQLite reports a write the file system refused past its size (EFBIG) as an I/O error
+    # of its write, not as a full database: storage either way, and a 507 says "retry later".
+    return ("database or disk is full" in text or "file too large" in text
+            or "disk i/o error" in text)
 
 
 class RecognitionFailed(EarmarkError):

@@ -115,3 +115,23 @@ def test_webhooks_outlast_a_receiver_down_for_an_hour():
     assert waited >= 3600, "still retrying after an hour down"
     # ...and the receiver is not hammered: at most one try per 10 minutes once backed off.
     assert attempts < 20
+
+
+def test_a_full_database_is_507_without_an_asgi_traceback():
+    examples = [f"example sentence number {i} about the weather " + "x" * 250 for i in range(20)]
+    tags = [{"name": f"tag{k}", "kind": "topic", "description": "weather talk " * 20,
+             "examples": examples} for k in range(20)]
+    with running_server(file_size_limit=1 << 20, max_tag_collections="500") as srv:
+        with httpx.Client(base_url=srv.http, timeout=60) as c:
+            codes = []
+            for n in range(40):
+                r = c.post("/v1/tag-collections", json={"name": f"c{n}", "tags": tags})
+                codes.append(r.status_code)
+                if r.status_code == 507:
+                    assert r.json()["code"] == "STORAGE_FULL"
+                    break
+            assert codes[-1] == 507, codes
+            assert c.get("/readyz").status_code == 200
+        log = srv.log_path.read_text()
+    assert "Exception in ASGI application" not in log
+    assert "Traceback" not in log
