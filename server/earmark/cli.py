@@ -21,9 +21,13 @@ def _add_settings_flags(parser: argparse.ArgumentParser, names: list[str]) -> No
         flag = "--" + name.replace("_", "-")
         env = f"EARMARK_{name.upper()}"
         default = field.default
+        # A description that says its own default (one that depends on the device) keeps it;
+        # --help printed two defaults for those.
+        said = "(default:" in (field.description or "")
+        help_text = f"{field.description} ({'' if said else f'default: {default!r}; '}env {env})"
         # argparse treats help as a %-format string; a literal "%" in a description ("30 %")
         # made `serve --help` crash.
-        help_text = f"{field.description} (default: {default!r}; env {env})".replace("%", "%%")
+        help_text = help_text.replace("%", "%%")
         if field.annotation is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
                                 help=help_text)
@@ -43,29 +47,36 @@ def _settings(args: argparse.Namespace, names: list[str]) -> Settings:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # No abbreviations: `--max-jobs 5` was taken as --max-jobs-per-key without a word.
     parser = argparse.ArgumentParser(
-        prog="earmark", description="Real-time speech transcription and tagging server."
+        prog="earmark", description="Real-time speech transcription and tagging server.",
+        allow_abbrev=False,
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the server",
+    serve = sub.add_parser("serve", help="run the server", allow_abbrev=False,
                            description="Run the server. Every flag can also be set as an "
                            "EARMARK_* environment variable.")
     _add_settings_flags(serve, list(Settings.model_fields))
-    tr = sub.add_parser("transcribe", help="transcribe an audio file and print the finals")
+    tr = sub.add_parser("transcribe", help="transcribe an audio file and print the finals",
+                        allow_abbrev=False)
     tr.add_argument("file", help="any audio or video file FFmpeg can decode")
     tr.add_argument("--json", action="store_true", help="print one JSON object per final")
     _add_settings_flags(tr, ["model", "device", "compute_type", "cpu_threads", "beam_size",
                              "max_utterance_s", "log_level"])
-    keys = sub.add_parser("keys", help="make, list and revoke API keys (stored hashed)")
+    keys = sub.add_parser("keys", help="make, list and revoke API keys (stored hashed)",
+                          allow_abbrev=False)
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
-    create = keys_sub.add_parser("create", help="make a key; it is printed once, never stored")
+    create = keys_sub.add_parser("create", help="make a key; it is printed once, never stored",
+                                 allow_abbrev=False)
     create.add_argument("--name", required=True, help="who or what the key is for")
     for limit in ("rpm", "max_sessions", "max_jobs", "max_streams"):
         create.add_argument("--" + limit.replace("_", "-"), type=int, default=None,
                             help=f"this key's {limit} (default: the server's "
                             f"--{limit.replace('_', '-')}-per-key)")
-    keys_sub.add_parser("list", help="list keys (ids and names, never the keys)")
-    revoke = keys_sub.add_parser("revoke", help="revoke a key by its id (takes effect in 2 s)")
+    keys_sub.add_parser("list", help="list keys (ids and names, never the keys)",
+                        allow_abbrev=False)
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by its id (takes effect in 2 s)",
+                                 allow_abbrev=False)
     revoke.add_argument("key_id")
     for p in (create, *keys_sub.choices.values()):
         if not any(a.dest == "data_dir" for a in p._actions):
