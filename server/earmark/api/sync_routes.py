@@ -16,7 +16,7 @@ import itertools
 import uuid
 import wave
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 from fastapi import APIRouter, Request
@@ -120,7 +120,7 @@ async def stream(request: Request, body: StreamRequest) -> StreamResponse:
     audio = decode_audio(raw)
     if engine.scheduler.queue_age_s()["sync"] > MAX_SYNC_QUEUE_AGE_S:
         raise Overloaded("too many synchronous requests are waiting; retry shortly")
-    created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
     future = engine.scheduler.submit(
         request, RecognitionRequest(next(_ids), Priority.SYNC, 0, audio))
     try:

@@ -350,7 +350,7 @@ class DeepgramEncoder:
         self.model_name = model_name
         self.model_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"earmark:{model_name}"))
         self.model_info = {"name": model_name, "version": __version__, "arch": "whisper"}
-        self.created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+        self.created = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
         self.channel = channel
         self._channel_index = [channel, channels]
 

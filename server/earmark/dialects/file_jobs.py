@@ -6,7 +6,7 @@ timeline (a PUT-appended file starts where the earlier audio ended) and in wall-
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -241,7 +241,7 @@ class Deleted(BaseModel):
 
 
 def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds") \
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds") \
         .replace("+00:00", "Z")
 
 

@@ -72,7 +72,7 @@ class OrderedStage(ABC):
         events go out as ``failed`` makes them: late, degraded, but never lost."""
         try:
             await asyncio.wait_for(self._idle.wait(), timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             logger.warning("%s: %d events still held after %.0f s; sending them without "
                            "this stage's result", type(self).__name__, len(self._queue),
                            timeout_s)
