@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import sys
 import time
 import urllib.parse
@@ -38,6 +39,16 @@ def decode_file(path: str) -> bytes:
             out += piece.to_ndarray().tobytes()
     return bytes(out)
 
+
+
+def one_line(prefix: str, text: str, width: int | None = None) -> str:
+    """The interim as it fits on one terminal line: its newest words, since "\\r" can only
+    rewrite the last line of a wrapped one (a wide interim left stale lines behind)."""
+    width = width or shutil.get_terminal_size().columns
+    room = max(8, width - len(prefix) - 1)
+    if len(text) > room:
+        text = "…" + text[len(text) - room + 1:]
+    return prefix + text
 
 async def file_chunks(pcm: bytes, speed: float):
     step = 16000 * 2 * CHUNK_MS // 1000
@@ -89,7 +100,7 @@ async def run(args: argparse.Namespace) -> None:
                         end = msg["start"] + msg["duration"]
                         print(f"\r[{msg['start']:7.2f}-{end:7.2f}] {text}\033[K")
                 elif text:
-                    print(f"\r.. {text}\033[K", end="", flush=True)
+                    print(f"\r{one_line('.. ', text)}\033[K", end="", flush=True)
             elif kind == "Error":
                 print(f"\nerror {msg.get('variant')}: {msg.get('description')}", file=sys.stderr)
             elif kind == "Metadata":

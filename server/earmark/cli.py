@@ -137,7 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("aioice", "aiortc"):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
     if args.command == "serve":
-        return _serve(settings)
+        try:
+            return _serve(settings)
+        except KeyboardInterrupt:
+            # uvicorn re-raises Ctrl-C after its clean shutdown: a traceback there read
+            # like a failure.
+            return 130
     if args.command == "keys":
         return _keys(args, settings)
     from earmark.live.offline import print_file_transcript
@@ -163,7 +168,8 @@ def _serve(settings: Settings) -> int:
             return 2
         logger.warning("no API keys configured: anyone who can reach %s may connect",
                        settings.host)
-    logger.info("Earmark listening on http://%s:%d (live socket /v1/listen)",
+    # The port opens after the models load (uvicorn then logs "Uvicorn running on").
+    logger.info("Earmark starting on http://%s:%d (live socket /v1/listen): loading models",
                 settings.host, settings.port)
     from earmark.api.http_protocol import frame_limit_ws_protocol, header_timeout_protocol
 

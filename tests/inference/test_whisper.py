@@ -55,3 +55,13 @@ def test_transcribes_speech_with_monotonic_word_times(backend, speak):
 def test_silence_and_tiny_input_give_no_words(backend):
     assert backend.transcribe(np.zeros(16000 * 3, np.float32), DecodeOptions()).words == ()
     assert backend.transcribe(np.zeros(100, np.float32), DecodeOptions()).words == ()
+
+
+def test_a_hyphenated_word_is_one_word_with_both_spans():
+    from earmark.inference.whisper import _merge_punctuation
+
+    raw = [[" fat", 0.0, 0.4, 0.9], ["-mutton", 0.4, 0.9, 0.7], [" pieces", 1.0, 1.5, 0.9],
+           [" John", 2.0, 2.3, 0.9], ["'s", 2.3, 2.4, 0.8], [" well", 2.7, 3.0, 0.9]]
+    got = _merge_punctuation(raw)
+    assert [w for w, *_ in got] == ["fat-mutton", "pieces", "John's", "well"]
+    assert got[0][1:] == (0.0, 0.9, 0.7)  # the first's start, the last's end, the lower prob

@@ -34,6 +34,9 @@ class VadState:
     )
 
 
+_announced = False
+
+
 class SileroVad:
     """Scores 512-sample windows at 16 kHz with speech probabilities in [0, 1]."""
 
@@ -49,7 +52,11 @@ class SileroVad:
             str(path), sess_options=opts, providers=["CPUExecutionProvider"]
         )
         self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
-        logger.info("loaded Silero VAD from %s", path)
+        # One instance per worker (live, each file-job worker): say it once.
+        global _announced
+        logger.log(logging.DEBUG if _announced else logging.INFO,
+                   "loaded Silero VAD from %s", path)
+        _announced = True
 
     def new_state(self) -> VadState:
         return VadState()

@@ -435,6 +435,9 @@ def cut_repeats(words: list[Word], min_span: int = 5) -> list[Word]:
     return words
 
 
+_JOINERS = "-'\u2019"  # a word starting with one of these, with no space, continues the last
+
+
 def _merge_punctuation(raw: list[list]) -> list[tuple[str, float, float, float]]:
     """Glues punctuation-only tokens onto their neighbour word (", " -> "word,")."""
     merged: list[list] = []
@@ -454,5 +457,13 @@ def _merge_punctuation(raw: list[list]) -> list[tuple[str, float, float, float]]
         if carry:
             word = (" " if word.startswith(" ") else "") + carry + word.lstrip()
             carry = ""
+        if merged and word[:1] in _JOINERS and bare[1:2].isalnum():
+            # The tokenizer starts a word at a punctuation token, so "fat-mutton" came as
+            # "fat" and "-mutton" (shown "fat -mutton"): one word, with both spans.
+            last = merged[-1]
+            last[0] += word
+            last[2] = end
+            last[3] = min(last[3], prob)
+            continue
         merged.append([word, start, end, prob])
     return [(w.strip(), s, e, p) for w, s, e, p in merged if w.strip()]
