@@ -189,9 +189,30 @@ async def offer(request: Request) -> JSONResponse:
         await pc.close()
         return _error(InvalidParameter("the offer's audio track is not sending", param="sdp"),
                       request_id)
+    peer.codec_delay_samples = codec_delay_samples(pc.localDescription.sdp)
     peers.start(peer)
     return JSONResponse({"type": "answer", "sdp": pc.localDescription.sdp,
                          "request_id": request_id})
+
+
+# libopus delays its output by its encoder's look-ahead: 312 samples at 48 kHz (6.5 ms).
+# Ogg carries it as "pre-skip" and decoders drop it; RTP does not, so the track's audio runs
+# 6.5 ms late. Whisper tiny is sensitive to that sub-frame shift: the same sentence, 104
+# samples later, read "the quick round fark stumps" for "the quick brown fox jumps" (issue
+# 18). The first 104 samples (at 16 kHz) of an Opus track are dropped, so a WebRTC session
+# hears what the socket would: same audio, same times.
+OPUS_DELAY_SAMPLES = 312 * RATE // 48000
+
+
+def codec_delay_samples(answer_sdp: str) -> int:
+    """16 kHz samples of codec delay for the audio codec the answer chose (its first)."""
+    lines = answer_sdp.splitlines()
+    media = next((line.split()[3:] for line in lines if line.startswith("m=audio ")), [])
+    if not media:
+        return 0
+    chosen = f"a=rtpmap:{media[0]} "
+    codec = next((line[len(chosen):] for line in lines if line.startswith(chosen)), "")
+    return OPUS_DELAY_SAMPLES if codec.lower().startswith("opus/") else 0
 
 
 class PeerSession:
@@ -226,6 +247,7 @@ class PeerSession:
         # One resampler per track: its filter state must carry across frames.
         self.resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
         self.next_pts: int | None = None
+        self.codec_delay_samples = 0  # set from the answer: dropped from the track's start
         pc.on("track", self._on_track)
         pc.on("datachannel", self._on_datachannel)
         pc.on("connectionstatechange", self._on_state)
@@ -357,8 +379,13 @@ class PeerSession:
             self.next_pts = frame.pts + int(frame.samples / frame.sample_rate
                                             / Fraction(frame.time_base))
         for out in self.resampler.resample(frame):
-            pcm = out.to_ndarray().astype(np.int16, copy=False)
-            await self.runner.feed(pcm.tobytes())
+            pcm = out.to_ndarray().astype(np.int16, copy=False).reshape(-1)
+            if self.codec_delay_samples:
+                dropped = min(self.codec_delay_samples, len(pcm))
+                pcm = pcm[dropped:]
+                self.codec_delay_samples -= dropped
+            if len(pcm):
+                await self.runner.feed(pcm.tobytes())
         self.app.state.metrics.audio_received.inc(frame.samples / frame.sample_rate)
 
     async def _send_loop(self) -> None:
