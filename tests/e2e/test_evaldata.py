@@ -27,6 +27,7 @@ def pcm16(audio: np.ndarray) -> np.ndarray:
     return (np.clip(audio, -1, 1) * 32767).astype(np.int16)
 
 
+@pytest.mark.slow
 async def test_streaming_wer_is_within_two_points_of_offline(server, offline_model):
     items = [it for it in evaldata_items("short_read") if it.reference]
     refs, streamed, offline = [], [], []

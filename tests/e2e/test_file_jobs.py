@@ -265,6 +265,7 @@ def test_8_and_16_channel_uploads_complete_and_the_server_stays_up(jobs_server, 
     assert not list((jobs_server.data_dir / "audio").glob("*.pcm")), "decoded audio is removed"
 
 
+@pytest.mark.slow
 def test_an_hour_of_compressed_silence_costs_the_server_no_memory(jobs_server, client,
                                                                   tmp_path) -> None:
     flac = tmp_path / "silence.flac"
@@ -360,6 +361,7 @@ def test_trackers_match_exact_phrases_and_paraphrases(client, speak) -> None:
     assert bad.status_code == 400 and bad.json()["param"] == "trackers"
 
 
+@pytest.mark.slow
 def test_sigkill_mid_job_resumes_and_delivers(speak, tmp_path) -> None:
     long_clip = wav_bytes(speech(speak, SENTENCES * 12, gap_s=0.6))  # ~2.5 min of speech
     settings = dict(url_allow_networks="127.0.0.0/8", webhook_retry_base_s="0.2")
@@ -388,6 +390,7 @@ def test_sigkill_mid_job_resumes_and_delivers(speak, tmp_path) -> None:
     assert wer([" ".join(SENTENCES * 12)], [" ".join(m["text"] for m in msgs)]) < 0.15
 
 
+@pytest.mark.slow
 @pytest.mark.evaldata
 def test_long_evaldata_job_matches_offline_wer(jobs_server, client) -> None:
     item = next(i for i in evaldata_items("long"))

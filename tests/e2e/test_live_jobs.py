@@ -339,6 +339,7 @@ def test_capacity_reached_gives_16_and_per_key_limit(media, tmp_path) -> None:
             proc.wait()
 
 
+@pytest.mark.slow
 def test_no_stream_webhook_is_lost_across_a_restart(media, http_base, speak,
                                                     tmp_path) -> None:
     # A file long enough that the kill lands mid-job (it is read faster than real time).

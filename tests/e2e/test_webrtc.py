@@ -193,6 +193,7 @@ async def test_killed_peer_is_cleaned_up(leak_server, speak, tmp_path):
     assert s.close_code == 1000 and "hello" in s.final_text.lower()
 
 
+@pytest.mark.slow
 @pytest.mark.evaldata
 async def test_webrtc_wer_within_two_points_of_the_socket(server):
     items = [it for it in evaldata_items("short_read") if it.reference]
