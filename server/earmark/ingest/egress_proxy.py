@@ -24,6 +24,7 @@ import threading
 from urllib.parse import urlsplit
 
 from earmark.errors import InvalidParameter
+from earmark.ingest.pipes import pipe
 from earmark.ingest.rtsp_relay import RtspRelay
 from earmark.ingest.url_safety import resolve_checked
 
@@ -147,28 +148,16 @@ class EgressProxy:
             request = "\r\n".join([f"{method} {path} {version}", *headers,
                                    "Connection: close", "", ""])
             upstream_writer.write(request.encode("latin-1"))
-        pipes = {asyncio.ensure_future(_pipe(reader, upstream_writer)),
-                 asyncio.ensure_future(_pipe(upstream_reader, writer))}
+        pipes = {asyncio.ensure_future(pipe(reader, upstream_writer)),
+                 asyncio.ensure_future(pipe(upstream_reader, writer))}
         try:
             # When either side ends, both end: a stalled source must not keep its socket
             # open after FFmpeg gave up on it (rw_timeout) and reconnected.
             await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for pipe in pipes:
-                pipe.cancel()
+            for task in pipes:
+                task.cancel()
             upstream_writer.close()
-
-
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, asyncio.IncompleteReadError):
-        pass
-    finally:
-        if not writer.is_closing():
-            writer.close()
 
 
 async def _answer(writer: asyncio.StreamWriter, status: int, reason: str) -> None:

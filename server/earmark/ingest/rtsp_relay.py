@@ -17,6 +17,8 @@ import logging
 import re
 from dataclasses import dataclass, field
 
+from earmark.ingest.pipes import pipe
+
 logger = logging.getLogger(__name__)
 
 MAX_HEAD_BYTES = 64 * 1024
@@ -102,13 +104,13 @@ class RtspRelay:
         except (OSError, TimeoutError):
             writer.close()
             return
-        pipes = {asyncio.ensure_future(_plain(reader, up_writer)),
+        pipes = {asyncio.ensure_future(pipe(reader, up_writer)),
                  asyncio.ensure_future(self._filtered(up_reader, writer))}
         try:
             await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for pipe in pipes:
-                pipe.cancel()
+            for task in pipes:
+                task.cancel()
             up_writer.close()
             writer.close()
 
@@ -129,11 +131,3 @@ class RtspRelay:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
 
-
-async def _plain(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, asyncio.IncompleteReadError):
-        pass
