@@ -57,10 +57,6 @@ class Row:
     def __len__(self) -> int:
         return self._audio.samples
 
-    @property
-    def shape(self) -> tuple[int]:
-        return (self._audio.samples,)
-
     def __getitem__(self, key: slice) -> npt.NDArray[np.float32]:
         if not isinstance(key, slice) or key.step not in (None, 1):
             raise TypeError("a Row takes contiguous slices only")

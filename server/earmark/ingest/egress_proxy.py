@@ -24,7 +24,7 @@ import threading
 from urllib.parse import urlsplit
 
 from earmark.errors import InvalidParameter
-from earmark.ingest.pipes import pipe
+from earmark.ingest.pipes import pipe, until_either_ends
 from earmark.ingest.rtsp_relay import RtspRelay
 from earmark.ingest.url_safety import resolve_checked
 
@@ -148,15 +148,11 @@ class EgressProxy:
             request = "\r\n".join([f"{method} {path} {version}", *headers,
                                    "Connection: close", "", ""])
             upstream_writer.write(request.encode("latin-1"))
-        pipes = {asyncio.ensure_future(pipe(reader, upstream_writer)),
-                 asyncio.ensure_future(pipe(upstream_reader, writer))}
         try:
-            # When either side ends, both end: a stalled source must not keep its socket
-            # open after FFmpeg gave up on it (rw_timeout) and reconnected.
-            await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
+            # A stalled source must not keep its socket open after FFmpeg gave up on it
+            # (rw_timeout) and reconnected.
+            await until_either_ends(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
         finally:
-            for task in pipes:
-                task.cancel()
             upstream_writer.close()
 
 

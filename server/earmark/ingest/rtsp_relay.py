@@ -17,7 +17,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from earmark.ingest.pipes import pipe
+from earmark.ingest.pipes import pipe, until_either_ends
 
 logger = logging.getLogger(__name__)
 
@@ -104,13 +104,9 @@ class RtspRelay:
         except (OSError, TimeoutError):
             writer.close()
             return
-        pipes = {asyncio.ensure_future(pipe(reader, up_writer)),
-                 asyncio.ensure_future(self._filtered(up_reader, writer))}
         try:
-            await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
+            await until_either_ends(pipe(reader, up_writer), self._filtered(up_reader, writer))
         finally:
-            for task in pipes:
-                task.cancel()
             up_writer.close()
             writer.close()
 
