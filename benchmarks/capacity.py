@@ -88,7 +88,7 @@ async def run_level(n: int, seconds: float, base: str, http: str):
     after = await asyncio.to_thread(scrape, http + "/metrics")
     first_seen, finals_lat, texts, refs = [], [], [], []
     for (_audio, spans, ref), rec in zip(streams, received, strict=True):
-        fs, fl, _, text = latencies(rec, spans)
+        fs, fl, _, _, text = latencies(rec, spans)
         first_seen += fs
         finals_lat += fl
         texts.append(text)

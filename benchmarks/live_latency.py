@@ -1,7 +1,11 @@
 """Live latency: one real-time stream of evaldata speech through the socket.
 
-Joins short_read utterances with 1-2 s of silence, streams them paced in real time (100 ms
-frames) to a server it starts (or ``--url``), and reports:
+Streams a workload (``benchmarks/workloads.py``: ``gapped``, short_read utterances with 1-2 s
+of silence; ``continuous``, the long reading and LJ utterances with 0.25 s pauses) paced in
+real time (100 ms frames) to a server it starts (or ``--url``), and reports:
+
+- final latency per word: when the first final holding the word arrives, minus when the end
+  of that word's audio was sent;
 
 - first-seen latency: when a word first shows up in any result (interim or final), minus when
   the end of that word's audio was sent;
@@ -11,7 +15,7 @@ frames) to a server it starts (or ``--url``), and reports:
 - streaming WER of the finals against offline faster-whisper on the same audio and model;
 - server CPU (cores busy) and peak RSS.
 
-    python benchmarks/live_latency.py [--items 10] [--endpointing 500] [--url ws://...]
+    python benchmarks/live_latency.py [--workload gapped|continuous] [--endpointing 500]
 """
 
 from __future__ import annotations
@@ -28,29 +32,12 @@ from pathlib import Path
 
 import numpy as np
 from _common import print_table, write_json
+from workloads import NAMES, build
 
-from earmark.evaldata import load_items, normalize, read_mono_16k, wer
+from earmark.evaldata import normalize, wer
 
 ROOT = Path(__file__).resolve().parents[1]
 CHUNK_S = 0.1
-
-
-def build_session(n_items: int, seed: int = 3):
-    rng = np.random.default_rng(seed)
-    items = [it for it in load_items("short_read") if it.reference][:n_items]
-    if not items:
-        raise SystemExit("no evaldata found (set EARMARK_EVALDATA)")
-    parts, spans = [np.zeros(8000, np.float32)], []
-    pos = 8000
-    for it in items:
-        audio = read_mono_16k(it.path)
-        spans.append((pos / 16000, (pos + len(audio)) / 16000))
-        parts.append(audio)
-        pos += len(audio)
-        gap = np.zeros(int(rng.uniform(1.0, 2.0) * 16000), np.float32)
-        parts.append(gap)
-        pos += len(gap)
-    return items, np.concatenate(parts), spans
 
 
 def start_server(port: int, extra_env: dict[str, str]) -> subprocess.Popen:
@@ -137,20 +124,20 @@ def latencies(received, spans):
             final_lat.append(arrival - sent_at(end))
             after_word.append(arrival - sent_at(last_word_end))
     text = " ".join(m["channel"]["alternatives"][0]["transcript"] for _, m in finals)
-    return first_seen, final_lat, after_word, text
+    per_word = [t - sent_at(w["end"]) for t, m in finals
+                for w in m["channel"]["alternatives"][0]["words"]]
+    return first_seen, final_lat, after_word, per_word, text
 
 
-def offline_text(items, model) -> str:
+def offline_text(audio, model) -> str:
+    """faster-whisper's own transcribe of the same stream, same model."""
     from faster_whisper import WhisperModel
 
     from earmark.inference.whisper import resolve_model
 
     fw = WhisperModel(resolve_model(model), device="cpu", compute_type="int8")
-    texts = []
-    for it in items:
-        segments, _ = fw.transcribe(read_mono_16k(it.path), beam_size=5, language="en")
-        texts.append(" ".join(s.text for s in segments))
-    return " ".join(texts)
+    segments, _ = fw.transcribe(audio, beam_size=5, language="en")
+    return " ".join(s.text for s in segments)
 
 
 def pct(values, q) -> float | None:
@@ -160,7 +147,8 @@ def pct(values, q) -> float | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--items", type=int, default=10)
+    ap.add_argument("--workload", choices=NAMES, default="gapped")
+    ap.add_argument("--items", type=int, default=10, help="utterances of the gapped workload")
     ap.add_argument("--endpointing", type=int, default=500)
     ap.add_argument("--tagging", choices=["true", "false"], default="true",
                     help="ask for Tags on the session (default true, as the server does)")
@@ -171,7 +159,9 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    items, audio, spans = build_session(args.items)
+    workload = build(args.workload, **({"n_items": args.items}
+                                       if args.workload == "gapped" else {}))
+    audio, spans = workload.audio, workload.spans
     proc = None
     url = args.url
     if url is None:
@@ -190,15 +180,18 @@ def main() -> None:
         if proc:
             proc.terminate()
             proc.wait(30)
-    first_seen, final_lat, after_word, text = latencies(received, spans)
-    refs = " ".join(it.reference or "" for it in items)
+    first_seen, final_lat, after_word, per_word, text = latencies(received, spans)
+    refs = workload.reference
     streaming_wer = wer([refs], [text])
-    offline_wer = wer([refs], [offline_text(items, args.model)])
+    offline_wer = wer([refs], [offline_text(audio, args.model)])
     row = {
+        "workload": args.workload,
         "audio_s": round(len(audio) / 16000, 1),
         "utterances": len(spans),
         "first_seen_p50_s": pct(first_seen, 50),
         "first_seen_p90_s": pct(first_seen, 90),
+        "word_final_p50_s": pct(per_word, 50),
+        "word_final_p90_s": pct(per_word, 90),
         "final_p50_s": pct(final_lat, 50),
         "final_p90_s": pct(final_lat, 90),
         # The utterance files end with some silence; this one counts from the last word.
@@ -221,8 +214,9 @@ def main() -> None:
         "wer<=offline+1pt": streaming_wer <= offline_wer + 0.01,
     }
     print("targets:", ", ".join(f"{k} {'PASS' if v else 'FAIL'}" for k, v in targets.items()))
-    write_json("live_latency", {"result": row, "targets": targets,
-                                "first_seen_s": first_seen, "final_s": final_lat}, args.out)
+    write_json(f"live_latency_{args.workload}",
+               {"result": row, "targets": targets, "first_seen_s": first_seen,
+                "final_s": final_lat, "word_final_s": per_word}, args.out)
 
 
 if __name__ == "__main__":

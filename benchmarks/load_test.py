@@ -101,7 +101,7 @@ def main() -> None:
     admitted = [(s, r) for s, r in zip(load, results, strict=True) if r[1] == 1000]
     final_lat, own, other = [], [], []
     for k, ((_, spans, ref), (received, _)) in enumerate(admitted):
-        _, fl, _, text = latencies(received, spans)
+        _, fl, _, _, text = latencies(received, spans)
         final_lat += fl
         own.append(wer([ref], [text]))
         neighbour = admitted[(k + 1) % len(admitted)][0][2] if len(admitted) > 1 else ref

@@ -52,7 +52,7 @@ async def soak(args: argparse.Namespace, pid: int) -> list[dict]:
             audio, spans, ref = pool[n % len(pool)]
             n += args.streams
             received, code = await one(base, audio)
-            _, final_lat, _, text = latencies(received, spans)
+            _, final_lat, _, _, text = latencies(received, spans)
             done.append((time.monotonic(), final_lat, (code, wer([ref], [text]))))
 
     windows: list[dict] = []

@@ -10,7 +10,9 @@ from tests.core.fakes import SUNG_FROM, Driver, check_invariants, silence, utter
 
 
 def config(**kw) -> SessionConfig:
+    """The endpoint policy alone: the fake words' 100 ms gaps would be pause cuts."""
     kw.setdefault("segmenter", SegmenterConfig(silence_samples=8000, pad_samples=3200))
+    kw.setdefault("pause_cut_after_samples", None)
     return SessionConfig(**kw)
 
 

@@ -12,12 +12,14 @@ import sys
 import time
 import urllib.request
 import wave
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import httpx
 import numpy as np
 import pytest
-from aiortc import AudioStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc import AudioStreamTrack, MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
 from earmark.evaldata import read_mono_16k, wer
 from tests.conftest import ROOT, evaldata_items, running_server, silence_pcm
@@ -232,3 +234,53 @@ def test_the_opus_delay_is_dropped_only_for_opus():
     assert codec_delay_samples(opus) == 104
     assert codec_delay_samples(pcmu) == 0
     assert codec_delay_samples("v=0\r\n") == 0
+
+
+class SpeakThenGoQuiet(MediaStreamTrack):
+    """Plays 16 kHz PCM in real time (20 ms frames), then sends nothing more while the track
+    stays open: what a file that ended, a paused track or Opus DTX looks like."""
+
+    kind = "audio"
+
+    def __init__(self, pcm: np.ndarray) -> None:
+        super().__init__()
+        self.pcm = pcm.astype(np.int16)
+        self.pos = 0
+        self.t0: float | None = None
+        self.done = asyncio.Event()
+
+    async def recv(self) -> av.AudioFrame:
+        if self.pos >= len(self.pcm):
+            self.done.set()
+            await asyncio.Event().wait()  # quiet until the peer closes
+        if self.t0 is None:
+            self.t0 = time.monotonic()
+        await asyncio.sleep(max(0.0, self.t0 + self.pos / 16000 - time.monotonic()))
+        chunk = self.pcm[self.pos : self.pos + 320]
+        chunk = np.pad(chunk, (0, 320 - len(chunk)))
+        frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = 16000, self.pos, Fraction(1, 16000)
+        self.pos += 320
+        return frame
+
+
+async def test_a_peer_that_stops_sending_still_gets_its_finals(server, speak):
+    """No packets after the last word: the server's clock follows the wall clock, so the
+    endpoint comes and every word is final without CloseStream."""
+    track = SpeakThenGoQuiet(speak(TEXT))
+    pc, messages, ended = await _connect(server, track)
+    try:
+        await asyncio.wait_for(track.done.wait(), 60)
+        quiet_at = time.monotonic()
+        deadline = quiet_at + 10
+        before = sum(m.get("type") == "Results" and m["speech_final"] for m in messages)
+        while sum(m.get("type") == "Results" and m["speech_final"] for m in messages) == before:
+            assert time.monotonic() < deadline, f"no endpoint while quiet: {messages}"
+            await asyncio.sleep(0.05)
+        waited = time.monotonic() - quiet_at
+        assert wer([TEXT], [final_text(messages)]) <= 0.25, final_text(messages)
+        assert waited < 5, waited  # endpointing (0.5 s) + decode, with room for a slow CI
+        pc.channel.send(json.dumps({"type": "CloseStream"}))
+        await asyncio.wait_for(ended.wait(), 30)
+    finally:
+        await pc.close()

@@ -50,14 +50,13 @@ class RecognitionRequest:
     priority: Priority
     start_sample: int
     audio: npt.NDArray[np.float32] = field(repr=False)
-    prompt: str | None = None
+    previous_text: str | None = None  # recent finals' text, for the music check
     hotwords: str | None = None
     language: str | None = None  # None: the model's default; "auto": detect, then decode
 
     @property
     def end_sample(self) -> int:
         return self.start_sample + len(self.audio)
-
 
 @dataclass(frozen=True)
 class SpeechStarted:

@@ -35,6 +35,7 @@ from earmark.core.segmenter import SegmentEnd, Segmenter, SegmenterConfig, Segme
 from earmark.errors import RecognitionFailed
 
 _AT_COMMITTED = -1  # start hint of a region whose start is the next forced-cut point
+MAX_PROMPT_CHARS = 600  # ~120 words of previous text; the backend keeps the newest tokens
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,16 @@ class SessionConfig:
         early_final_samples: silence after which the final is decoded speculatively, before
             the endpoint confirms it; it is used if the endpoint lands where predicted (None:
             off). Takes the decode time off the final's latency.
+        pause_cut_after_samples: continuous talk: once the speech since the last final is at
+            least this long, a short pause (``pause_cut_samples`` of VAD silence) ends a final
+            at once (``is_final``, ``speech_final: false``); the region stays open, so the
+            endpoint still comes as ``speech_final``. None: finals only at endpoints and
+            forced cuts.
+        pause_cut_samples: the pause that cuts, in samples of VAD silence (Silero reports a
+            pause some 50-100 ms after it starts).
+        context_samples: a request carries the text of the finals that ended at most this
+            long before its audio (chained), for the music check: a short stretch of speech
+            alone can score like a song (None: none).
         utterance_end_samples: gap after the last word that sends ``UtteranceEnd`` (None: off).
         vad_events: send ``SpeechStarted``.
         hotwords: custom vocabulary passed to every request.
@@ -67,6 +78,9 @@ class SessionConfig:
     max_utterance_samples: int = 15 * SAMPLE_RATE
     hold_back_samples: int = 8000
     early_final_samples: int | None = 3200
+    pause_cut_after_samples: int | None = 16000
+    pause_cut_samples: int = 2048
+    context_samples: int | None = 3 * SAMPLE_RATE
     utterance_end_samples: int | None = None
     vad_events: bool = False
     hotwords: str | None = None
@@ -81,7 +95,8 @@ class _FinalJob:
     end_sample: int
     speech_final: bool
     from_finalize: bool = False
-    forced: bool = False
+    forced: bool = False  # cut where no pause was: the cut point comes with its result
+    silent: bool = False  # VAD heard nothing in it (the rest of a pause after a cut)
 
 
 @dataclass
@@ -115,6 +130,9 @@ class StreamSession:
         self._interim_open = False  # an interim was sent that no final has closed yet
         self._last_word_end: int | None = None
         self._utterance_end_due = False
+        self._owes_speech_final = False  # finals of this region went out before its endpoint
+        self._quiet_since_cut = False  # no speech window since the last pause cut
+        self._context: deque[tuple[int, str]] = deque()  # (end sample, text) of recent finals
         self._closing = False
         self._closed = False
         self._next_id = 0
@@ -178,15 +196,22 @@ class StreamSession:
                     self._open_region(event.start_sample)
                 else:
                     self._close_region(event, from_finalize=False)
+            if self.segmenter.in_speech and self.segmenter.silence_start is None:
+                self._quiet_since_cut = False
             self._maybe_force_cut()
             self._maybe_decode_early()
         self._after_input()
 
     def receive_finalize(self) -> None:
-        """Client asked to flush the current utterance now (Deepgram ``Finalize``)."""
+        """Client asked to flush the current utterance now (Deepgram ``Finalize``). Every
+        Finalize is answered by a final marked ``from_finalize``, empty when nothing was
+        pending (voice agents wait for it to end the user's turn)."""
         end = self.segmenter.force_end()
         if end is not None:
             self._close_region(end, from_finalize=True)
+        else:
+            now = self.now_sample
+            self._jobs.append(_FinalJob(now, now, False, from_finalize=True, silent=True))
         self._after_input()
 
     def receive_close(self) -> None:
@@ -242,9 +267,12 @@ class StreamSession:
         if self._speech_start is None:
             return
         speech_final = self.config.speech_final and not from_finalize
+        # Whisper "hears" words (a "Thank you.") in the silence left after a pause cut.
         self._jobs.append(
-            _FinalJob(self._speech_start, end.end_sample, speech_final, from_finalize)
+            _FinalJob(self._speech_start, end.end_sample, speech_final, from_finalize,
+                      silent=self._quiet_since_cut)
         )
+        self._quiet_since_cut = False
         self._speech_start = None
         self._submit_final()  # now, while a speculative decode for this region is still valid
 
@@ -258,6 +286,28 @@ class StreamSession:
         self._speech_start = _AT_COMMITTED
         self._last_cut = self.now_sample
 
+    def _maybe_cut_at_pause(self) -> bool:
+        """Continuous talk: a short pause in a long enough stretch of speech ends a final."""
+        after, silence_start = self.config.pause_cut_after_samples, self.segmenter.silence_start
+        if after is None or silence_start is None or self._speech_start is None:
+            return False
+        if self._speech_start == _AT_COMMITTED or self._early is not None:
+            return False
+        if self.config.pause_cut_samples >= self.config.segmenter.silence_samples:
+            return False  # the endpoint comes first
+        if self.now_sample - silence_start < self.config.pause_cut_samples:
+            return False
+        start = max(self.committed_sample, self._speech_start)
+        if self.now_sample - start < after:
+            return False
+        cut = self.now_sample
+        self._jobs.append(_FinalJob(self._speech_start, cut, False))
+        self._speech_start = cut
+        self._last_cut = cut
+        self._quiet_since_cut = True
+        self._submit_final()
+        return True
+
     def _maybe_decode_early(self) -> None:
         """Decodes the final speculatively once the trailing silence is long enough."""
         silence_start = self.segmenter.silence_start
@@ -265,6 +315,8 @@ class StreamSession:
             if self.segmenter.in_speech:
                 self._drop_early()  # talking again: a speculative result would be stale
             return
+        if self._maybe_cut_at_pause() or self._quiet_since_cut:
+            return  # nothing was said since the cut: no final to speculate on
         early_samples = self.config.early_final_samples
         if early_samples is None or self._early is not None or self._speech_start is None:
             return
@@ -302,9 +354,26 @@ class StreamSession:
             priority=priority,
             start_sample=start,
             audio=self.buffer.slice(start, end),
+            previous_text=self._previous_text(start),
             hotwords=self.config.hotwords,
             language=self.config.language,
         )
+
+    def _previous_text(self, start: int) -> str | None:
+        reach = self.config.context_samples
+        if reach is None:
+            return None
+        while self._context and self._context[0][0] < start - reach:
+            self._context.popleft()
+        # Chained: each final is near the one before it, the newest near this audio.
+        texts: list[str] = []
+        edge = start
+        for end, text in reversed(self._context):
+            if end < edge - reach:
+                break
+            texts.append(text)
+            edge = end
+        return " ".join(reversed(texts))[-MAX_PROMPT_CHARS:] or None
 
     def _submit_final(self) -> None:
         # Finals of one stream are decoded one at a time, in order: a forced cut decides
@@ -313,7 +382,7 @@ class StreamSession:
             return
         job = self._jobs.popleft()
         start = max(self.committed_sample, job.start_hint)
-        if job.end_sample - start < WINDOW_SAMPLES:
+        if job.end_sample - start < WINDOW_SAMPLES or job.silent:
             self._commit_empty(job, start)
             self._submit_final()
             return
@@ -403,14 +472,22 @@ class StreamSession:
 
     def _emit_final(self, start: int, end: int, words: list[Word], job: _FinalJob,
                     language: str | None = None, confidence: float | None = None) -> None:
-        if words or self._interim_open:
+        owed = job.speech_final and self._owes_speech_final
+        if words or self._interim_open or owed or job.from_finalize:
             self._events.append(
                 Transcript(start, end, tuple(words), True, job.speech_final, job.from_finalize,
                            language=language, language_confidence=confidence)
             )
+        if job.speech_final or job.from_finalize:
+            self._owes_speech_final = False
+        elif words and self.config.speech_final:
+            self._owes_speech_final = True  # the endpoint will still say speech_final
         if words:
             self._last_word_end = words[-1].end_sample
             self._utterance_end_due = True
+            self._context.append((words[-1].end_sample, " ".join(w.text.strip() for w in words)))
+            while len(self._context) > 64:
+                self._context.popleft()
         self._interim_open = False
         self._last_partial_text = ""
         self.committed_sample = max(self.committed_sample, end)

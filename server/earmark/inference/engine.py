@@ -169,7 +169,8 @@ class Engine:
         priority = requests[0].priority
         return self.backend.transcribe_batch(
             [r.audio for r in requests],
-            [DecodeOptions(self._beam(priority), r.hotwords, r.language) for r in requests],
+            [DecodeOptions(self._beam(priority), r.hotwords, r.language, r.previous_text)
+             for r in requests],
             window=self._window(priority),
         )
 

@@ -31,6 +31,8 @@ MAX_FRAMES = 3000  # Whisper's 30 s window
 ENCODER_FRAMES_PER_S = 50  # alignment time steps per second
 SILENCE_PEAK = 1e-3  # -60 dBFS
 NO_SPEECH_ALONE = 0.9
+SHORT_CLIP_SAMPLES = SAMPLE_RATE  # under 1 s, P(no speech) > 0.6 alone means none
+MAX_PROMPT_TOKENS = 200  # of vocabulary and previous text; Whisper allows up to 223
 # Whisper learnt from subtitles to open sung passages with a music note. Those tokens are
 # suppressed when decoding text; the chance of one as the first token feeds core/music.py.
 MUSIC_NOTE_PREFIXES = ("♪", " ♪")
@@ -54,6 +56,9 @@ class DecodeOptions:
     beam_size: int = 1
     hotwords: str | None = None
     language: str | None = None  # None: the backend's; "auto": detect per item
+    # Text said just before this audio. Only the music check reads it: conditioning the text
+    # decode on it cost tiny.en 3 WER points on continuous talk (benchmarks/policy_replay.py).
+    previous_text: str | None = None
 
 
 def resolve_model(model: str | None) -> str:
@@ -299,8 +304,13 @@ class WhisperBackend:
             item = live[k]
             results[item] = Recognition((), no_speech, avg_logprob, lang, music[k],
                                         sure.get(item))
-            # Whisper's own rule, plus: near-certain "no speech" wins on its own.
-            if (no_speech > 0.6 and avg_logprob < -1.0) or no_speech > NO_SPEECH_ALONE:
+            # Whisper's own rule, plus: near-certain "no speech" wins on its own, and so does
+            # likely "no speech" in a clip too short for the log-probability to tell (the
+            # "Thank you." Whisper hears in a 0.3 s breath after a pause cut).
+            short = len(clips[k]) < SHORT_CLIP_SAMPLES
+            if (no_speech > 0.6 and (avg_logprob < -1.0 or short)) or (
+                no_speech > NO_SPEECH_ALONE
+            ):
                 continue
             text = tok.decode(tokens)
             if not text.strip():
@@ -331,12 +341,16 @@ class WhisperBackend:
         storage = ctranslate2.StorageView.from_array(np.ascontiguousarray(features))
         return self.model.encode(storage, to_cpu=False)
 
-    def _prompt(self, options: DecodeOptions, tok) -> list[int]:  # noqa: ANN001
-        prompt = list(tok.sot_sequence)
+    def _prompt(self, options: DecodeOptions, tok, previous: str | None = None) -> list[int]:  # noqa: ANN001
+        # As faster-whisper orders them: vocabulary, then the previous text nearest the audio.
+        before: list[int] = []
         if options.hotwords:
-            vocab = tok.encode(" " + options.hotwords.strip())[-200:]
-            prompt = [tok.sot_prev, *vocab, *prompt]
-        return [*prompt, tok.no_timestamps]
+            before += tok.encode(" " + options.hotwords.strip())[-MAX_PROMPT_TOKENS:]
+        if previous and previous.strip():
+            before += tok.encode(" " + previous.strip())
+        before = before[-MAX_PROMPT_TOKENS:]
+        head = [tok.sot_prev, *before] if before else []
+        return [*head, *tok.sot_sequence, tok.no_timestamps]
 
     def _generate(self, encoded, options: list[DecodeOptions], lengths: list[int],  # noqa: ANN001
                   tok):  # noqa: ANN001
@@ -366,8 +380,10 @@ class WhisperBackend:
         """P(the first token opens a music note) per item: one decoder step, no suppression."""
         if not self.detect_music:
             return [0.0] * len(options)
-        # Without the hotwords prompt: vocabulary would pull the first token towards words.
-        prompts = [self._prompt(replace(o, hotwords=None), tok) for o in options]
+        # Without the hotwords: vocabulary would pull the first token towards words. With the
+        # previous text: a short stretch of speech scores like music more often on its own
+        # (an MP3's "Ask not" scored 0.0097 alone, 0.004 after "my fellow Americans").
+        prompts = [self._prompt(replace(o, hotwords=None), tok, o.previous_text) for o in options]
         # max_length counts the prompt: its own length buys exactly one decoding step.
         results = self.model.generate(
             encoded, prompts, beam_size=1, max_length=max(len(p) for p in prompts),

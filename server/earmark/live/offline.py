@@ -35,7 +35,8 @@ def transcribe_samples(
             request = requests.pop(0)
             beam = 1 if request.priority is Priority.PARTIAL else beam_size
             result: Recognition = backend.transcribe(
-                request.audio, DecodeOptions(beam, request.hotwords)
+                request.audio, DecodeOptions(beam, request.hotwords, request.language,
+                              request.previous_text)
             )
             session.receive_result(request.request_id, result)
             requests.extend(session.requests_to_send())

@@ -1,0 +1,118 @@
+"""Continuous talk: finals at short pauses during speech, Deepgram's is_final/speech_final.
+
+Sentences of adjacent words (no gap inside a sentence) separated by pauses shorter than the
+endpoint, as podcasts and lectures bring them; the fake VAD hears any non-zero window.
+"""
+
+import numpy as np
+
+from earmark.core import SAMPLE_RATE
+from earmark.core.events import Priority, Transcript
+from earmark.core.segmenter import SegmenterConfig
+from earmark.core.session import SessionConfig, StreamSession
+from tests.core.fakes import WORD, Driver, check_invariants, silence
+
+
+def talk(sentences: list[int], pause_s: float, first_word: int = 0) -> np.ndarray:
+    """Sentences of ``n`` adjacent words each, ``pause_s`` of silence after each."""
+    parts, k = [], first_word
+    for n in sentences:
+        for _ in range(n):
+            parts.append(np.full(WORD, (k + 1) / 1000, dtype=np.float32))
+            k += 1
+        parts.append(silence(pause_s))
+    return np.concatenate(parts)
+
+
+def config(**kw) -> SessionConfig:
+    kw.setdefault("segmenter", SegmenterConfig(silence_samples=8000, pad_samples=3200))
+    return SessionConfig(**kw)
+
+
+def words_of(finals: list[Transcript]) -> list[str]:
+    return [w.text for f in finals for w in f.words]
+
+
+def test_finals_come_at_short_pauses_while_the_talk_goes_on():
+    d = Driver(StreamSession(config()))
+    audio = talk([5, 5, 5, 5], pause_s=0.25)  # 1.5 s sentences, 250 ms pauses
+    d.feed(audio)
+    # Every sentence is final at its own pause, before the stream ends.
+    assert [f.text for f in d.finals if f.words] == [
+        "w0 w1 w2 w3 w4", "w5 w6 w7 w8 w9", "w10 w11 w12 w13 w14", "w15 w16 w17 w18 w19"]
+    assert not any(f.speech_final for f in d.finals), "no pause reached endpointing"
+    d.feed(silence(1.0))
+    assert words_of(d.finals) == [f"w{k}" for k in range(20)], "each word once, in order"
+    assert d.finals[-1].speech_final, "the endpoint still says speech_final"
+    assert sum(f.speech_final for f in d.finals) == 1
+    check_invariants(d.events, len(audio) + SAMPLE_RATE)
+
+
+def test_the_endpoint_after_a_pause_cut_is_an_empty_speech_final_without_a_decode():
+    d = Driver(StreamSession(config(interim_results=False)))
+    d.feed(np.concatenate([talk([6], pause_s=0.0), silence(1.0)]))
+    # Cut at the first 96 ms of silence, then the endpoint: Deepgram's is_final then
+    # speech_final, and the silence between them never reaches the model.
+    assert [(f.text, f.speech_final) for f in d.finals] == [("w0 w1 w2 w3 w4 w5", False),
+                                                            ("", True)]
+    finals = [r for r in d.requests if r.priority is Priority.FINAL]
+    assert len(finals) == 1 and np.any(finals[0].audio)
+
+
+def test_speech_final_only_at_pauses_of_at_least_endpointing():
+    d = Driver(StreamSession(config()))
+    d.feed(np.concatenate([talk([5, 5], pause_s=0.3), talk([5], 0.6, first_word=10),
+                           talk([5], 0.2, first_word=15), silence(1.0)]))
+    speech_finals = [f for f in d.finals if f.speech_final]
+    assert len(speech_finals) == 2  # after the 600 ms pause and at the end
+    assert words_of(d.finals) == [f"w{k}" for k in range(20)]
+
+
+def test_a_short_stretch_is_not_cut_at_its_pause():
+    d = Driver(StreamSession(config(pause_cut_after_samples=2 * SAMPLE_RATE)))
+    d.feed(talk([2, 2], pause_s=0.2))  # 1.4 s in all: each pause comes too early
+    assert not [f for f in d.finals if f.words]
+    d.feed(silence(1.0))
+    assert [f.text for f in d.finals if f.words] == ["w0 w1 w2 w3"]
+
+
+def test_pause_cuts_off_keeps_one_final_per_endpoint():
+    d = Driver(StreamSession(config(pause_cut_after_samples=None)))
+    d.feed(np.concatenate([talk([5, 5, 5], pause_s=0.25), silence(1.0)]))
+    assert [f.text for f in d.finals if f.words] == [" ".join(f"w{k}" for k in range(15))]
+
+
+def test_finalize_during_continuous_talk_is_answered_and_loses_nothing():
+    d = Driver(StreamSession(config()))
+    d.feed(talk([5, 5], pause_s=0.25))
+    d.feed(talk([2], pause_s=0.0, first_word=10)[: WORD * 2])
+    d.session.receive_finalize()
+    d.pump()
+    assert d.finals[-1].from_finalize and d.finals[-1].text == "w10 w11"
+    d.feed(silence(1.0))
+    assert words_of(d.finals) == [f"w{k}" for k in range(12)]
+
+
+def test_requests_after_a_final_carry_its_text_for_the_music_check():
+    d = Driver(StreamSession(config()))
+    d.feed(np.concatenate([talk([5, 5], pause_s=0.25), silence(1.0)]))
+    later = [r for r in d.requests if r.start_sample >= d.finals[0].end_sample]
+    assert later and all(r.previous_text and r.previous_text.startswith("w0 w1 w2 w3 w4")
+                         for r in later)
+    far = Driver(StreamSession(config(context_samples=SAMPLE_RATE)))
+    far.feed(np.concatenate([talk([5], 0.0), silence(3.0), talk([5], 1.0, first_word=5)]))
+    second = [r for r in far.requests if r.start_sample > far.finals[0].end_sample]
+    assert second and all(r.previous_text is None for r in second), "3 s gap: no context"
+
+
+def test_every_finalize_is_answered_even_with_nothing_pending():
+    d = Driver(StreamSession(config(interim_results=False)))
+    d.feed(silence(0.5))
+    d.session.receive_finalize()  # in silence
+    d.pump()
+    assert [(f.text, f.from_finalize) for f in d.finals] == [("", True)]
+    d.feed(talk([6], pause_s=0.3, first_word=0))  # words final at the pause cut
+    d.session.receive_finalize()
+    d.pump()
+    assert [(f.text, f.from_finalize) for f in d.finals][1:] == [("w0 w1 w2 w3 w4 w5", False),
+                                                                 ("", True)]
