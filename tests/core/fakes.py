@@ -58,8 +58,10 @@ def fake_recognize(request: RecognitionRequest) -> Recognition:
 class Driver:
     """Feeds audio in chunks; answers requests at once or holds them for later."""
 
-    def __init__(self, session: StreamSession, *, hold: bool = False) -> None:
+    def __init__(self, session: StreamSession, *, hold: bool = False,
+                 recognize=fake_recognize) -> None:  # noqa: ANN001
         self.session = session
+        self.recognize = recognize
         self.hold = hold
         self.held: list[RecognitionRequest] = []
         self.events: list = []
@@ -81,13 +83,13 @@ class Driver:
             if self.hold:
                 self.held.append(request)
                 continue
-            self.session.receive_result(request.request_id, fake_recognize(request))
+            self.session.receive_result(request.request_id, self.recognize(request))
             pending.extend(self.session.requests_to_send())
         self.events.extend(self.session.events_to_send())
 
     def answer(self, request: RecognitionRequest) -> None:
         self.held.remove(request)
-        self.session.receive_result(request.request_id, fake_recognize(request))
+        self.session.receive_result(request.request_id, self.recognize(request))
         self.pump()
 
     def answer_all(self) -> None:

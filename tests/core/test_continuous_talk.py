@@ -4,13 +4,15 @@ Sentences of adjacent words (no gap inside a sentence) separated by pauses short
 endpoint, as podcasts and lectures bring them; the fake VAD hears any non-zero window.
 """
 
+import dataclasses
+
 import numpy as np
 
 from earmark.core import SAMPLE_RATE
 from earmark.core.events import Priority, Transcript
 from earmark.core.segmenter import SegmenterConfig
 from earmark.core.session import SessionConfig, StreamSession
-from tests.core.fakes import WORD, Driver, check_invariants, silence
+from tests.core.fakes import WORD, Driver, check_invariants, fake_recognize, silence
 
 
 def talk(sentences: list[int], pause_s: float, first_word: int = 0) -> np.ndarray:
@@ -25,7 +27,9 @@ def talk(sentences: list[int], pause_s: float, first_word: int = 0) -> np.ndarra
 
 
 def config(**kw) -> SessionConfig:
+    """Pause cuts alone (agreement has its own tests below)."""
     kw.setdefault("segmenter", SegmenterConfig(silence_samples=8000, pad_samples=3200))
+    kw.setdefault("agreement_margin_samples", None)
     return SessionConfig(**kw)
 
 
@@ -116,3 +120,62 @@ def test_every_finalize_is_answered_even_with_nothing_pending():
     d.pump()
     assert [(f.text, f.from_finalize) for f in d.finals][1:] == [("w0 w1 w2 w3 w4 w5", False),
                                                                  ("", True)]
+
+
+# ------------------------------------------------------------------ local agreement
+class Wavering:
+    """The fake recogniser, except that the newest word of an interim decode is misheard
+    the first time it is heard: consecutive decodes disagree on it."""
+
+    def __init__(self) -> None:
+        self.heard: set[str] = set()
+
+    def __call__(self, request):  # noqa: ANN001, ANN204
+        result = fake_recognize(request)
+        if request.priority is not Priority.PARTIAL or not result.words:
+            return result
+        last = result.words[-1]
+        if last.text in self.heard:
+            return result
+        self.heard.add(last.text)
+        return dataclasses.replace(
+            result, words=(*result.words[:-1], dataclasses.replace(last, text="uh")))
+
+
+def agreeing(**kw) -> StreamSession:
+    kw.setdefault("segmenter", SegmenterConfig(silence_samples=8000, pad_samples=3200))
+    return StreamSession(SessionConfig(**kw))
+
+
+def test_talk_without_pauses_is_final_word_by_word_as_decodes_agree():
+    wavering = Wavering()
+    d = Driver(agreeing(), recognize=wavering)
+    audio = talk([30], pause_s=0.0)  # 9 s of words, no pause at all
+    d.feed(audio)
+    early = [f for f in d.finals if f.words]
+    assert early, "finals during the talk, not only at its end"
+    assert all(not f.speech_final for f in early)
+    said = words_of(early)
+    assert said == [f"w{k}" for k in range(len(said))] and len(said) >= 20
+    assert "uh" not in said, "a word two decodes disagree on is never final"
+    d.feed(silence(1.0))
+    assert words_of(d.finals) == [f"w{k}" for k in range(30)], "each word once, in order"
+    assert d.finals[-1].speech_final
+    check_invariants(d.events, len(audio) + SAMPLE_RATE)
+
+
+def test_agreed_words_never_change_and_the_piece_final_drops_them():
+    d = Driver(agreeing())
+    d.feed(np.concatenate([talk([8, 8], pause_s=0.25), silence(1.0)]))
+    texts = words_of(d.finals)
+    assert texts == [f"w{k}" for k in range(16)]
+    # The pause-cut final of a piece with agreed words decodes the whole piece again (the
+    # model hears the sentence) and sends only what was not final yet.
+    pieces = [r for r in d.requests if r.priority is Priority.FINAL]
+    assert pieces and pieces[0].start_sample == 0
+
+
+def test_no_agreement_without_interim_decodes():
+    d = Driver(agreeing(interim_results=False))
+    d.feed(talk([10], pause_s=0.0))
+    assert not d.finals

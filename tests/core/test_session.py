@@ -10,9 +10,11 @@ from tests.core.fakes import SUNG_FROM, Driver, check_invariants, silence, utter
 
 
 def config(**kw) -> SessionConfig:
-    """The endpoint policy alone: the fake words' 100 ms gaps would be pause cuts."""
+    """The endpoint policy alone: the fake words' 100 ms gaps would be pause cuts, and the
+    fake recogniser's decodes always agree (tests/core/test_continuous_talk.py has both)."""
     kw.setdefault("segmenter", SegmenterConfig(silence_samples=8000, pad_samples=3200))
     kw.setdefault("pause_cut_after_samples", None)
+    kw.setdefault("agreement_margin_samples", None)
     return SessionConfig(**kw)
 
 

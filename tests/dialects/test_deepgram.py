@@ -2,6 +2,7 @@ import orjson
 import pytest
 
 from earmark.core.events import SpeechStarted, Transcript, UtteranceEnd, Word
+from earmark.core.text_options import TextOptions
 from earmark.dialects.deepgram import (
     DeepgramEncoder,
     LiveOptions,
@@ -113,3 +114,20 @@ def test_other_messages():
     assert orjson.loads(enc.encode(UtteranceEnd(24000)))["last_word_end"] == 1.5
     meta = orjson.loads(enc.metadata(duration_samples=32000, sha256="ab", channels=1))
     assert meta["type"] == "Metadata" and meta["duration"] == 2.0 and meta["request_id"] == "r"
+
+
+def test_text_analyses_keep_finals_whole():
+    """Redaction, topics and sentiment read whole phrases: no finals inside an utterance."""
+    from earmark.dialects.deepgram import LiveOptions, session_config
+
+    def config(**kw):
+        return session_config(LiveOptions(**kw), partial_interval_ms=400, max_utterance_s=15,
+                              vad_threshold=0.5)
+
+    plain = config()
+    assert plain.agreement_margin_samples and plain.pause_cut_after_samples
+    for options in ({"topics": True}, {"summarize": True}, {"whole_sentences": True},
+                    {"text": TextOptions(redact=frozenset({"phone_number"}))},
+                    {"text": TextOptions(sentiment=True)}):
+        whole = config(**options)
+        assert whole.agreement_margin_samples is None and whole.pause_cut_after_samples is None

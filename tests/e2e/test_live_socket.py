@@ -38,12 +38,14 @@ async def test_spoken_sentences_give_interims_then_finals(server, speak):
     pcm = np.concatenate([silence_pcm(0.5), speak(SENTENCE), silence_pcm(1.2), speak(SECOND),
                           silence_pcm(1.2)])
     s = await stream(server.ws, pcm, pace=3.0, vad_events=True, punctuate=True)
-    # Each sentence is final at its first 96 ms of silence (a pause cut, is_final), then the
-    # 500 ms endpoint says speech_final, on an empty final since nothing is left.
+    # Words are final while the sentence goes on (interims agree, short pauses), and each
+    # sentence's 500 ms endpoint says speech_final: an empty final when nothing is left.
     said = [m for m in s.finals if m["channel"]["alternatives"][0]["words"]]
-    assert len(said) == 2, s.messages
-    assert [m["speech_final"] for m in s.finals] == [False, True, False, True]
-    assert not any(m["channel"]["alternatives"][0]["transcript"] for m in s.finals[1::2])
+    ends = [i for i, m in enumerate(s.finals) if m["speech_final"]]
+    assert len(said) >= 2 and len(ends) == 2, s.messages
+    first_end = s.finals[ends[0]]["start"] + s.finals[ends[0]]["duration"]
+    assert all(m["start"] >= first_end - 1e-3 for m in s.finals[ends[0] + 1 :])
+    assert ends[-1] == len(s.finals) - 1
     assert wer([SENTENCE + " " + SECOND], [s.final_text]) < 0.3, s.final_text
     assert s.interims, "interim results while speaking"
     first_final = s.messages.index(s.finals[0])

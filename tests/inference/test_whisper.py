@@ -65,3 +65,21 @@ def test_a_hyphenated_word_is_one_word_with_both_spans():
     got = _merge_punctuation(raw)
     assert [w for w, *_ in got] == ["fat-mutton", "pieces", "John's", "well"]
     assert got[0][1:] == (0.0, 0.9, 0.7)  # the first's start, the last's end, the lower prob
+
+
+def test_one_batch_mixes_vocabularies_and_previous_texts(backend, speak):
+    """Sessions with their own keyterms and their own previous text share a batch: CTranslate2
+    wants the start token at one position, so the backend groups them (it raised before)."""
+    text = "Please call me back after lunch."
+    audio = speak(text).astype(np.float32) / 32768
+    options = [DecodeOptions(beam_size=1),
+               DecodeOptions(beam_size=1, hotwords="Earmark"),
+               DecodeOptions(beam_size=1, hotwords="Earmark Deepgram pipecat LiveKit"),
+               DecodeOptions(beam_size=1, previous_text="And so, my fellow Americans."),
+               DecodeOptions(beam_size=1, hotwords="lunch", previous_text="Hello there.")]
+    together = backend.transcribe_batch([audio] * len(options), options)
+    for opts, got in zip(options, together, strict=True):
+        alone = backend.transcribe(audio, opts)
+        assert [w.text for w in got.words] == [w.text for w in alone.words]
+        assert got.music_prob == pytest.approx(alone.music_prob, abs=1e-3)
+        assert wer([text], [" ".join(w.text for w in got.words)]) < 0.3

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from earmark.core import SAMPLE_RATE, WINDOW_SAMPLES
+from earmark.core.agreement import agreed_prefix, strip_agreed
 from earmark.core.audio import AudioBuffer
 from earmark.core.events import (
     Event,
@@ -61,6 +62,14 @@ class SessionConfig:
             forced cuts.
         pause_cut_samples: the pause that cuts, in samples of VAD silence (Silero reports a
             pause some 50-100 ms after it starts).
+        agreement_margin_samples: local agreement: words on which two consecutive interim
+            decodes of the same audio agree, and that end at least this long before the
+            older decode's end, are final at once (``speech_final: false``); later decodes
+            of the piece still hear them but drop them. None: off (no interims, no
+            agreement).
+        agreement_min_probability: a word either decode gave a lower probability is not
+            agreed: a greedy interim decode can be steadily wrong, and such words wait for
+            the final's beam search.
         context_samples: a request carries the text of the finals that ended at most this
             long before its audio (chained), for the music check: a short stretch of speech
             alone can score like a song (None: none).
@@ -80,6 +89,8 @@ class SessionConfig:
     early_final_samples: int | None = 3200
     pause_cut_after_samples: int | None = 16000
     pause_cut_samples: int = 2048
+    agreement_margin_samples: int | None = 4800
+    agreement_min_probability: float = 0.5
     context_samples: int | None = 3 * SAMPLE_RATE
     utterance_end_samples: int | None = None
     vad_events: bool = False
@@ -133,6 +144,11 @@ class StreamSession:
         self._owes_speech_final = False  # finals of this region went out before its endpoint
         self._quiet_since_cut = False  # no speech window since the last pause cut
         self._context: deque[tuple[int, str]] = deque()  # (end sample, text) of recent finals
+        # Local agreement: words of the open piece already sent as final, where the piece's
+        # audio starts (requests still decode from there), and the last interim decode.
+        self._agreed: list[Word] = []
+        self._piece_start = 0
+        self._prev_partial: tuple[int, int, int, list[Word]] | None = None  # start, end, k, words
         self._closing = False
         self._closed = False
         self._next_id = 0
@@ -328,7 +344,7 @@ class StreamSession:
         end = self.segmenter.end_if_silence_holds()
         if end - start < WINDOW_SAMPLES:
             return
-        request = self._new_request(Priority.FINAL, start, end)
+        request = self._new_request(Priority.FINAL, self._decode_start(start), end)
         self._early = _Early(request)
         self._requests.append(request)
 
@@ -375,12 +391,17 @@ class StreamSession:
             edge = end
         return " ".join(reversed(texts))[-MAX_PROMPT_CHARS:] or None
 
+    def _decode_start(self, start: int) -> int:
+        """Requests of a piece with agreed words still decode from the piece's start."""
+        return self._piece_start if self._agreed else start
+
     def _submit_final(self) -> None:
         # Finals of one stream are decoded one at a time, in order: a forced cut decides
         # where the next final starts.
         if self._final_in_flight is not None or not self._jobs:
             return
         job = self._jobs.popleft()
+        # Agreed words exist only while no final is queued, so this job ends their piece.
         start = max(self.committed_sample, job.start_hint)
         if job.end_sample - start < WINDOW_SAMPLES or job.silent:
             self._commit_empty(job, start)
@@ -388,7 +409,7 @@ class StreamSession:
             return
         early, self._early = self._early, None
         if early is not None and (early.request.start_sample, early.request.end_sample) == (
-            start,
+            self._decode_start(start),
             job.end_sample,
         ):
             if early.result is not None:  # decoded while the endpoint silence ran
@@ -399,7 +420,7 @@ class StreamSession:
             return
         if early is not None and early.result is None:
             self._stale.append(early.request.request_id)  # it ended elsewhere
-        request = self._new_request(Priority.FINAL, start, job.end_sample)
+        request = self._new_request(Priority.FINAL, self._decode_start(start), job.end_sample)
         self._final_in_flight = (request, job)
         self._requests.append(request)
 
@@ -420,32 +441,67 @@ class StreamSession:
         if end - max(start, self._last_partial_end) < interval:
             return
         self._last_partial_end = end
-        request = self._new_request(Priority.PARTIAL, start, end)
+        request = self._new_request(Priority.PARTIAL, self._decode_start(start), end)
         self._partial_in_flight = request
         self._requests.append(request)
 
     # ---------------------------------------------------------------- results
     def _place_words(self, request: RecognitionRequest, recognition: Recognition) -> list[Word]:
-        """Moves words onto the session timeline, inside the request audio and monotonic."""
-        floor = max(request.start_sample, self._last_word_end or 0)
+        """Moves words onto the session timeline, inside the request audio and monotonic,
+        without the words of the piece already final by agreement."""
+        lo, hi = request.start_sample, request.end_sample
+        words = [Word(w.text, min(lo + w.start_sample, hi), min(lo + w.end_sample, hi),
+                      w.probability) for w in recognition.words if w.text.strip()]
+        if self._agreed and request.start_sample == self._piece_start:
+            words = strip_agreed(self._agreed, words)
+        floor = max(lo, self._last_word_end or 0)
         placed: list[Word] = []
-        for word in recognition.words:
-            if not word.text.strip():
-                continue
-            start = min(max(request.start_sample + word.start_sample, floor), request.end_sample)
-            end = min(max(request.start_sample + word.end_sample, start), request.end_sample)
+        for word in words:
+            start = min(max(word.start_sample, floor), hi)
+            end = min(max(word.end_sample, start), hi)
             placed.append(Word(word.text, start, end, word.probability))
             floor = end
         return placed
 
+    def _agree(self, request: RecognitionRequest, words: list[Word]) -> list[Word]:
+        """Local agreement: sends as final the words this interim decode and the one before
+        it agree on (well inside the older one); returns the words left for the interim."""
+        margin = self.config.agreement_margin_samples
+        prev, self._prev_partial = self._prev_partial, (
+            request.start_sample, request.end_sample, len(self._agreed), words)
+        if margin is None or prev is None or self.pending_finals:
+            return words
+        p_start, p_end, p_k, p_words = prev
+        if p_start != request.start_sample or p_k != len(self._agreed):
+            return words
+        n = agreed_prefix(p_words, p_end, words, margin, self.config.agreement_min_probability)
+        if n == 0:
+            return words
+        agreed, rest = words[:n], words[n:]
+        boundary = rest[0].start_sample if rest else agreed[-1].end_sample
+        if not self._agreed:
+            self._piece_start = request.start_sample
+        self._agreed.extend(agreed)
+        self._prev_partial = (request.start_sample, request.end_sample, len(self._agreed), rest)
+        self._events.append(Transcript(self.committed_sample, boundary, tuple(agreed), True,
+                                       False, False))
+        self._after_final_words(agreed)
+        self._remember(agreed)
+        self._interim_open = False
+        self._last_partial_text = ""
+        self.committed_sample = max(self.committed_sample, boundary)
+        return rest
+
     def _emit_partial(self, request: RecognitionRequest, recognition: Recognition) -> None:
         # Stale: a final moved the boundary after this partial was asked for.
-        if request.start_sample < self.committed_sample or self._speech_start is None:
+        if self._speech_start is None or request.start_sample != self._decode_start(
+            max(self.committed_sample, self._speech_start)
+        ):
             return
         if is_music(recognition.music_prob, self.config.music_threshold):
             return  # a sung interim; its final will say so too, or bring the text
-        words = self._place_words(request, recognition)
-        partial = Transcript(request.start_sample, request.end_sample, tuple(words), False,
+        words = self._agree(request, self._place_words(request, recognition))
+        partial = Transcript(self.committed_sample, request.end_sample, tuple(words), False,
                              language=recognition.language)
         if not words or partial.text == self._last_partial_text:
             return
@@ -464,14 +520,29 @@ class StreamSession:
             if keep and len(keep) < len(words):
                 boundary = max(keep[-1].end_sample, words[len(keep)].start_sample)
                 words = keep
-        self._emit_final(request.start_sample, boundary, words, job, result.language,
-                         result.language_probability)
+        self._emit_final(max(request.start_sample, self.committed_sample), boundary, words, job,
+                         result.language, result.language_probability)
+
+    def _after_final_words(self, words: list[Word]) -> None:
+        """Words went out final before the endpoint: it will still say speech_final."""
+        if not words:
+            return
+        if self.config.speech_final:
+            self._owes_speech_final = True
+        self._last_word_end = words[-1].end_sample
+        self._utterance_end_due = True
+
+    def _remember(self, words: list[Word]) -> None:
+        self._context.append((words[-1].end_sample, " ".join(w.text.strip() for w in words)))
+        while len(self._context) > 64:
+            self._context.popleft()
 
     def _commit_empty(self, job: _FinalJob, start: int) -> None:
         self._emit_final(start, max(start, job.end_sample), [], job)
 
     def _emit_final(self, start: int, end: int, words: list[Word], job: _FinalJob,
                     language: str | None = None, confidence: float | None = None) -> None:
+        self._agreed, self._prev_partial = [], None  # the piece ends with this final
         owed = job.speech_final and self._owes_speech_final
         if words or self._interim_open or owed or job.from_finalize:
             self._events.append(
@@ -480,14 +551,12 @@ class StreamSession:
             )
         if job.speech_final or job.from_finalize:
             self._owes_speech_final = False
-        elif words and self.config.speech_final:
-            self._owes_speech_final = True  # the endpoint will still say speech_final
+        else:
+            self._after_final_words(words)
         if words:
             self._last_word_end = words[-1].end_sample
             self._utterance_end_due = True
-            self._context.append((words[-1].end_sample, " ".join(w.text.strip() for w in words)))
-            while len(self._context) > 64:
-                self._context.popleft()
+            self._remember(words)
         self._interim_open = False
         self._last_partial_text = ""
         self.committed_sample = max(self.committed_sample, end)

@@ -84,10 +84,20 @@ class LiveOptions:
     custom_topics_only: bool = False  # custom_topic_mode=strict: no IAB topics
     summarize: bool = False  # a Summary message of the stream before Metadata
     text: TextOptions = TextOptions()  # redact, replace, profanity_filter, sentiment, entities
+    whole_sentences: bool = False  # the caller analyses the text afterwards (stream jobs)
 
     @property
     def hotwords(self) -> str | None:
         return ", ".join(self.keyterms) if self.keyterms else None
+
+    @property
+    def reads_whole_sentences(self) -> bool:
+        """Analyses of each final's text (redaction, topics, sentiment, entities) need whole
+        phrases: a phone number said "555 ... 4567" and cut at the pause into two finals was
+        no longer recognised as one (its first half was heard in redacted audio)."""
+        return bool(self.whole_sentences or self.text.redact or self.text.sentiment
+                    or self.text.entities or self.text.highlights or self.topics
+                    or self.custom_topics or self.summarize)
 
 
 def _bool(name: str, value: str) -> bool:
@@ -318,6 +328,12 @@ def session_config(
         hotwords=options.hotwords,
         language="auto" if options.detect_language else options.language.split("-")[0].lower(),
         music_threshold=music_threshold,
+        # Finals inside an utterance (local agreement, pause cuts) only where nothing reads
+        # whole sentences; otherwise at endpoints, as before.
+        agreement_margin_samples=(None if options.reads_whole_sentences
+                                  else SessionConfig.agreement_margin_samples),
+        pause_cut_after_samples=(None if options.reads_whole_sentences
+                                 else SessionConfig.pause_cut_after_samples),
         segmenter=SegmenterConfig(
             threshold=vad_threshold,
             neg_threshold=max(0.01, vad_threshold - 0.15),

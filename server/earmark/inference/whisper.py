@@ -32,6 +32,7 @@ ENCODER_FRAMES_PER_S = 50  # alignment time steps per second
 SILENCE_PEAK = 1e-3  # -60 dBFS
 NO_SPEECH_ALONE = 0.9
 SHORT_CLIP_SAMPLES = SAMPLE_RATE  # under 1 s, P(no speech) > 0.6 alone means none
+MUSIC_RECHECK_FLOOR = 0.004  # speech decodes score under this 99 % of the time
 MAX_PROMPT_TOKENS = 200  # of vocabulary and previous text; Whisper allows up to 223
 # Whisper learnt from subtitles to open sung passages with a music note. Those tokens are
 # suppressed when decoding text; the chance of one as the first token feeds core/music.py.
@@ -273,9 +274,22 @@ class WhisperBackend:
         ]
         if not live:
             return results
+        # CTranslate2 needs <|startoftranscript|> at one position in a batch: items whose
+        # vocabulary prompts differ in length are decoded in groups of equal length.
+        tok0 = self.tokenizer_for(self._language_of(options[live[0]]))
+        sot_at = {i: len(self._prompt(options[i], tok0)) for i in live}
+        if len(set(sot_at.values())) > 1:
+            for n in sorted(set(sot_at.values())):
+                items = [i for i in live if sot_at[i] == n]
+                got = self.transcribe_batch([audios[i] for i in items],
+                                            [options[i] for i in items], window=window)
+                for i, r in zip(items, got, strict=True):
+                    results[i] = r
+            return results
         frames = max(self.frames_for(len(audios[i]), window) for i in live)
         clips = [audios[i][: frames * HOP_SAMPLES] for i in live]
-        encoded = self._encode(np.stack([self._features(c, frames) for c in clips]))
+        features = np.stack([self._features(c, frames) for c in clips])
+        encoded = self._encode(features)
         langs = {i: self._language_of(options[i]) for i in live}
         sure: dict[int, float] = {}  # item -> P(detected language)
         if "auto" in langs.values():
@@ -299,6 +313,12 @@ class WhisperBackend:
         decoded = self._generate(encoded, [options[i] for i in live], [len(c) for c in clips],
                                  tok)
         music = self._music_probs(encoded, [options[i] for i in live], tok)
+        for k, i in enumerate(live):
+            # Near the threshold, the previous text decides; rare, so one item at a time (its
+            # prompt length is its own) on a fresh encode of its features.
+            if options[i].previous_text and music[k] >= MUSIC_RECHECK_FLOOR:
+                music[k] = self._music_probs(self._encode(features[k : k + 1]), [options[i]],
+                                             tok, with_previous=True)[0]
         keep: list[tuple[int, list[int], int]] = []  # (item, tokens, content frames)
         for k, (tokens, avg_logprob, no_speech) in enumerate(decoded):
             item = live[k]
@@ -376,14 +396,17 @@ class WhisperBackend:
             out.append((tokens, float(avg_logprob), float(result.no_speech_prob)))
         return out
 
-    def _music_probs(self, encoded, options: list[DecodeOptions], tok) -> list[float]:  # noqa: ANN001
+    def _music_probs(self, encoded, options: list[DecodeOptions], tok,  # noqa: ANN001
+                     *, with_previous: bool = False) -> list[float]:
         """P(the first token opens a music note) per item: one decoder step, no suppression."""
         if not self.detect_music:
             return [0.0] * len(options)
         # Without the hotwords: vocabulary would pull the first token towards words. With the
-        # previous text: a short stretch of speech scores like music more often on its own
-        # (an MP3's "Ask not" scored 0.0097 alone, 0.004 after "my fellow Americans").
-        prompts = [self._prompt(replace(o, hotwords=None), tok, o.previous_text) for o in options]
+        # previous text (when asked): a short stretch of speech scores like music more often
+        # on its own (an MP3's "Ask not" scored 0.0097 alone, 0.004 after "my fellow
+        # Americans").
+        prompts = [self._prompt(replace(o, hotwords=None), tok,
+                                o.previous_text if with_previous else None) for o in options]
         # max_length counts the prompt: its own length buys exactly one decoding step.
         results = self.model.generate(
             encoded, prompts, beam_size=1, max_length=max(len(p) for p in prompts),

@@ -66,9 +66,11 @@ class PullSession:
                  resume_at_s: float = 0.0,
                  vad_threshold: float | None = None, language: str | None = None,
                  diarize: bool = False, speakers: int | None = None,
-                 on_audio: Callable[[bytes], None] | None = None, channels: int = 1) -> None:
+                 on_audio: Callable[[bytes], None] | None = None, channels: int = 1,
+                 whole_sentences: bool = False) -> None:
         """``channels`` > 1: the source is pulled with that many channels, each transcribed on
-        its own; its words carry their ``channel``."""
+        its own; its words carry their ``channel``. ``whole_sentences``: the caller analyses
+        the text (redaction): finals only at endpoints."""
         self.app = app
         self.settings = app.state.settings
         self.options = LiveOptions(url=url, url_headers=tuple(headers.items()),
@@ -76,7 +78,8 @@ class PullSession:
                                    seed_sentence=seed_sentence, keyterms=hotwords,
                                    language=language if language not in (None, "auto")
                                    else "en", detect_language=language == "auto",
-                                   diarize=diarize, diarize_speakers=speakers)
+                                   diarize=diarize, diarize_speakers=speakers,
+                                   whole_sentences=whole_sentences)
         self.on_event = on_event
         self.on_progress = on_progress  # the session's settled sample, after each chunk
         self.on_audio = on_audio  # each chunk of 16 kHz mono s16le, as the session gets it
