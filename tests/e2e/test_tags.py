@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import websockets
 
-from earmark.evaldata import read_mono_16k
+from earmark.evaldata import read_mono_16k, wer
 from tests.conftest import evaldata_items, running_server, silence_pcm
 from tests.e2e.client import stream, url
 
@@ -189,4 +189,7 @@ async def test_real_speech_gets_tags_without_slowing_transcripts(server):
     on, off = await asyncio.gather(stream(server.ws, pcm, pace=2.0),
                                    stream(server.ws, pcm, pace=2.0, tagging=False))
     assert on.of_type("Tags") and not off.of_type("Tags")
-    assert len(on.finals) == len(off.finals)
+    # Finals inside an utterance depend on when interim decodes land; the endpoints do not.
+    ends = [[m for m in s.finals if m["speech_final"]] for s in (on, off)]
+    assert len(ends[0]) == len(ends[1]) >= len(items)
+    assert wer([off.final_text], [on.final_text]) <= 0.05, (on.final_text, off.final_text)

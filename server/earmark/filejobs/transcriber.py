@@ -34,6 +34,7 @@ _ids = itertools.count(1)
 MAX_IN_FLIGHT = 8  # chunks of one job queued at once
 MAX_CHUNK_S = 24.0  # leaves the decode window room for padding within Whisper's 30 s
 MAX_GAP_S = 3.0  # regions further apart are decoded separately
+CONTEXT_GAP_SAMPLES = 3 * SAMPLE_RATE  # the previous chunk's text counts if it ended this near
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ async def recognise_chunks(
 ) -> list[tuple[Word, ...]]:
     """Words of each chunk on the file's timeline, in chunk order."""
     results: list[tuple[Word, ...] | None] = [None] * len(chunks)
+    music: set[int] = set()  # chunks that scored like a song
     pending: dict[asyncio.Future[Recognition], int] = {}
     todo = iter(enumerate(chunks))
     try:
@@ -106,18 +108,35 @@ async def recognise_chunks(
             done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for fut in done:
                 i = pending.pop(fut)
-                offset = chunks[i].start_sample
-                if is_music(fut.result().music_prob, options.music_threshold):
+                recognition = fut.result()
+                if is_music(recognition.music_prob, options.music_threshold):
+                    music.add(i)
                     results[i] = ()
                     continue
-                results[i] = tuple(
-                    replace(w, start_sample=w.start_sample + offset,
-                            end_sample=w.end_sample + offset)
-                    for w in fut.result().words)
+                results[i] = _placed(recognition, chunks[i])
     finally:
         for fut in pending:
             fut.cancel()
+    # As live: a short stretch of speech can score like a song on its own; what was said
+    # just before decides (the chunk is asked again with that text; rare, so one by one).
+    for i in sorted(music):
+        before = results[i - 1] if i else None
+        if not before or chunks[i].start_sample - before[-1].end_sample > CONTEXT_GAP_SAMPLES:
+            continue
+        request = RecognitionRequest(next(_ids), Priority.FILE, chunks[i].start_sample,
+                                     row[chunks[i].start_sample:chunks[i].end_sample],
+                                     hotwords=options.hotwords, language=options.language,
+                                     previous_text=" ".join(w.text.strip() for w in before))
+        again = await asyncio.wrap_future(await _submit(scheduler, owner, request))
+        if not is_music(again.music_prob, options.music_threshold):
+            results[i] = _placed(again, chunks[i])
     return [r or () for r in results]
+
+
+def _placed(recognition: Recognition, chunk: Chunk) -> tuple[Word, ...]:
+    offset = chunk.start_sample
+    return tuple(replace(w, start_sample=w.start_sample + offset,
+                         end_sample=w.end_sample + offset) for w in recognition.words)
 
 
 async def transcribe_file(

@@ -32,7 +32,7 @@ ENCODER_FRAMES_PER_S = 50  # alignment time steps per second
 SILENCE_PEAK = 1e-3  # -60 dBFS
 NO_SPEECH_ALONE = 0.9
 SHORT_CLIP_SAMPLES = SAMPLE_RATE  # under 1 s, P(no speech) > 0.6 alone means none
-MUSIC_RECHECK_FLOOR = 0.004  # speech decodes score under this 99 % of the time
+MUSIC_RECHECK_FLOOR = 0.004  # speech decodes score under this 99 % of the time (music.py)
 MAX_PROMPT_TOKENS = 200  # of vocabulary and previous text; Whisper allows up to 223
 # Whisper learnt from subtitles to open sung passages with a music note. Those tokens are
 # suppressed when decoding text; the chance of one as the first token feeds core/music.py.
