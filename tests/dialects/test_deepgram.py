@@ -127,6 +127,7 @@ def test_text_analyses_keep_finals_whole():
     plain = config()
     assert plain.agreement_margin_samples and plain.pause_cut_after_samples
     for options in ({"topics": True}, {"summarize": True}, {"whole_sentences": True},
+                    {"diarize": True},
                     {"text": TextOptions(redact=frozenset({"phone_number"}))},
                     {"text": TextOptions(sentiment=True)}):
         whole = config(**options)

@@ -463,7 +463,8 @@ class StreamSession:
             floor = end
         return placed
 
-    def _agree(self, request: RecognitionRequest, words: list[Word]) -> list[Word]:
+    def _agree(self, request: RecognitionRequest, words: list[Word],
+               language: str | None) -> list[Word]:
         """Local agreement: sends as final the words this interim decode and the one before
         it agree on (well inside the older one); returns the words left for the interim."""
         margin = self.config.agreement_margin_samples
@@ -478,13 +479,15 @@ class StreamSession:
         if n == 0:
             return words
         agreed, rest = words[:n], words[n:]
-        boundary = rest[0].start_sample if rest else agreed[-1].end_sample
+        # At the last agreed word's end: later words are placed after it, whatever a later
+        # decode says, so no final ever starts after its first word.
+        boundary = agreed[-1].end_sample
         if not self._agreed:
             self._piece_start = request.start_sample
         self._agreed.extend(agreed)
         self._prev_partial = (request.start_sample, request.end_sample, len(self._agreed), rest)
         self._events.append(Transcript(self.committed_sample, boundary, tuple(agreed), True,
-                                       False, False))
+                                       False, False, language=language))
         self._after_final_words(agreed)
         self._remember(agreed)
         self._interim_open = False
@@ -500,7 +503,8 @@ class StreamSession:
             return
         if is_music(recognition.music_prob, self.config.music_threshold):
             return  # a sung interim; its final will say so too, or bring the text
-        words = self._agree(request, self._place_words(request, recognition))
+        words = self._agree(request, self._place_words(request, recognition),
+                            recognition.language)
         partial = Transcript(self.committed_sample, request.end_sample, tuple(words), False,
                              language=recognition.language)
         if not words or partial.text == self._last_partial_text:

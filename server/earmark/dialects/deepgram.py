@@ -92,10 +92,12 @@ class LiveOptions:
 
     @property
     def reads_whole_sentences(self) -> bool:
-        """Analyses of each final's text (redaction, topics, sentiment, entities) need whole
-        phrases: a phone number said "555 ... 4567" and cut at the pause into two finals was
-        no longer recognised as one (its first half was heard in redacted audio)."""
-        return bool(self.whole_sentences or self.text.redact or self.text.sentiment
+        """Analyses of each final (redaction, topics, sentiment, entities, the speaker of its
+        audio) need whole phrases: a phone number said "555 ... 4567" and cut at the pause
+        into two finals was no longer recognised as one (its first half was heard in
+        redacted audio), and a voice is told less well from a short final."""
+        return bool(self.whole_sentences or self.diarize or self.text.redact
+                    or self.text.sentiment
                     or self.text.entities or self.text.highlights or self.topics
                     or self.custom_topics or self.summarize)
 

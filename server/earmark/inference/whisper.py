@@ -275,9 +275,9 @@ class WhisperBackend:
         if not live:
             return results
         # CTranslate2 needs <|startoftranscript|> at one position in a batch: items whose
-        # vocabulary prompts differ in length are decoded in groups of equal length.
-        tok0 = self.tokenizer_for(self._language_of(options[live[0]]))
-        sot_at = {i: len(self._prompt(options[i], tok0)) for i in live}
+        # vocabulary prompts differ in length are decoded in groups of equal length (the
+        # start sequence has one length for every language of a model).
+        sot_at = {i: len(self._prompt(options[i], self.tokenizer)) for i in live}
         if len(set(sot_at.values())) > 1:
             for n in sorted(set(sot_at.values())):
                 items = [i for i in live if sot_at[i] == n]
