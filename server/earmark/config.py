@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     sync_beam_size: int = Field(1, ge=1, le=10, description="beam size for /v2/stream (greedy "
                                 "matched beam 5's WER on short reads and is ~30 % faster)")
     music_threshold: float = Field(
-        0.005, ge=0, le=1, description="drop a decode when Whisper's chance of opening "
+        0.007, ge=0, le=1, description="drop a decode when Whisper's chance of opening "
         "with a music note reaches this: sung lyrics are "
         "not speech; 1 turns the check off"
     )

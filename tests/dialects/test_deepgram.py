@@ -126,6 +126,8 @@ def test_text_analyses_keep_finals_whole():
 
     plain = config()
     assert plain.agreement_margin_samples and plain.pause_cut_after_samples
+    opus = config(agreement=False)  # WebRTC
+    assert opus.agreement_margin_samples is None and opus.pause_cut_after_samples
     for options in ({"topics": True}, {"summarize": True}, {"whole_sentences": True},
                     {"diarize": True},
                     {"text": TextOptions(redact=frozenset({"phone_number"}))},

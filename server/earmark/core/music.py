@@ -6,17 +6,19 @@ decode itself never emits the note (it is a suppressed token). Measured with
 ``benchmarks/music.py`` on evaldata: at first (74 items, 1,225 decodes) finals of speech scored
 at most 0.0052 and finals of sung lyrics at least 0.0086, so 0.007 was the threshold. With
 finals cut at short pauses a 6.5 s piece of a song scored 0.0063 and got through, so the
-threshold is 0.005, and a decode that reaches it with recent finals before it is scored
-again with their text as Whisper's previous text (speech then scores lower: an MP3's "Ask
-not" went from 0.0097 to 0.004). Measured (74 items, 1,281 decodes): 0.005 kept every speech
-final (437/437 with interims, 213/213 without) and gave no word from nonspeech. Short interim
-windows are noisier, so a sung interim may still show; the final that follows is then sent
-empty, which clears it.
+threshold would have to be 0.005. A decode that reaches 0.004 with recent finals before it is
+scored again with their text as Whisper's previous text (speech then scores lower: an MP3's
+"Ask not" went from 0.0097 to 0.004). Measured (74 items, 1,281 decodes): 0.005 kept every
+live speech final (437/437 with interims, 213/213 without) and gave no word from nonspeech,
+but file jobs have no previous text for their first chunk and espeak speech there came out
+empty now and then, so the default stays 0.007 (one song piece, 21 words, gets through).
+Short interim windows are noisier, so a sung interim may still show; the final that follows
+is then sent empty, which clears it.
 """
 
 from __future__ import annotations
 
-DEFAULT_MUSIC_THRESHOLD = 0.005
+DEFAULT_MUSIC_THRESHOLD = 0.007
 
 
 def is_music(music_prob: float, threshold: float | None) -> bool:

@@ -85,6 +85,7 @@ class LiveOptions:
     summarize: bool = False  # a Summary message of the stream before Metadata
     text: TextOptions = TextOptions()  # redact, replace, profanity_filter, sentiment, entities
     whole_sentences: bool = False  # the caller analyses the text afterwards (stream jobs)
+    agreement: bool = True  # finals by local agreement of interim decodes (not over Opus)
 
     @property
     def hotwords(self) -> str | None:
@@ -332,7 +333,7 @@ def session_config(
         music_threshold=music_threshold,
         # Finals inside an utterance (local agreement, pause cuts) only where nothing reads
         # whole sentences; otherwise at endpoints, as before.
-        agreement_margin_samples=(None if options.reads_whole_sentences
+        agreement_margin_samples=(None if options.reads_whole_sentences or not options.agreement
                                   else SessionConfig.agreement_margin_samples),
         pause_cut_after_samples=(None if options.reads_whole_sentences
                                  else SessionConfig.pause_cut_after_samples),

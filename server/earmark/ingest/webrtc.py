@@ -15,6 +15,7 @@ connection and leaves the registry.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from fractions import Fraction
@@ -230,6 +231,10 @@ class PeerSession:
         self.owner = owner  # the API key's owner (per-key session limits)
         self.pc = pc
         self.settings = settings
+        # Opus-coded speech makes greedy interim decodes steadily wrong where the final's
+        # beam search is right ("round-fark" for "brown fox" through aiortc and Chromium),
+        # and two wrong interims agree: WebRTC finals come at pauses and endpoints.
+        options = dataclasses.replace(options, agreement=False)
         self.options = options
         self.request_id = request_id
         self.app = app
