@@ -66,10 +66,13 @@ CONNECT_TIMEOUT_S = 20.0  # offer answered -> first audio frame (ICE + DTLS)
 CLOSE_WAIT_S = 120.0
 MAX_GAP_S = 5.0  # lost packets are filled with silence, up to this much at once
 # Packets stop during Opus DTX, a muted or paused track, or after a file ends; the session's
-# clock still follows the wall clock, so endpoints and finals come. A gap this long starts it:
-# long enough that frames a busy event loop delivers late are not taken for a stop (0.2 s
-# put silence inside words with four peers on 2 cores), short enough for the endpoint.
+# clock still follows the wall clock, so endpoints and finals come. A gap this long starts it
+# after quiet audio (DTX, or a track that stopped after speech); after loud audio it must be
+# longer: a busy sender or event loop also delivers frames late, in bursts, and silence
+# put between them lands inside words (0.2 s did that with four peers on 2 cores).
 STALL_S = 0.5
+STALL_LOUD_S = 2.0
+QUIET_PEAK = 1000  # int16 peak of a frame under which it counts as quiet (-30 dBFS)
 STALL_TICK_S = 0.05
 CHANNEL_HIGH_WATER = 1 << 20  # bytes buffered on the data channel before the sender waits
 RATE = 16000
@@ -260,6 +263,7 @@ class PeerSession:
         self.next_pts: int | None = None
         self.last_frame_at: float | None = None  # loop time of the last frame received
         self.stall_filled = 0  # samples of silence fed since then, for the wall clock
+        self.last_frame_quiet = True
         self.codec_delay_samples = 0  # set from the answer: dropped from the track's start
         pc.on("track", self._on_track)
         pc.on("datachannel", self._on_datachannel)
@@ -391,7 +395,8 @@ class PeerSession:
 
     async def _follow_wall_clock(self, now: float) -> None:
         """No packets for STALL_S: feeds the silence the wall clock says has passed."""
-        if self.last_frame_at is None or now - self.last_frame_at < STALL_S:
+        stall = STALL_S if self.last_frame_quiet else STALL_LOUD_S
+        if self.last_frame_at is None or now - self.last_frame_at < stall:
             return
         owed = int((now - self.last_frame_at) * RATE) - self.stall_filled
         if owed >= RATE // 100:
@@ -417,6 +422,7 @@ class PeerSession:
                 pcm = pcm[dropped:]
                 self.codec_delay_samples -= dropped
             if len(pcm):
+                self.last_frame_quiet = int(np.abs(pcm.astype(np.int32)).max()) < QUIET_PEAK
                 await self.runner.feed(pcm.tobytes())
         self.app.state.metrics.audio_received.inc(frame.samples / frame.sample_rate)
 
