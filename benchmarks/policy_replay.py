@@ -34,14 +34,16 @@ from earmark.core.session import StreamSession
 from earmark.dialects.deepgram import LiveOptions, session_config
 from earmark.evaldata import normalize, wer
 from earmark.inference.vad import SileroVad
-from earmark.inference.whisper import DecodeOptions, WhisperBackend
+from earmark.inference.whisper import DecodeOptions, WhisperBackend, WindowPolicy
 
 STEP = 3 * WINDOW_SAMPLES  # 96 ms of audio per client frame
 
 
 def replay(workload: Workload, backend: WhisperBackend, vad: SileroVad, *,
            endpointing: int | None, interim: bool, beam: int = 5,
-           partial_beam: int = 1, overrides: dict | None = None) -> dict:
+           partial_beam: int = 1, overrides: dict | None = None,
+           final_window: WindowPolicy | None = None,
+           partial_window: WindowPolicy | None = None) -> dict:
     config = session_config(LiveOptions(interim_results=interim, endpointing_ms=endpointing),
                             partial_interval_ms=400, max_utterance_s=15.0,
                             vad_threshold=0.5, music_threshold=0.007)
@@ -55,6 +57,7 @@ def replay(workload: Workload, backend: WhisperBackend, vad: SileroVad, *,
     in_flight: tuple[float, int, object] | None = None  # (ready at, id, recognition)
     events: list[tuple[float, object]] = []
     model_s = 0.0
+    final_model_s = 0.0
 
     def pump(now: float) -> None:
         for r in session.requests_to_send():
@@ -64,17 +67,20 @@ def replay(workload: Workload, backend: WhisperBackend, vad: SileroVad, *,
         events.extend((now, e) for e in session.events_to_send())
 
     def start_next(now: float) -> None:
-        nonlocal busy_until, in_flight, model_s
+        nonlocal busy_until, in_flight, model_s, final_model_s
         while queue and in_flight is None:
             _, rid, req = heapq.heappop(queue)
             if rid in cancelled:
                 continue
             t0 = time.perf_counter()
-            b = partial_beam if req.priority is Priority.PARTIAL else beam
-            rec = backend.transcribe(req.audio, DecodeOptions(b, req.hotwords, req.language,
-                                                              req.previous_text))
+            partial = req.priority is Priority.PARTIAL
+            options = DecodeOptions(partial_beam if partial else beam, req.hotwords,
+                                    req.language, req.previous_text)
+            rec = backend.transcribe_batch([req.audio], [options],
+                                           window=partial_window if partial else final_window)[0]
             took = time.perf_counter() - t0
             model_s += took
+            final_model_s += 0.0 if partial else took
             busy_until = max(now, busy_until) + took
             in_flight = (busy_until, rid, rec)
 
@@ -100,10 +106,10 @@ def replay(workload: Workload, backend: WhisperBackend, vad: SileroVad, *,
     start_next(end)
     while in_flight is not None:
         deliver_until(in_flight[0])
-    return measure(workload, events, model_s)
+    return measure(workload, events, model_s, final_model_s)
 
 
-def measure(workload: Workload, events, model_s: float) -> dict:
+def measure(workload: Workload, events, model_s: float, final_model_s: float) -> dict:
     results = [(t, e) for t, e in events if isinstance(e, Transcript)]
     finals = [(t, e) for t, e in results if e.is_final]
     final_lat, first_seen = [], []
@@ -129,6 +135,7 @@ def measure(workload: Workload, events, model_s: float) -> dict:
         "words": len(final_lat),
         "wer_finals": wer([workload.reference], [text]),
         "model_s_per_audio_s": model_s / (len(workload.audio) / SAMPLE_RATE),
+        "final_model_s_per_audio_s": final_model_s / (len(workload.audio) / SAMPLE_RATE),
         "text": text,
     }
 
@@ -165,6 +172,10 @@ def main() -> None:
     ap.add_argument("--show-text", action="store_true")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                     help="override a SessionConfig field (samples), e.g. pause_cut_samples=1024")
+    ap.add_argument("--min-window", type=float, default=10.0,
+                    help="finals' shortest decode window in s (the server's min_window_s)")
+    ap.add_argument("--partial-min-window", type=float, default=5.0,
+                    help="interims' shortest decode window in s (partial_min_window_s)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     names = NAMES if args.workload == "both" else (args.workload,)
@@ -179,16 +190,20 @@ def main() -> None:
         for ep in args.endpointing.split(","):
             endpointing = None if ep.strip() == "false" else int(ep)
             row = {"workload": name, "audio_s": round(len(workload.audio) / SAMPLE_RATE, 1),
-                   "endpointing": ep, "interim": args.interim,
+                   "endpointing": ep, "interim": args.interim, "min_window_s": args.min_window,
                    **replay(workload, backend, vad, endpointing=endpointing,
-                            interim=args.interim == "true", overrides=overrides),
+                            interim=args.interim == "true", overrides=overrides,
+                            final_window=WindowPolicy(min_window_s=args.min_window),
+                            partial_window=WindowPolicy(min_window_s=args.partial_min_window)),
                    "wer_offline": off}
             if args.show_text:
                 print(f"[{name} {ep}] {row['text']}\n")
             rows.append(row)
-    cols = ["workload", "audio_s", "endpointing", "interim", "finals", "speech_finals",
+    cols = ["workload", "audio_s", "endpointing", "interim", "min_window_s", "finals",
+            "speech_finals",
             "final_every_s", "words", "final_p50_s", "final_p90_s", "first_seen_p50_s",
-            "first_seen_p90_s", "wer_finals", "wer_offline", "model_s_per_audio_s"]
+            "first_seen_p90_s", "wer_finals", "wer_offline", "model_s_per_audio_s",
+            "final_model_s_per_audio_s"]
     print("one stream, simulated clock, tiny.en on this machine's CPU")
     print_table(rows, cols)
     write_json("policy_replay", {"rows": rows}, args.out)

@@ -20,7 +20,9 @@ from earmark.evaldata import normalize, wer
 from tests.conftest import ARTIFACTS, silence_pcm
 from tests.e2e.test_webrtc import metric, wait_metric, write_wav
 
-TEXT = "The quick brown fox jumps over the lazy dog. Please call me back after lunch."
+# A sentence that espeak says clearly enough for tiny.en: "the quick brown fox" in espeak's
+# voice is misheard 2-4 words in 15 even as a clean file, which left no margin for Opus.
+TEXT = "Good morning everyone. Today we will talk about the weather and the news."
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
@@ -102,9 +104,8 @@ def run_page(driver, server, mode: str, start: str, file: Path | None = None) ->
 def test_microphone_on_the_page_gives_final_text(browser, server, mode):
     st = run_page(browser, server, mode, "mic")
     text = " ".join(st["finals"])
-    # espeak's voice through tiny.en (and Opus) misses a word or two of 15; the strict WER
-    # comparison of the paths is test_webrtc.py's, on real speech.
-    assert wer([TEXT], [text]) <= 0.3, text
+    # The strict WER comparison of the paths is test_webrtc.py's, on real speech.
+    assert wer([TEXT], [text]) <= 0.25, text
     assert st["metadata"], "the session ended without Metadata"
     # Finals are shown on the page as words (with timings on hover).
     assert normalize(st["shown"]) == normalize(text)
@@ -113,7 +114,7 @@ def test_microphone_on_the_page_gives_final_text(browser, server, mode):
 def test_a_file_streams_from_the_page(browser, server, speech_wav):
     st = run_page(browser, server, "webrtc", "file", speech_wav)
     text = " ".join(st["finals"])
-    assert wer([TEXT], [text]) <= 0.3, text
+    assert wer([TEXT], [text]) <= 0.25, text
 
 
 def test_closing_the_tab_closes_the_peer(browser, server):
