@@ -60,6 +60,46 @@ async def test_spoken_sentences_give_interims_then_finals(server, speak):
     assert words[0]["punctuated_word"] and words[0]["word"] == words[0]["word"].lower()
 
 
+@pytest.mark.parametrize("while_silent", ["keepalive", "nothing"])
+async def test_a_client_that_stops_sending_still_gets_its_endpoint(server, speak, while_silent):
+    """Push-to-talk, a muted microphone, a voice agent: the audio stops, the socket stays open.
+    The session clock follows the wall clock, so the endpoint and UtteranceEnd still come."""
+    pcm = np.concatenate([silence_pcm(0.3), speak(SENTENCE), silence_pcm(0.1)])
+    data, step = pcm.tobytes(), 3200  # 100 ms frames, sent in real time
+    got: list[tuple[float, dict]] = []
+    async with websockets.connect(url(server.ws, interim_results=False, endpointing=300,
+                                      utterance_end_ms=1000)) as ws:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for i in range(0, len(data), step):
+            await ws.send(data[i : i + step])
+            await asyncio.sleep(max(0.0, start + (i + step) / 32000 - loop.time()))
+        stopped = loop.time()
+        next_keepalive = stopped
+        while loop.time() - stopped < 10 and not any(
+                m["type"] == "UtteranceEnd" for _, m in got):
+            if while_silent == "keepalive" and loop.time() >= next_keepalive:
+                await ws.send(json.dumps({"type": "KeepAlive"}))
+                next_keepalive += 1.0
+            try:
+                raw = await asyncio.wait_for(ws.recv(), 0.1)
+            except TimeoutError:
+                continue
+            got.append((loop.time() - stopped, json.loads(raw)))
+        await ws.send(json.dumps({"type": "CloseStream"}))
+        async for raw in ws:
+            got.append((loop.time() - stopped, json.loads(raw)))
+        assert ws.close_code == 1000
+    finals = [(t, m) for t, m in got if m["type"] == "Results" and m["is_final"]]
+    text = " ".join(m["channel"]["alternatives"][0]["transcript"] for _, m in finals)
+    assert wer([SENTENCE], [text]) < 0.3, text
+    endpoint = [t for t, m in finals if m["speech_final"]]
+    ends = [t for t, m in got if m["type"] == "UtteranceEnd"]
+    # Stall 0.5 s + endpointing 0.3 s + a decode; UtteranceEnd 1 s after the last word.
+    assert endpoint and endpoint[0] < 3.0, finals
+    assert ends and ends[0] < 4.0, got
+
+
 async def test_finalize_flushes_without_waiting_for_silence(server, speak):
     s = await stream(server.ws, speak(SENTENCE), finalize=True, interim_results=False)
     # What a pause cut made final before the Finalize stays; the Finalize gets its own answer.

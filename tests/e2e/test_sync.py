@@ -80,6 +80,18 @@ async def test_malformed_requests_get_400_never_500(server):
         assert r.status_code == 400 and r.json()["code"] == "INVALID_PARAMETER"
 
 
+async def test_unknown_routes_and_methods_get_the_documented_error_shape(server):
+    async with httpx.AsyncClient(base_url=server.http, timeout=30) as http:
+        r = await http.get("/v9/nothing-here")
+        assert r.status_code == 404 and r.json()["code"] == "NOT_FOUND", r.text
+        assert "/v9/nothing-here" in r.json()["message"] and "detail" not in r.json()
+        r = await http.delete("/v2/stream")
+        assert r.status_code == 405 and r.json()["code"] == "METHOD_NOT_ALLOWED", r.text
+        assert "POST" in r.headers["allow"]
+        r = await http.get("/static/no-such-file.js")
+        assert r.status_code == 404 and r.json()["code"] == "NOT_FOUND", r.text
+
+
 @pytest.mark.evaldata
 async def test_sync_wer_on_real_speech(server):
     items = [it for it in evaldata_items("short_read") if it.reference]

@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from earmark import __version__
 from earmark.api import auth
@@ -150,6 +151,20 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     @app.exception_handler(Exception)
     async def unexpected(_request: Request, err: Exception) -> JSONResponse:
         return storage_error(err)
+
+    # Routing errors (no such path, wrong method) get the same shape, not {"detail": ...}.
+    @app.exception_handler(StarletteHTTPException)
+    async def routing_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        where = f"{request.method} {request.url.path}"
+        if err.status_code == 404:
+            body = {"code": "NOT_FOUND",
+                    "message": f"no such route: {where} (the routes are listed at /docs)"}
+        elif err.status_code == 405:
+            body = {"code": "METHOD_NOT_ALLOWED",
+                    "message": f"{where}: method not allowed here"}
+        else:
+            body = {"code": "HTTP_ERROR", "message": f"{where}: {err.detail}"}
+        return JSONResponse(body, status_code=err.status_code, headers=err.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(_request: Request, err: RequestValidationError) -> JSONResponse:

@@ -56,6 +56,8 @@ from earmark.ingest.admission import (
     resolve_tags,
 )
 from earmark.live.outbox import Outbox
+from earmark.live.wall_clock import QUIET_PEAK as WALL_QUIET_PEAK
+from earmark.live.wall_clock import STALL_LOUD_S, STALL_QUIET_S, TICK_S
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -69,11 +71,11 @@ MAX_GAP_S = 5.0  # lost packets are filled with silence, up to this much at once
 # clock still follows the wall clock, so endpoints and finals come. A gap this long starts it
 # after quiet audio (DTX, or a track that stopped after speech); after loud audio it must be
 # longer: a busy sender or event loop also delivers frames late, in bursts, and silence
-# put between them lands inside words (0.2 s did that with four peers on 2 cores).
-STALL_S = 0.5
-STALL_LOUD_S = 2.0
-QUIET_PEAK = 1000  # int16 peak of a frame under which it counts as quiet (-30 dBFS)
-STALL_TICK_S = 0.05
+# put between them lands inside words (0.2 s did that with four peers on 2 cores). The live
+# socket follows the same stalls (live/wall_clock.py).
+STALL_S = STALL_QUIET_S
+QUIET_PEAK = round(WALL_QUIET_PEAK * 32768)  # int16 peak of a quiet frame (-30 dBFS)
+STALL_TICK_S = TICK_S
 CHANNEL_HIGH_WATER = 1 << 20  # bytes buffered on the data channel before the sender waits
 RATE = 16000
 

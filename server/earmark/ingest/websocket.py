@@ -54,6 +54,7 @@ from earmark.ingest.url_source import SourceConfig, SourceError, UrlSource
 from earmark.live.channels import ChannelGroup
 from earmark.live.outbox import Outbox
 from earmark.live.runner import LiveRunner
+from earmark.live.wall_clock import TICK_S, WallClockFollow
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -169,6 +170,8 @@ class LiveConnection:
             request_id=request_id, model_name=engine.model_name, options=options
         )
         self.story = StorySoFar() if options.summarize else None
+        # A pulled URL is its own clock; a client's pauses in sending are followed.
+        self.clock = WallClockFollow() if options.url is None else None
         self.engine = engine
         self.runner: LiveRunner | ChannelGroup
         self.streams = 1
@@ -295,12 +298,18 @@ class LiveConnection:
         waits: set[asyncio.Future[Any]] = {receive, sender, self.runner.failed, self.draining}
         if self.puller is not None:
             waits.add(self.puller)
-        done, _ = await asyncio.wait(
-            waits,
-            # A pulled source is the activity: the client need not send anything.
-            timeout=None if self.puller is not None else self.settings.idle_timeout_s,
-            return_when=asyncio.FIRST_COMPLETED,
-        )
+        loop = asyncio.get_running_loop()
+        # A pulled source is the activity: the client need not send anything.
+        idle_at = None if self.puller is not None else loop.time() + self.settings.idle_timeout_s
+        while True:
+            timeout = None if idle_at is None else max(0.0, idle_at - loop.time())
+            if self.clock is not None and self.clock.active:
+                timeout = TICK_S if timeout is None else min(timeout, TICK_S)
+            done, _ = await asyncio.wait(waits, timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if done or (idle_at is not None and loop.time() >= idle_at):
+                break
+            await self._follow_wall_clock(loop.time())
         if self.draining in done:
             receive.cancel()
             return {"type": "earmark.drain"}
@@ -338,20 +347,32 @@ class LiveConnection:
                     )
                 if not data:  # Deepgram's legacy end-of-stream: an empty binary frame
                     return
-                await self.runner.feed(data)
+                samples, peak = await self.runner.feed(data)
+                if self.clock is not None:
+                    self.clock.on_audio(asyncio.get_running_loop().time(), samples, peak)
                 self.metrics.audio_received.inc(
                     len(data) / self.runner.decoder.frame_bytes / self.options.sample_rate
                 )
                 continue
-            if self._control(message.get("text") or ""):
+            if await self._control(message.get("text") or ""):
                 return
 
-    def _control(self, text: str) -> bool:
+    async def _control(self, text: str) -> bool:
         """Handles one text frame; True when the client asked to close the stream."""
         kind = parse_control(text)
         if kind == "Finalize":
             self.runner.finalize()
+        elif kind == "KeepAlive" and self.clock is not None:
+            self.clock.on_keepalive()  # the client says it is not sending audio
+            await self._follow_wall_clock(asyncio.get_running_loop().time())
         return kind == "CloseStream"
+
+    async def _follow_wall_clock(self, now: float) -> None:
+        """The client has stopped sending: the silence the wall clock says has passed."""
+        owed = self.clock.owed(now) if self.clock is not None else 0
+        if owed and self.clock is not None:
+            self.clock.filled(owed)
+            await self.runner.feed_silence(owed)
 
     async def _finish(self, sender: asyncio.Task[None]) -> None:
         """CloseStream: flush every final, send Metadata, close 1000."""

@@ -54,9 +54,13 @@ class ChannelGroup:
     def partials_shed(self) -> bool:
         return any(r.partials_shed for r in self.runners)
 
-    async def feed(self, data: bytes) -> None:
+    async def feed(self, data: bytes) -> tuple[int, float]:
+        got = [await runner.feed(data) for runner in self.runners]
+        return max(n for n, _ in got), max(peak for _, peak in got)
+
+    async def feed_silence(self, samples: int) -> None:
         for runner in self.runners:
-            await runner.feed(data)
+            await runner.feed_silence(samples)
 
     def finalize(self) -> None:
         for runner in self.runners:

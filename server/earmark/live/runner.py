@@ -13,6 +13,8 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future
 
+import numpy as np
+
 from earmark.core.audio import PcmDecoder, WindowFramer
 from earmark.core.events import Event, Recognition, RecognitionRequest, StreamClosed
 from earmark.core.session import SessionConfig, StreamSession
@@ -71,8 +73,9 @@ class LiveRunner:
         self.failed: asyncio.Future[None] = self._loop.create_future()
         self.closed: asyncio.Future[int] = self._loop.create_future()
 
-    async def feed(self, data: bytes) -> None:
-        """One binary frame from the client. Raises BadAudio for malformed frames.
+    async def feed(self, data: bytes) -> tuple[int, float]:
+        """One binary frame from the client. Raises BadAudio for malformed frames. Returns
+        the frame's length in 16 kHz samples and its peak (for ``WallClockFollow``).
 
         A client sending faster than real time waits here while finals are queued: the
         adapter stops reading, TCP pushes back, and buffered audio stays bounded (a few
@@ -82,6 +85,12 @@ class LiveRunner:
         samples = self.decoder.decode(data)
         self.sha256.update(data)
         await self._push(self.framer.push(samples))
+        return len(samples), float(np.abs(samples).max()) if len(samples) else 0.0
+
+    async def feed_silence(self, samples: int) -> None:
+        """Silence the client did not send while the wall clock ran on (``live/wall_clock``):
+        endpoints, finals and UtteranceEnd still come while a client pauses its audio."""
+        await self._push(self.framer.push(np.zeros(samples, dtype=np.float32)))
 
     def finalize(self) -> None:
         self.session.receive_finalize()
