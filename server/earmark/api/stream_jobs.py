@@ -164,7 +164,8 @@ class StreamJobs:
                            language=options.language_code, diarize=options.speaker_labels,
                            speakers=options.speakers_expected,
                            on_audio=redacted.receive if redacted else None,
-                           channels=channels, whole_sentences=options.text.active)
+                           channels=channels, whole_sentences=options.text.active,
+                           early_finals=True)  # a segment goes once its words are final
         self._running[task.id] = (pull, self._running[task.id][1])
         outcome: PullOutcome = await pull.run()
         assembler.receive_end(outcome.audio_samples)

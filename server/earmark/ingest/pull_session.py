@@ -67,14 +67,17 @@ class PullSession:
                  vad_threshold: float | None = None, language: str | None = None,
                  diarize: bool = False, speakers: int | None = None,
                  on_audio: Callable[[bytes], None] | None = None, channels: int = 1,
-                 whole_sentences: bool = False) -> None:
+                 whole_sentences: bool = False, early_finals: bool = False) -> None:
         """``channels`` > 1: the source is pulled with that many channels, each transcribed on
         its own; its words carry their ``channel``. ``whole_sentences``: the caller analyses
-        the text (redaction): finals only at endpoints."""
+        the text (redaction): finals only at endpoints. ``early_finals``: interims are decoded
+        (``on_event`` gets them too) so that words two of them agree on are final during
+        continuous talk, not only at pauses; they pause under load like any interims."""
         self.app = app
         self.settings = app.state.settings
         self.options = LiveOptions(url=url, url_headers=tuple(headers.items()),
-                                   interim_results=False, tagging=tags is not None,
+                                   interim_results=early_finals and not whole_sentences,
+                                   tagging=tags is not None,
                                    seed_sentence=seed_sentence, keyterms=hotwords,
                                    language=language if language not in (None, "auto")
                                    else "en", detect_language=language == "auto",
