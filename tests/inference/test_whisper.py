@@ -33,6 +33,18 @@ def test_cut_repeats_keeps_one_copy_of_a_loop():
     assert cut_repeats(short) == short
 
 
+def test_cut_repeats_drops_a_copy_cut_short_by_the_end_of_the_decode():
+    # tiny.en on a piece cut at a 128 ms pause (capacity.py's continuous session 0).
+    said = "The invention of movable metal letters in the middle of the 15th century?"
+    again = "The invention of movable metal letters in the middle of the 15th"
+    words = [Word(t, i, i + 1, 1.0) for i, t in enumerate(f"{said} {again}".split())]
+    assert " ".join(w.text for w in cut_repeats(words)) == said
+    # Words said again in the middle of a decode, not up to its end, stay.
+    kept = "the cat sat on the mat the cat sat on a chair today".split()
+    words = [Word(t, i, i + 1, 1.0) for i, t in enumerate(kept)]
+    assert cut_repeats(words) == words
+
+
 def test_bundled_model_resolves_to_a_local_folder():
     from pathlib import Path
 

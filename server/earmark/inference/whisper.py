@@ -464,12 +464,17 @@ class WhisperBackend:
 
 def cut_repeats(words: list[Word], min_span: int = 5) -> list[Word]:
     """Drops a decoding loop: from the first place where a span of ``min_span`` or more words
-    repeats straight after itself, keep only the first copy."""
+    repeats straight after itself, keep only the first copy. A copy cut short by the decode's
+    end counts too (at least ``min_span`` words of it, running to the end): Whisper says a
+    piece cut at a short pause again into the window's padding, until its token budget ends."""
     keys = [w.text.strip(string.punctuation + " ").lower() for w in words]
     n = len(keys)
     for i in range(min_span, n):
-        for span in range(min_span, min(i, n - i) + 1):
-            if keys[i : i + span] == keys[i - span : i]:
+        for span in range(min_span, i + 1):
+            copied = min(span, n - i)  # under span: the copy runs to the end
+            if copied < min_span:
+                continue
+            if keys[i : i + copied] == keys[i - span : i - span + copied]:
                 return words[:i]
     return words
 
