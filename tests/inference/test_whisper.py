@@ -35,11 +35,16 @@ def test_cut_repeats_keeps_one_copy_of_a_loop():
 
 def test_cut_repeats_drops_a_copy_cut_short_by_the_end_of_the_decode():
     # tiny.en on a piece cut at a 128 ms pause (capacity.py's continuous session 0).
-    said = "The invention of movable metal letters in the middle of the 15th century?"
-    again = "The invention of movable metal letters in the middle of the 15th"
-    words = [Word(t, i, i + 1, 1.0) for i, t in enumerate(f"{said} {again}".split())]
-    assert " ".join(w.text for w in cut_repeats(words)) == said
-    # Words said again in the middle of a decode, not up to its end, stay.
+    # Its copy's words all lay on the audio's last frame (4.32 s of 4.35 s).
+    said = "The invention of movable metal letters in the middle of the 15th century?".split()
+    again = "The invention of movable metal letters in the middle of the 15th".split()
+    words = [Word(t, i * 4800, i * 4800 + 4000, 1.0) for i, t in enumerate(said)]
+    words += [Word(t, 69120, 69120, 1.0) for t in again]
+    assert [w.text for w in cut_repeats(words)] == said
+    # Speech that says the passage again (a file of repeated sentences) keeps it, and so do
+    # words said again in the middle of a decode.
+    words = [Word(t, i * 4800, i * 4800 + 4000, 1.0) for i, t in enumerate(said + again)]
+    assert cut_repeats(words) == words
     kept = "the cat sat on the mat the cat sat on a chair today".split()
     words = [Word(t, i, i + 1, 1.0) for i, t in enumerate(kept)]
     assert cut_repeats(words) == words

@@ -462,11 +462,16 @@ class WhisperBackend:
         ]
 
 
+SQUEEZED_WORD_SAMPLES = 320  # 20 ms: a word the alignment gives no more audio was not heard
+
+
 def cut_repeats(words: list[Word], min_span: int = 5) -> list[Word]:
     """Drops a decoding loop: from the first place where a span of ``min_span`` or more words
     repeats straight after itself, keep only the first copy. A copy cut short by the decode's
-    end counts too (at least ``min_span`` words of it, running to the end): Whisper says a
-    piece cut at a short pause again into the window's padding, until its token budget ends."""
+    end counts too (at least ``min_span`` words of it, running to the end) when the alignment
+    found no audio for it: Whisper says a piece cut at a short pause again into the window's
+    padding, and those words all land on the audio's last frame. (Speech that really says a
+    passage again, as a file of repeated sentences does, has its words spread over time.)"""
     keys = [w.text.strip(string.punctuation + " ").lower() for w in words]
     n = len(keys)
     for i in range(min_span, n):
@@ -474,7 +479,10 @@ def cut_repeats(words: list[Word], min_span: int = 5) -> list[Word]:
             copied = min(span, n - i)  # under span: the copy runs to the end
             if copied < min_span:
                 continue
-            if keys[i : i + copied] == keys[i - span : i - span + copied]:
+            if keys[i : i + copied] != keys[i - span : i - span + copied]:
+                continue
+            heard = words[i + copied - 1].end_sample - words[i].start_sample
+            if copied == span or heard < copied * SQUEEZED_WORD_SAMPLES:
                 return words[:i]
     return words
 
