@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+from urllib.parse import parse_qsl
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -163,7 +164,25 @@ class Settings(BaseSettings):
                                        "webhook retries (s)")
     webhook_retry_window_h: float = Field(24.0, gt=0, description="hours a webhook is retried "
                                           "before it is abandoned")
+    listen_defaults: str = Field(
+        "", description="default query parameters of the live socket and WebRTC, as a query "
+        "string (e.g. tagging=false&endpointing=300): a client's own parameters override "
+        "them; for frameworks that cannot add Earmark's parameters to their URL"
+    )
     log_level: str = Field("info", description="debug, info, warning or error")
+
+    @field_validator("listen_defaults")
+    @classmethod
+    def _check_listen_defaults(cls, value: str) -> str:
+        # Checked at start-up, so a typo fails the server, not every client's connection.
+        from earmark.dialects.deepgram import check_listen_defaults
+
+        check_listen_defaults(value)
+        return value
+
+    @property
+    def listen_default_pairs(self) -> list[tuple[str, str]]:
+        return parse_qsl(self.listen_defaults, keep_blank_values=True)
 
     @property
     def api_key_list(self) -> list[str]:

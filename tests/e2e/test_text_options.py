@@ -32,9 +32,18 @@ async def test_redaction_profanity_sentiment_entities(server, speak) -> None:
     assert phone["end"] - phone["start"] > 1.0  # one word spanning the spoken number
     sentiments = [a["sentiments"]["segments"][0] for a in finals if a["transcript"]]
     assert sentiments[-1]["sentiment"] == "positive"
-    labels = {e["label"] for a in finals for e in a["entities"]}
+    # Deepgram's place and shape: on the Results, words by index (end_word exclusive)
+    final_results = [r for r in results if r["is_final"]]
+    assert all("entities" not in a for a in finals)
+    found = [(r, e) for r in final_results for e in r["entities"]]
+    labels = {e["label"] for _, e in found}
     assert {"PERSON", "PHONE_NUMBER"} <= labels
-    assert all(e["value"] == "[REDACTED]" for a in finals for e in a["entities"]
+    for r, e in found:
+        words = r["channel"]["alternatives"][0]["words"]
+        assert 0 <= e["start_word"] < e["end_word"] <= len(words), e
+        assert set(e) == {"label", "value", "raw_value", "confidence", "start_word",
+                          "end_word"} and 0 <= e["confidence"] <= 1
+    assert all(e["value"] == "[REDACTED]" == e["raw_value"] for _, e in found
                if e["label"] in ("PERSON", "PHONE_NUMBER"))
 
 

@@ -20,6 +20,7 @@ from earmark import __version__
 from earmark.api import auth
 from earmark.api.auth_routes import router as auth_router
 from earmark.api.job_routes import router as job_router
+from earmark.api.listen_routes import router as listen_router
 from earmark.api.metrics import AppMetrics
 from earmark.api.request_guard import RequestGuard, body_limits
 from earmark.api.stream_jobs import StreamJobs
@@ -119,6 +120,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(tag_router)
     app.include_router(sync_router)
     app.include_router(job_router)
+    app.include_router(listen_router)
     app.include_router(tag_session_router)
     app.include_router(stream_job_router)
 

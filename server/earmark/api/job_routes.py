@@ -116,7 +116,7 @@ async def _options(request: Request) -> tuple[dict[str, Any], str | None, str | 
     return options, webhook, name
 
 
-async def _receive(request: Request) -> Path:
+async def receive_upload(request: Request) -> Path:
     """Streams the body to a new file under the data directory, within the upload limit."""
     limit = request.app.state.settings.max_upload_bytes
     declared = request.headers.get("content-length")
@@ -156,7 +156,7 @@ async def _accept(request: Request, conversation_id: str | None) -> JSONResponse
         await asyncio.to_thread(store.get_conversation, owner, conversation_id)
     # Refuse before reading a possibly large body; create_job checks again atomically.
     await asyncio.to_thread(store.check_room, owner, limit(settings, principal, "max_jobs"))
-    path = await _receive(request)
+    path = await receive_upload(request)
     try:
         info: AudioInfo = await asyncio.to_thread(probe, str(path))
         if info.duration_s > settings.max_job_audio_s:

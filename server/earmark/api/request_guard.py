@@ -48,6 +48,7 @@ def body_limits(max_upload_bytes: int) -> list[BodyLimit]:
     return [
         BodyLimit("/v1/process/audio", max_upload_bytes),
         BodyLimit("/v1/process/audio/", max_upload_bytes),
+        BodyLimit("/v1/listen", max_upload_bytes),  # Deepgram pre-recorded: a file
         BodyLimit("/v2/stream", SYNC_BODY_BYTES),
         BodyLimit("/v1/auth/grant", 64 * KIB),
         BodyLimit("/v1/webrtc/offer", 256 * KIB, tokens=True),

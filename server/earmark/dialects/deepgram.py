@@ -8,8 +8,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 
@@ -23,6 +25,7 @@ from earmark.core.events import (
     Tags,
     Transcript,
     UtteranceEnd,
+    Word,
 )
 from earmark.core.segmenter import SegmenterConfig
 from earmark.core.session import SessionConfig
@@ -122,8 +125,38 @@ def _int(name: str, value: str, lo: int, hi: int) -> int:
     return n
 
 
-def parse_live_options(params: Iterable[tuple[str, str]], *, multilingual: bool) -> LiveOptions:
-    """Validates query parameters. Raises InvalidParameter naming the first bad one."""
+# Per-request values a server-wide default must not supply.
+_NO_DEFAULT = {"token", "url", "url_headers"}
+
+
+def check_listen_defaults(query: str) -> None:
+    """Validates ``--listen-defaults`` (a query string); raises ValueError saying what is
+    wrong."""
+    pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
+    for name, _ in pairs:
+        if name in _NO_DEFAULT:
+            raise ValueError(f"{name} cannot be a server default; it belongs to one request")
+    try:
+        # Language options are checked against the loaded model per request.
+        parse_live_options(pairs, multilingual=True)
+    except InvalidParameter as exc:
+        raise ValueError(f"listen_defaults: {exc.message}") from None
+
+
+def with_defaults(params: Iterable[tuple[str, str]],
+                  defaults: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The client's parameters, plus each default the client did not name (a repeatable one
+    such as ``redact`` is the client's list or the default's, never both)."""
+    given = list(params)
+    named = {name for name, _ in given}
+    return [(n, v) for n, v in defaults if n not in named] + given
+
+
+def parse_live_options(params: Iterable[tuple[str, str]], *, multilingual: bool,
+                       defaults: Iterable[tuple[str, str]] = ()) -> LiveOptions:
+    """Validates query parameters (``defaults``: the server's, for names the client did not
+    give). Raises InvalidParameter naming the first bad one."""
+    params = with_defaults(params, defaults)
     single: dict[str, str] = {}
     keyterms: list[str] = []
     repeated: dict[str, list[str]] = {"redact": [], "replace": [], "custom_topic": []}
@@ -358,6 +391,28 @@ def bare_word(text: str) -> str:
     return _STRIP.sub("", text.strip()).lower() or text.strip().lower()
 
 
+def entities_of(words: Sequence[Word],
+                found: Iterable[tuple[str, str, int, int]]) -> list[dict[str, Any]]:
+    """Deepgram's ``entities``: each entity's words by index (``end_word`` exclusive), its
+    text as said (``value``) and as bare words (``raw_value``), and the mean confidence of
+    its words."""
+    out = []
+    for label, text, start, end in found:
+        inside = [i for i, w in enumerate(words)
+                  if w.start_sample < end and w.end_sample > start]
+        if not inside:
+            continue
+        first, last = inside[0], inside[-1] + 1
+        span = words[first:last]
+        out.append({"label": label, "value": text,
+                    # a redacted entity's words are labels, not what was said
+                    "raw_value": text if text.startswith(("[", "#")) else
+                    " ".join(bare_word(w.text) for w in span),
+                    "confidence": round(sum(w.probability for w in span) / len(span), 4),
+                    "start_word": first, "end_word": last})
+    return out
+
+
 class DeepgramEncoder:
     """Turns core events of one stream into Deepgram JSON messages."""
 
@@ -415,7 +470,7 @@ class DeepgramEncoder:
         # Chinese, Japanese, Thai... are written without spaces between words.
         joiner = "" if t.language in UNSPACED_LANGUAGES else " "
         transcript = joiner.join(w["punctuated_word" if punctuated else "word"] for w in words)
-        return {
+        body = {
             "type": "Results",
             "channel_index": self._channel_index,
             "duration": _s(t.end_sample - t.start_sample),
@@ -435,6 +490,9 @@ class DeepgramEncoder:
                 "model_uuid": self.model_uuid,
             },
         }
+        if self.options.text.entities:
+            body["entities"] = entities_of(t.words, t.entities)
+        return body
 
     def _understanding(self, t: Transcript) -> dict:
         """Sentiment and entities, present only when the client asked for them."""
@@ -450,9 +508,6 @@ class DeepgramEncoder:
             extra["languages"] = [t.language]
             if t.language_confidence is not None:
                 extra["language_confidence"] = round(t.language_confidence, 4)
-        if self.options.text.entities:
-            extra["entities"] = [{"label": label, "value": text, "start": _s(start),
-                                  "end": _s(end)} for label, text, start, end in t.entities]
         if self.options.topics and t.is_final:
             extra["topics"] = {"segments": [{
                 "text": " ".join(w.text.strip() for w in t.words),

@@ -14,11 +14,15 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from earmark.config import Settings
 from earmark.core import SAMPLE_RATE
@@ -26,6 +30,7 @@ from earmark.core.chunking import speech_regions
 from earmark.core.messages import Message, split_by_speaker
 from earmark.core.segmenter import SegmenterConfig
 from earmark.core.text_options import TextOptions
+from earmark.dialects.deepgram_prerecorded import PrerecordedOptions, prerecorded_body
 from earmark.errors import BadAudio, is_disk_full
 from earmark.filejobs.audio_file import DecodedAudio, decode
 from earmark.filejobs.transcriber import FileOptions, transcribe_file
@@ -64,14 +69,37 @@ class JobRunner:
         self.engine = engine
         self.settings = settings
         self.notify = notify  # wakes the webhook dispatcher after a status change
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        # (priority, arrival, job id): a synchronous request's job (a caller waits on the
+        # line) runs before queued file jobs.
+        self._queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
+        self._arrivals = itertools.count()
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
         self.completed = 0
         self.failed = 0
         self._vads: list[SileroVad] = []
 
-    def enqueue(self, job_id: str) -> None:
-        self._queue.put_nowait(job_id)
+    def enqueue(self, job_id: str, *, urgent: bool = False) -> None:
+        self._queue.put_nowait((0 if urgent else 1, next(self._arrivals), job_id))
+
+    async def wait(self, job_id: str) -> None:
+        """Returns once the job is completed or failed in this process (the caller reads the
+        store for which). Cancelled with the caller."""
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(job_id, []).append(future)
+        try:
+            await future
+        finally:
+            waiting = self._waiters.get(job_id, [])
+            if future in waiting:
+                waiting.remove(future)
+            if not waiting:
+                self._waiters.pop(job_id, None)
+
+    def _finished(self, job_id: str) -> None:
+        for future in self._waiters.get(job_id, []):
+            if not future.done():
+                future.set_result(None)
 
     @property
     def queued(self) -> int:
@@ -103,7 +131,7 @@ class JobRunner:
 
     async def _worker(self, vad: SileroVad) -> None:
         while True:
-            job_id = await self._queue.get()
+            _, _, job_id = await self._queue.get()
             task = asyncio.create_task(self._process(job_id, vad))
             self._running[job_id] = task
             try:
@@ -115,6 +143,7 @@ class JobRunner:
                 raise
             finally:
                 self._running.pop(job_id, None)
+                self._finished(job_id)
             if not task.cancelled() and task.exception() is not None:
                 logger.error("file job %s: %r", job_id, task.exception())
                 if is_disk_full(task.exception()):  # type: ignore[arg-type]
@@ -144,10 +173,22 @@ class JobRunner:
             logger.exception("file job %s failed", job.id)
             await self._fail(job, "transcription failed with an internal error")
             return
-        records = [message_record(m) for m in messages]
-        if job.options.get("detectEntities"):
-            await self._entities(job, messages, records)
-        done = await asyncio.to_thread(self.store.complete, job.id, records)
+        deliveries: list[tuple[str, str]] = []
+        dialect = job.options.get("dialect")
+        if dialect == "deepgram":
+            listen = PrerecordedOptions.from_json(job.options["deepgram"])
+            records = await self._text_stage(listen, messages)
+            if listen.callback:
+                body = prerecorded_body(
+                    request_id=job.id, created=job.created, duration_s=job.duration_s,
+                    channels=job.channels, sha256=job.options.get("sha256", ""),
+                    model_name=self.engine.model_name, records=records, options=listen)
+                deliveries.append((listen.callback, orjson.dumps(body).decode()))
+        else:
+            records = [message_record(m) for m in messages]
+            if job.options.get("detectEntities"):
+                await self._entities(job, messages, records)
+        done = await asyncio.to_thread(self.store.complete, job.id, records, deliveries)
         if done:
             self.completed += 1
             if self.settings.audio_retention_h == 0:
@@ -186,6 +227,29 @@ class JobRunner:
             messages = split_by_speaker(
                 messages, lambda w: track.speaker_at((w.start_sample + w.end_sample) // 2))
         return messages
+
+    async def _text_stage(self, options: PrerecordedOptions,
+                          messages: list[Message]) -> list[dict[str, Any]]:
+        """Records of the messages after redaction, replacement, profanity masking, and
+        with each one's sentiment and entities: the text is changed before it is stored."""
+        if not options.text_stage:
+            return [message_record(m) for m in messages]
+        worker = self.engine.understanding
+        wanted = TextOptions(replace=options.replace, redact=frozenset(options.redact),
+                             profanity=options.profanity_filter, sentiment=options.sentiment,
+                             entities=options.detect_entities)
+        records = []
+        for message in messages:
+            found = await asyncio.wrap_future(worker.submit(message.words, wanted))
+            record = message_record(replace(message, words=found.words))
+            if found.sentiment is not None:
+                record["sentiment"] = [found.sentiment.label, found.sentiment.score]
+            if options.detect_entities:
+                record["entities"] = [[e.label, e.text, round(e.start_sample / SAMPLE_RATE, 3),
+                                       round(e.end_sample / SAMPLE_RATE, 3)]
+                                      for e in found.entities]
+            records.append(record)
+        return records
 
     async def _entities(self, job: Job, messages: list[Message],
                         records: list[dict[str, Any]]) -> None:

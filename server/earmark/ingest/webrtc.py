@@ -158,7 +158,8 @@ async def offer(request: Request) -> JSONResponse:
     try:
         principal = admit_caller(app, key)
         options = parse_live_options(request.query_params.multi_items(),
-                                     multilingual=engine.multilingual)
+                                     multilingual=engine.multilingual,
+                                     defaults=app.state.settings.listen_default_pairs)
         if options.url is not None:
             raise InvalidParameter("url is for /v1/listen; a WebRTC session sends its own audio",
                                    param="url")

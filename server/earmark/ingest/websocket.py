@@ -86,8 +86,8 @@ async def listen(websocket: WebSocket) -> None:
         return
     try:
         options = parse_live_options(
-            websocket.query_params.multi_items(), multilingual=engine.multilingual
-        )
+            websocket.query_params.multi_items(), multilingual=engine.multilingual,
+            defaults=app.state.settings.listen_default_pairs)
     except EarmarkError as err:
         await websocket.send_denial_response(_deny(err, request_id))
         return

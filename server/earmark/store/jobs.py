@@ -10,6 +10,7 @@ import secrets
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,8 +202,11 @@ class JobStore:
             conn.execute(update(jobs).where(jobs.c.id == job_id, jobs.c.runs > 0)
                          .values(runs=jobs.c.runs - 1))
 
-    def complete(self, job_id: str, messages: list[dict[str, Any]]) -> bool:
-        """Stores the result and marks the job completed; False if it was deleted meanwhile."""
+    def complete(self, job_id: str, messages: list[dict[str, Any]],
+                 deliveries: Sequence[tuple[str, str]] = ()) -> bool:
+        """Stores the result and marks the job completed; False if it was deleted meanwhile.
+        ``deliveries`` (url, body): result webhooks queued in the same transaction (a
+        Deepgram ``callback``), so a result is never stored without its delivery."""
         now = self.clock()
         with self.db.begin() as conn:
             job = self._move(conn, job_id, JobStatus.COMPLETED, None, now)
@@ -212,6 +216,9 @@ class JobStore:
                 job_id=job_id, conversation_id=job.conversation_id,
                 messages_json=orjson.dumps(messages).decode()))
             self._notify(conn, job, now)
+            for url, body in deliveries:
+                enqueue(conn, kind="result", subject=job.id, owner=job.owner, url=url,
+                        body=body, now=now)
         return True
 
     def fail(self, job_id: str, reason: str) -> bool:
