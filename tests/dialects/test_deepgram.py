@@ -134,3 +134,18 @@ def test_text_analyses_keep_finals_whole():
                     {"text": TextOptions(sentiment=True)}):
         whole = config(**options)
         assert whole.agreement_margin_samples is None and whole.pause_cut_after_samples is None
+
+
+def test_server_defaults_fill_only_what_the_client_did_not_name() -> None:
+    from earmark.dialects.deepgram import check_listen_defaults, parse_live_options
+
+    defaults = [("tagging", "false"), ("endpointing", "300"), ("redact", "pci")]
+    opts = parse_live_options([("endpointing", "100")], multilingual=False, defaults=defaults)
+    assert not opts.tagging and opts.endpointing_ms == 100 and opts.text.redact == {"card"}
+    # a repeatable parameter is the client's list or the default's, never both
+    opts = parse_live_options([("redact", "ssn")], multilingual=False, defaults=defaults)
+    assert opts.text.redact == {"ssn"}
+    check_listen_defaults("tagging=false&interim_results=false")
+    for bad in ("tagging=maybe", "token=abc", "url=http://example.com/a", "nonsense=1"):
+        with pytest.raises(ValueError):
+            check_listen_defaults(bad)

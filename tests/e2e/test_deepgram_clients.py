@@ -210,3 +210,53 @@ async def test_server_defaults_apply_until_the_client_overrides_them(dg_server, 
                                                "&tagging=true"))
     assert "Results" in plain and "Tags" not in plain, plain
     assert "Tags" in tagged, tagged
+
+
+async def test_livekit_agents_plugin_streams_and_recognizes(dg_server, clip) -> None:
+    """LiveKit Agents' Deepgram plugin, as an agent uses it: a stream of 20 ms frames with
+    its defaults (endpointing 25 ms, VAD events, filler words...), a flush (Finalize) at
+    the end of the user's turn, and ``recognize()`` on a buffer (the pre-recorded API)."""
+    import aiohttp
+    from livekit import rtc
+    from livekit.agents import stt as agent_stt
+    from livekit.plugins import deepgram as lk_deepgram
+
+    reference = f"{FIRST} {SECOND}"
+    frame_samples = 320
+    async with aiohttp.ClientSession() as session:
+        plugin = lk_deepgram.STT(base_url=f"{dg_server.http}/v1/listen", api_key="unused",
+                                 http_session=session)
+        whole = rtc.AudioFrame(data=clip.tobytes(), sample_rate=16000, num_channels=1,
+                               samples_per_channel=len(clip))
+        recognized = await plugin.recognize([whole])
+        assert wer([reference], [recognized.alternatives[0].text]) < 0.2, recognized
+
+        stream = plugin.stream()
+        finals: list[agent_stt.SpeechEvent] = []
+        kinds: list[agent_stt.SpeechEventType] = []
+
+        async def read() -> None:
+            async for event in stream:
+                kinds.append(event.type)
+                if event.type == agent_stt.SpeechEventType.FINAL_TRANSCRIPT:
+                    finals.append(event)
+
+        reader = asyncio.create_task(read())
+        for i in range(0, len(clip) - frame_samples + 1, frame_samples):
+            piece = clip[i:i + frame_samples]
+            stream.push_frame(rtc.AudioFrame(data=piece.tobytes(), sample_rate=16000,
+                                             num_channels=1, samples_per_channel=len(piece)))
+            await asyncio.sleep(0.02)
+        stream.flush()
+        await asyncio.sleep(2.0)
+        stream.end_input()
+        await asyncio.wait_for(reader, 30)
+        await stream.aclose()
+        await plugin.aclose()
+    text = " ".join(e.alternatives[0].text for e in finals)
+    assert wer([reference], [text]) < 0.2, text
+    words = [w for e in finals for w in (e.alternatives[0].words or [])]
+    assert not words or all(w.start_time <= w.end_time for w in words)
+    assert agent_stt.SpeechEventType.START_OF_SPEECH in kinds
+    assert agent_stt.SpeechEventType.INTERIM_TRANSCRIPT in kinds
+    assert agent_stt.SpeechEventType.END_OF_SPEECH in kinds
