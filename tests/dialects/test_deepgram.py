@@ -149,3 +149,13 @@ def test_server_defaults_fill_only_what_the_client_did_not_name() -> None:
     for bad in ("tagging=maybe", "token=abc", "url=http://example.com/a", "nonsense=1"):
         with pytest.raises(ValueError):
             check_listen_defaults(bad)
+
+
+def test_a_very_short_endpointing_still_waits_100_ms_of_silence() -> None:
+    from earmark.dialects.deepgram import LiveOptions, session_config
+
+    def silence(ms: int) -> int:
+        return session_config(LiveOptions(endpointing_ms=ms), partial_interval_ms=400,
+                              max_utterance_s=15, vad_threshold=0.5).segmenter.silence_samples
+
+    assert silence(10) == silence(25) == silence(100) == 1600 and silence(300) == 4800

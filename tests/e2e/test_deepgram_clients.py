@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -260,3 +261,21 @@ async def test_livekit_agents_plugin_streams_and_recognizes(dg_server, clip) -> 
     assert agent_stt.SpeechEventType.START_OF_SPEECH in kinds
     assert agent_stt.SpeechEventType.INTERIM_TRANSCRIPT in kinds
     assert agent_stt.SpeechEventType.END_OF_SPEECH in kinds
+
+
+def test_the_prerecorded_client_example(dg_server, clip, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    audio = tmp_path / "talk.wav"
+    audio.write_bytes(wav_bytes(clip))
+    run = subprocess.run([sys.executable, str(ROOT / "client_examples" /
+                                              "deepgram_prerecorded.py"), str(audio),
+                          "--url", dg_server.http], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert len(lines) >= 2 and all("speaker" in line for line in lines), run.stdout
+    said = " ".join(re.sub(r"^.*?speaker \d+  ", "", line) for line in lines)
+    assert wer([f"{FIRST} {SECOND}"], [said]) < 0.2, run.stdout
