@@ -71,7 +71,16 @@ apt-install:
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
 	fi
 
-setup: system-deps $(VENV)/.test-installed $(VENV)/.weights-installed
+# The Deepgram JavaScript SDK for tests/e2e/test_js_sdk.py: Node and npm from Debian (unless a
+# node is already on the PATH), the SDK from npm at the version tests/js/package-lock.json pins.
+JS_DIR := tests/js
+$(JS_DIR)/node_modules/.installed: $(JS_DIR)/package.json $(JS_DIR)/package-lock.json
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || \
+	  $(MAKE) --no-print-directory apt-install PACKAGES="nodejs npm"
+	npm ci --prefix $(JS_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: system-deps $(VENV)/.test-installed $(VENV)/.weights-installed $(JS_DIR)/node_modules/.installed
 
 serve: server-system-deps setup-server
 	$(VENV)/bin/earmark serve --host $(HOST) --port $(PORT)

@@ -81,6 +81,23 @@ def test_finalize_flushes_the_open_utterance():
     check_invariants(d.events, d.session.now_sample)
 
 
+def test_a_finalize_in_a_pause_takes_the_final_decoded_during_the_pause():
+    """The voice-agent pattern: Finalize ~200 ms into the user's silence. The final
+    decoded speculatively once the pause was long enough is the answer: no second decode
+    of the same speech, and no trailing silence in the region."""
+    d = Driver(StreamSession(config(early_final_samples=3200)), hold=True)
+    d.feed(np.concatenate([utterance(0, 3), silence(0.3)]))
+    early = [r for r in d.held if r.priority.name == "FINAL"]
+    assert len(early) == 1  # decoded speculatively during the pause
+    d.session.receive_finalize()
+    d.pump()
+    assert [r for r in d.held if r.priority.name == "FINAL"] == early  # not decoded again
+    d.answer_all()
+    assert texts(d.finals) == ["w0 w1 w2"] and d.finals[0].from_finalize
+    assert d.finals[0].end_sample < d.session.now_sample  # the pause's pad, not all of it
+    check_invariants(d.events, d.session.now_sample)
+
+
 def test_close_flushes_everything_then_reports_closed():
     d = Driver(StreamSession(config()), hold=True)
     d.feed(utterance(0, 3))

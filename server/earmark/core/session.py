@@ -222,7 +222,7 @@ class StreamSession:
         """Client asked to flush the current utterance now (Deepgram ``Finalize``). Every
         Finalize is answered by a final marked ``from_finalize``, empty when nothing was
         pending (voice agents wait for it to end the user's turn)."""
-        end = self.segmenter.force_end()
+        end = self.segmenter.force_end(in_pause=True)
         if end is not None:
             self._close_region(end, from_finalize=True)
         else:

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from earmark import __version__
-from earmark.core import SAMPLE_RATE, WINDOW_SAMPLES
+from earmark.core import SAMPLE_RATE
 from earmark.core.events import (
     Event,
     SourceStatus,
