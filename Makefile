@@ -80,7 +80,16 @@ $(JS_DIR)/node_modules/.installed: $(JS_DIR)/package.json $(JS_DIR)/package-lock
 	npm ci --prefix $(JS_DIR) --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: system-deps $(VENV)/.test-installed $(VENV)/.weights-installed $(JS_DIR)/node_modules/.installed
+# pipecat in a virtual environment of its own (tests/e2e/test_pipecat.py runs it as a client
+# process): its pins (protobuf<7, soundfile~=0.13) conflict with the server's lock.
+PIPECAT_VENV := .venv-pipecat
+$(PIPECAT_VENV)/.installed: tests/pipecat/requirements.lock
+	$(PYTHON) -m venv $(PIPECAT_VENV)
+	PIP_CONSTRAINT= $(PIPECAT_VENV)/bin/pip install -q -r tests/pipecat/requirements.lock
+	touch $@
+
+setup: system-deps $(VENV)/.test-installed $(VENV)/.weights-installed \
+       $(JS_DIR)/node_modules/.installed $(PIPECAT_VENV)/.installed
 
 serve: server-system-deps setup-server
 	$(VENV)/bin/earmark serve --host $(HOST) --port $(PORT)
@@ -101,7 +110,7 @@ bench: setup
 	$(PY) benchmarks/live_latency.py
 
 clean:
-	rm -rf $(VENV) test-artifacts .pytest_cache
+	rm -rf $(VENV) $(PIPECAT_VENV) $(JS_DIR)/node_modules test-artifacts .pytest_cache
 
 # Re-resolves everything from pyproject.toml in a scratch venv and writes requirements.lock.
 lock:
