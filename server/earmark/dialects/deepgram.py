@@ -588,7 +588,8 @@ def parse_control(text: str) -> str:
 
 def error_message(err: EarmarkError) -> bytes:
     """Deepgram's ``Error`` frame, with Earmark's stable code in ``variant``/``code``."""
-    body = {"type": "Error", "variant": err.code, "code": err.code, "description": err.message}
+    body = {"type": "Error", "variant": err.code, "code": err.code, "description": err.message,
+            "message": err.message}
     if err.param:
         body["param"] = err.param
     return orjson.dumps(body)
