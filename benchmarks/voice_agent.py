@@ -18,6 +18,7 @@ number of agents: latency p50/p90, Finalize answers, WER of the finals against t
 references, and the share of reference words that reached a final.
 
     python benchmarks/voice_agent.py [--agents 1,8] [--seconds 45] [--patterns all]
+                                     [--server-env EARMARK_FINALIZE_BEAM_SIZE=1]
 """
 
 from __future__ import annotations
@@ -171,12 +172,15 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=45.0)
     ap.add_argument("--patterns", default="all", help="comma-separated, or all: "
                     + ", ".join(PATTERNS))
+    ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="a server setting, e.g. EARMARK_FINALIZE_BEAM_SIZE=1 (repeatable)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     patterns = list(PATTERNS) if args.patterns == "all" else args.patterns.split(",")
     # Framework users turn Earmark's Tags off server-wide (docs/protocol.md).
-    proc = start_server(PORT, {"EARMARK_LISTEN_DEFAULTS": "tagging=false",
-                               "EARMARK_ADMIT_BY_CAPACITY": "false"})
+    env = {"EARMARK_LISTEN_DEFAULTS": "tagging=false", "EARMARK_ADMIT_BY_CAPACITY": "false",
+           **dict(item.split("=", 1) for item in args.server_env)}
+    proc = start_server(PORT, env)
     rows = []
     try:
         for n in (int(x) for x in args.agents.split(",")):
@@ -190,7 +194,8 @@ def main() -> None:
         proc.wait(30)
     print(f"{'-' * 60}\nall ({args.seconds:.0f} s of turns per agent, real time):")
     print_table(rows, list(rows[0]))
-    write_json("voice_agent", {"levels": rows, "seconds_per_agent": args.seconds}, args.out)
+    write_json("voice_agent", {"levels": rows, "seconds_per_agent": args.seconds,
+                               "server_env": env}, args.out)
 
 
 if __name__ == "__main__":

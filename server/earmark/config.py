@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     max_utterance_s: float = Field(15.0, ge=2.0, le=28.0, description="forced final length")
     beam_size: int = Field(5, ge=1, le=10, description="beam size for finals")
     partial_beam_size: int = Field(1, ge=1, le=10, description="beam size for interims")
+    finalize_beam_size: int | None = Field(
+        None, ge=1, le=10, description="beam size for the final that answers a Finalize "
+        "(default: --beam-size)")
     sync_beam_size: int = Field(1, ge=1, le=10, description="beam size for /v2/stream (greedy "
                                 "matched beam 5's WER on short reads and is ~30 % faster)")
     music_threshold: float = Field(

@@ -98,6 +98,16 @@ def test_a_finalize_in_a_pause_takes_the_final_decoded_during_the_pause():
     check_invariants(d.events, d.session.now_sample)
 
 
+def test_the_final_that_answers_a_finalize_can_have_its_own_beam():
+    d = Driver(StreamSession(config(finalize_beam_size=1, early_final_samples=None)))
+    d.feed(np.concatenate([utterance(0, 3), silence(1.0), utterance(3, 2)]))
+    d.session.receive_finalize()
+    d.pump()
+    finals = [r for r in d.requests if r.priority.name == "FINAL"]
+    assert [r.beam_size for r in finals] == [None, 1]  # the endpoint's, then the Finalize's
+    assert texts(d.finals) == ["w0 w1 w2", "w3 w4"] and d.finals[1].from_finalize
+
+
 def test_close_flushes_everything_then_reports_closed():
     d = Driver(StreamSession(config()), hold=True)
     d.feed(utterance(0, 3))

@@ -53,6 +53,7 @@ class RecognitionRequest:
     previous_text: str | None = None  # recent finals' text, for the music check
     hotwords: str | None = None
     language: str | None = None  # None: the model's default; "auto": detect, then decode
+    beam_size: int | None = None  # None: the lane's (the server's setting for its priority)
 
     @property
     def end_sample(self) -> int:

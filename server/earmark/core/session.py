@@ -79,6 +79,8 @@ class SessionConfig:
         language: language of every request (None: the model's; "auto": detected per request).
         music_threshold: a decode that says music (``core/music.py``) gives no text: an
             interim is not sent, a final is sent empty (None: off).
+        finalize_beam_size: beam of the decode that answers a ``Finalize`` (a voice agent
+            waits on it to end the user's turn); None: the finals' beam.
     """
 
     interim_results: bool = True
@@ -97,6 +99,7 @@ class SessionConfig:
     hotwords: str | None = None
     language: str | None = None
     music_threshold: float | None = DEFAULT_MUSIC_THRESHOLD
+    finalize_beam_size: int | None = None
     segmenter: SegmenterConfig = SegmenterConfig()
 
 
@@ -363,7 +366,8 @@ class StreamSession:
             self._closed = True
             self._events.append(StreamClosed(self.now_sample))
 
-    def _new_request(self, priority: Priority, start: int, end: int) -> RecognitionRequest:
+    def _new_request(self, priority: Priority, start: int, end: int,
+                     beam_size: int | None = None) -> RecognitionRequest:
         self._next_id += 1
         return RecognitionRequest(
             request_id=self._next_id,
@@ -373,6 +377,7 @@ class StreamSession:
             previous_text=self._previous_text(start),
             hotwords=self.config.hotwords,
             language=self.config.language,
+            beam_size=beam_size,
         )
 
     def _previous_text(self, start: int) -> str | None:
@@ -420,7 +425,9 @@ class StreamSession:
             return
         if early is not None and early.result is None:
             self._stale.append(early.request.request_id)  # it ended elsewhere
-        request = self._new_request(Priority.FINAL, self._decode_start(start), job.end_sample)
+        request = self._new_request(
+            Priority.FINAL, self._decode_start(start), job.end_sample,
+            beam_size=self.config.finalize_beam_size if job.from_finalize else None)
         self._final_in_flight = (request, job)
         self._requests.append(request)
 

@@ -356,6 +356,7 @@ def session_config(
     max_utterance_s: float,
     vad_threshold: float,
     music_threshold: float | None = None,
+    finalize_beam_size: int | None = None,
 ) -> SessionConfig:
     """Maps wire options onto the core's policy (milliseconds -> samples)."""
     silence_ms = options.endpointing_ms if options.endpointing_ms is not None else 500
@@ -373,6 +374,7 @@ def session_config(
         hotwords=options.hotwords,
         language="auto" if options.detect_language else options.language.split("-")[0].lower(),
         music_threshold=music_threshold,
+        finalize_beam_size=finalize_beam_size,
         # Finals inside an utterance (local agreement, pause cuts) only where nothing reads
         # whole sentences; otherwise at endpoints, as before.
         agreement_margin_samples=(None if options.reads_whole_sentences or not options.agreement

@@ -144,7 +144,9 @@ class Engine:
         return bool(self.backend and self.backend.multilingual)
 
     # ------------------------------------------------------------------ model
-    def _beam(self, priority: Priority) -> int:
+    def _beam(self, priority: Priority, asked: int | None = None) -> int:
+        if asked is not None:
+            return asked
         if priority is Priority.PARTIAL:
             return self.settings.partial_beam_size
         if priority is Priority.SYNC:
@@ -162,14 +164,15 @@ class Engine:
         assert self.backend is not None
         frames = self.backend.frames_for(len(request.audio), self._window(request.priority))
         # One language per batch: a batch shares its start sequence ("auto" detects per item).
-        return frames, self._beam(request.priority), request.language or ""
+        return frames, self._beam(request.priority, request.beam_size), request.language or ""
 
     def _recognize_batch(self, requests: list[RecognitionRequest]) -> list[Recognition]:
         assert self.backend is not None
         priority = requests[0].priority
         return self.backend.transcribe_batch(
             [r.audio for r in requests],
-            [DecodeOptions(self._beam(priority), r.hotwords, r.language, r.previous_text)
+            [DecodeOptions(self._beam(priority, r.beam_size), r.hotwords, r.language,
+                           r.previous_text)
              for r in requests],
             window=self._window(priority),
         )

@@ -131,6 +131,7 @@ def new_runner(
             max_utterance_s=settings.max_utterance_s,
             vad_threshold=settings.vad_threshold,
             music_threshold=settings.music_threshold,
+            finalize_beam_size=settings.finalize_beam_size,
         ),
         decoder=decoder,
         vad=engine.vad_worker,
