@@ -58,3 +58,23 @@ def test_interims_stretch_with_partial_backlog_and_pause_when_finals_wait():
     clock.now = 1.4  # a final has waited 0.6 s > 0.5 s
     assert engine.load_policy().shed_partials
     sched.stop()
+
+
+def test_a_greedy_final_and_an_interim_in_one_batch_decode_with_their_own_beams():
+    """``--finalize-beam-size 1``: the final that answers a Finalize has the interims' beam
+    and, at some lengths, their window, so the two share a batch. Each must keep its own
+    beam (the batch took the first item's lane's and the model refused the mix: a crash)."""
+    from earmark.inference.whisper import WhisperBackend
+
+    engine = Engine(Settings(finalize_beam_size=1))
+    engine.backend = WhisperBackend(None, device="cpu", cpu_threads=2)
+    for seconds in range(2, 28):
+        audio = np.zeros(seconds * 16000, np.float32)
+        final = RecognitionRequest(1, Priority.FINAL, 0, audio, beam_size=1)
+        partial = RecognitionRequest(2, Priority.PARTIAL, 0, audio)
+        if engine._batch_key(final) == engine._batch_key(partial):
+            break
+    else:
+        raise AssertionError("no length where they share a batch")
+    assert len(engine._recognize_batch([final, partial])) == 2
+    assert len(engine._recognize_batch([partial, final])) == 2

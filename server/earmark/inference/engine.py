@@ -171,7 +171,9 @@ class Engine:
         priority = requests[0].priority
         return self.backend.transcribe_batch(
             [r.audio for r in requests],
-            [DecodeOptions(self._beam(priority, r.beam_size), r.hotwords, r.language,
+            # Each item's own lane and beam: the batch key made them equal, but a partial
+            # (greedy) may share a batch with a greedy final, and must not take its lane's.
+            [DecodeOptions(self._beam(r.priority, r.beam_size), r.hotwords, r.language,
                            r.previous_text)
              for r in requests],
             window=self._window(priority),
