@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     finalize_beam_size: int | None = Field(
         None, ge=1, le=10, description="beam size for the final that answers a Finalize "
         "(default: --beam-size)")
+    finalize_early_ms: int | None = Field(
+        None, ge=0, le=2000, description="for a client that sends Finalize: silence after "
+        "which its final is decoded speculatively (default: 200 ms, as for every client)")
     sync_beam_size: int = Field(1, ge=1, le=10, description="beam size for /v2/stream (greedy "
                                 "matched beam 5's WER on short reads and is ~30 % faster)")
     music_threshold: float = Field(

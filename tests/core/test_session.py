@@ -108,6 +108,33 @@ def test_the_final_that_answers_a_finalize_can_have_its_own_beam():
     assert texts(d.finals) == ["w0 w1 w2", "w3 w4"] and d.finals[1].from_finalize
 
 
+def test_after_a_finalize_the_next_final_is_speculated_sooner():
+    d = Driver(StreamSession(config(early_final_samples=3200, finalize_early_samples=512)),
+               hold=True)
+
+    def finals_asked() -> int:
+        return len([r for r in d.requests if r.priority.name == "FINAL"])
+
+    # Each fake utterance ends with 0.1 s of silence; 0.15 s in all here.
+    d.feed(np.concatenate([utterance(0, 3), silence(0.05)]), chunk_windows=1)
+    assert finals_asked() == 0  # a plain client: 200 ms of silence first
+    d.session.receive_finalize()
+    d.pump()
+    d.answer_all()
+    d.hold = True
+    d.feed(np.concatenate([utterance(3, 3), silence(0.05)]), chunk_windows=1)
+    # a client that sends Finalize: after 32 ms (also in the fake words' 100 ms gaps,
+    # dropped when the speech goes on)
+    asked = finals_asked()
+    assert asked >= 2
+    d.session.receive_finalize()
+    d.pump()
+    assert finals_asked() == asked  # the speculative decode of the last pause answers it
+    d.answer_all()
+    assert texts(d.finals) == ["w0 w1 w2", "w3 w4 w5"]
+    check_invariants(d.events, d.session.now_sample)
+
+
 def test_close_flushes_everything_then_reports_closed():
     d = Driver(StreamSession(config()), hold=True)
     d.feed(utterance(0, 3))

@@ -96,16 +96,20 @@ class Segmenter:
                 events.append(self._end_region())
         return events
 
-    def force_end(self, *, in_pause: bool = False) -> SegmentEnd | None:
+    def force_end(self, *, in_pause: bool = False, at: int | None = None) -> SegmentEnd | None:
         """Ends the open region now (Finalize, end of stream) at the current sample; with
         ``in_pause``, inside a pause, where the pause's endpoint would end it (the speech
         plus its pad), so a final decoded speculatively during the pause still fits (a voice
-        agent's Finalize comes ~200 ms into the user's silence)."""
+        agent's Finalize comes ~200 ms into the user's silence). ``at`` (inside the pause):
+        end there instead, where a speculative final's audio ends."""
         if not self.in_speech:
             self._run_start = None
             return None
-        at = (self.end_if_silence_holds() if in_pause and self._silence_start is not None
-              else self.now_sample)
+        if in_pause and self._silence_start is not None:
+            if at is None or not self._silence_start <= at <= self.now_sample:
+                at = self.end_if_silence_holds()
+        else:
+            at = self.now_sample
         self._silence_start = None
         return self._end_region(at=at)
 

@@ -81,6 +81,10 @@ class SessionConfig:
             interim is not sent, a final is sent empty (None: off).
         finalize_beam_size: beam of the decode that answers a ``Finalize`` (a voice agent
             waits on it to end the user's turn); None: the finals' beam.
+        finalize_early_samples: once a client has sent a ``Finalize`` (a voice agent, which
+            sends one when its own VAD hears the user stop), the final is decoded
+            speculatively after this much silence instead of ``early_final_samples``, so it is
+            ready, or nearly, when the next Finalize comes (None: no change).
     """
 
     interim_results: bool = True
@@ -100,6 +104,7 @@ class SessionConfig:
     language: str | None = None
     music_threshold: float | None = DEFAULT_MUSIC_THRESHOLD
     finalize_beam_size: int | None = None
+    finalize_early_samples: int | None = None
     segmenter: SegmenterConfig = SegmenterConfig()
 
 
@@ -137,6 +142,7 @@ class StreamSession:
         self._early: _Early | None = None
         self._partial_interval: int | None = config.partial_interval_samples
         self._speculate = True  # early finals allowed (off while the model is behind)
+        self._finalizes = False  # the client sends Finalize (a voice agent)
         self._stale: list[int] = []  # speculative requests no final will use
         self.decoded_until = 0  # audio before this is covered by some decoded result
         self._last_partial_end = 0
@@ -225,7 +231,11 @@ class StreamSession:
         """Client asked to flush the current utterance now (Deepgram ``Finalize``). Every
         Finalize is answered by a final marked ``from_finalize``, empty when nothing was
         pending (voice agents wait for it to end the user's turn)."""
-        end = self.segmenter.force_end(in_pause=True)
+        self._finalizes = True
+        # In a pause, end where a speculative final of this pause ends, so it answers.
+        early = self._early
+        end = self.segmenter.force_end(
+            in_pause=True, at=early.request.end_sample if early is not None else None)
         if end is not None:
             self._close_region(end, from_finalize=True)
         else:
@@ -337,6 +347,8 @@ class StreamSession:
         if self._maybe_cut_at_pause() or self._quiet_since_cut:
             return  # nothing was said since the cut: no final to speculate on
         early_samples = self.config.early_final_samples
+        if self._finalizes and self.config.finalize_early_samples is not None:
+            early_samples = self.config.finalize_early_samples
         if early_samples is None or self._early is not None or self._speech_start is None:
             return
         if not self._speculate:

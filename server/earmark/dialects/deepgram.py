@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from earmark import __version__
-from earmark.core import SAMPLE_RATE
+from earmark.core import SAMPLE_RATE, WINDOW_SAMPLES
 from earmark.core.events import (
     Event,
     SourceStatus,
@@ -357,6 +357,7 @@ def session_config(
     vad_threshold: float,
     music_threshold: float | None = None,
     finalize_beam_size: int | None = None,
+    finalize_early_ms: int | None = None,
 ) -> SessionConfig:
     """Maps wire options onto the core's policy (milliseconds -> samples)."""
     silence_ms = options.endpointing_ms if options.endpointing_ms is not None else 500
@@ -375,6 +376,8 @@ def session_config(
         language="auto" if options.detect_language else options.language.split("-")[0].lower(),
         music_threshold=music_threshold,
         finalize_beam_size=finalize_beam_size,
+        finalize_early_samples=(None if finalize_early_ms is None
+                                else max(WINDOW_SAMPLES, finalize_early_ms * SAMPLE_RATE // 1000)),
         # Finals inside an utterance (local agreement, pause cuts) only where nothing reads
         # whole sentences; otherwise at endpoints, as before.
         agreement_margin_samples=(None if options.reads_whole_sentences or not options.agreement

@@ -132,6 +132,7 @@ def new_runner(
             vad_threshold=settings.vad_threshold,
             music_threshold=settings.music_threshold,
             finalize_beam_size=settings.finalize_beam_size,
+            finalize_early_ms=settings.finalize_early_ms,
         ),
         decoder=decoder,
         vad=engine.vad_worker,
