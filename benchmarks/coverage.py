@@ -34,7 +34,7 @@ import numpy as np
 from _common import print_table, write_json
 from live_latency import run_stream, start_server
 from voice_agent import agent, speech_end
-from workloads import Workload, continuous
+from workloads import Workload, continuous, gapped
 
 from earmark.evaldata import load_items, normalize, read_mono_16k
 
@@ -43,20 +43,9 @@ SR = 16000
 SILENCE_MARGIN_S = 0.3  # a word this close to an item's audio is not "in the silence"
 
 
-def gapped_all(seed: int = 3) -> Workload:
-    rng = np.random.default_rng(seed)
-    items = [it for it in load_items("short_read") if it.reference]
-    if not items:
-        raise SystemExit("no evaldata found (set EARMARK_EVALDATA)")
-    parts, spans, pos = [np.zeros(SR // 2, np.float32)], [], SR // 2
-    for it in items:
-        audio = read_mono_16k(it.path).astype(np.float32)
-        spans.append((pos / SR, (pos + len(audio)) / SR))
-        gap = np.zeros(int(rng.uniform(1.0, 2.0) * SR), np.float32)
-        parts += [audio, gap]
-        pos += len(audio) + len(gap)
-    return Workload("gapped", np.concatenate(parts),
-                    " ".join(it.reference or "" for it in items), spans)
+def gapped_all() -> Workload:
+    """workloads.py's gapped stream, of every short_read item rather than the first ten."""
+    return gapped(n_items=len(load_items("short_read")))
 
 
 def final_words(received: list[tuple[float, dict]]) -> list[list[dict]]:

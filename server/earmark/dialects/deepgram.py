@@ -143,6 +143,37 @@ def check_listen_defaults(query: str) -> None:
         raise ValueError(f"listen_defaults: {exc.message}") from None
 
 
+def collect_params(
+    params: Iterable[tuple[str, str]], known: set[str], repeatable: tuple[str, ...],
+) -> tuple[dict[str, str], list[str], dict[str, list[str]]]:
+    """Sorts a query into single-valued parameters, keyterms (``keywords``, whose ``:boost``
+    is dropped, and ``keyterm``) and the ``repeatable`` ones; raises InvalidParameter for an
+    unknown name, a repeated single one, or too many values."""
+    single: dict[str, str] = {}
+    keyterms: list[str] = []
+    repeated: dict[str, list[str]] = {name: [] for name in repeatable}
+    for name, value in params:
+        if name not in known:
+            raise InvalidParameter(f"unknown query parameter {name!r}", param=name)
+        if name in repeated:
+            if len(repeated[name]) >= 100:
+                raise InvalidParameter(f"at most 100 {name} values", param=name)
+            repeated[name].append(value)
+            continue
+        if name in ("keywords", "keyterm"):
+            term = (value.rsplit(":", 1)[0] if name == "keywords" else value).strip()
+            if not term or len(term) > 100:
+                raise InvalidParameter(f"{name} must be 1-100 characters", param=name)
+            keyterms.append(term)
+            continue
+        if name in single:
+            raise InvalidParameter(f"{name} was given more than once", param=name)
+        single[name] = value
+    if len(keyterms) > 100:
+        raise InvalidParameter("at most 100 keywords/keyterm values", param="keyterm")
+    return single, keyterms, repeated
+
+
 def with_defaults(params: Iterable[tuple[str, str]],
                   defaults: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """The client's parameters, plus each default the client did not name (a repeatable one
@@ -156,30 +187,8 @@ def parse_live_options(params: Iterable[tuple[str, str]], *, multilingual: bool,
                        defaults: Iterable[tuple[str, str]] = ()) -> LiveOptions:
     """Validates query parameters (``defaults``: the server's, for names the client did not
     give). Raises InvalidParameter naming the first bad one."""
-    params = with_defaults(params, defaults)
-    single: dict[str, str] = {}
-    keyterms: list[str] = []
-    repeated: dict[str, list[str]] = {"redact": [], "replace": [], "custom_topic": []}
-    for name, value in params:
-        if name not in _KNOWN:
-            raise InvalidParameter(f"unknown query parameter {name!r}", param=name)
-        if name in repeated:
-            if len(repeated[name]) >= 100:
-                raise InvalidParameter(f"at most 100 {name} values", param=name)
-            repeated[name].append(value)
-            continue
-        if name in ("keywords", "keyterm"):
-            term = value.rsplit(":", 1)[0] if name == "keywords" else value
-            term = term.strip()
-            if not term or len(term) > 100:
-                raise InvalidParameter(f"{name} must be 1-100 characters", param=name)
-            keyterms.append(term)
-            continue
-        if name in single:
-            raise InvalidParameter(f"{name} was given more than once", param=name)
-        single[name] = value
-    if len(keyterms) > 100:
-        raise InvalidParameter("at most 100 keywords/keyterm values", param="keyterm")
+    single, keyterms, repeated = collect_params(
+        with_defaults(params, defaults), _KNOWN, ("redact", "replace", "custom_topic"))
 
     for name in _NOT_YET:
         if name in single and _bool(name, single[name]):

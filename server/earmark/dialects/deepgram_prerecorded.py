@@ -16,7 +16,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from earmark import __version__
-from earmark.dialects.deepgram import _LANGUAGE, _bool, _int, bare_word, text_options
+from earmark.dialects.deepgram import (
+    _LANGUAGE,
+    _bool,
+    _int,
+    bare_word,
+    collect_params,
+    text_options,
+)
 from earmark.errors import InvalidParameter
 
 # Accepted so SDK calls that send them work; they change nothing here (docs/protocol.md).
@@ -89,28 +96,7 @@ class PrerecordedOptions:
 def parse_prerecorded_options(params: Iterable[tuple[str, str]], *,
                               multilingual: bool) -> PrerecordedOptions:
     """Validates the query. Raises InvalidParameter naming the first bad parameter."""
-    single: dict[str, str] = {}
-    keyterms: list[str] = []
-    repeated: dict[str, list[str]] = {"redact": [], "replace": [], "extra": []}
-    for name, value in params:
-        if name not in _KNOWN:
-            raise InvalidParameter(f"unknown query parameter {name!r}", param=name)
-        if name in repeated:
-            if len(repeated[name]) >= 100:
-                raise InvalidParameter(f"at most 100 {name} values", param=name)
-            repeated[name].append(value)
-            continue
-        if name in ("keywords", "keyterm"):
-            term = (value.rsplit(":", 1)[0] if name == "keywords" else value).strip()
-            if not term or len(term) > 100:
-                raise InvalidParameter(f"{name} must be 1-100 characters", param=name)
-            keyterms.append(term)
-            continue
-        if name in single:
-            raise InvalidParameter(f"{name} was given more than once", param=name)
-        single[name] = value
-    if len(keyterms) > 100:
-        raise InvalidParameter("at most 100 keywords/keyterm values", param="keyterm")
+    single, keyterms, repeated = collect_params(params, _KNOWN, ("redact", "replace", "extra"))
     for name in sorted(_NOT_SUPPORTED & single.keys()):
         if single[name].strip().lower() not in ("false", "0"):
             raise InvalidParameter(f"{name} is not supported by this server on pre-recorded "
