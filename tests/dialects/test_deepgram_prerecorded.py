@@ -43,7 +43,7 @@ def test_options_round_trip_through_the_job_store() -> None:
 
 @pytest.mark.parametrize(("query", "param"), [
     ("bogus=1", "bogus"),
-    ("summarize=v2", "summarize"),
+    ("summarize=v3", "summarize"),
     ("topics=true", "topics"),
     ("detect_language=true", "detect_language"),
     ("language=de", "language"),  # an English-only model
@@ -58,6 +58,18 @@ def test_bad_options_name_their_parameter(query: str, param: str) -> None:
     with pytest.raises(InvalidParameter) as err:
         parse(query)
     assert err.value.param == param
+
+
+def test_a_summary_goes_in_results_when_asked() -> None:
+    records = [record("Hello there.", 0.0), record("How are you?", 1.0)]
+    options = parse("summarize=v2")
+    assert body([], options)["results"]["summary"] == {"result": "no speech", "short": ""}
+    assert "summary" not in body(records, PrerecordedOptions())["results"]
+    out = prerecorded_body(request_id="r1", created=0.0, duration_s=3.0, channels=1,
+                           sha256="ab", model_name="tiny.en", records=records,
+                           options=options, summary="How are you?")
+    assert out["results"]["summary"] == {"result": "success", "short": "How are you?"}
+    assert "summary_info" in out["metadata"] and not parse("summarize=false").summarize
 
 
 def test_features_turned_off_are_fine() -> None:

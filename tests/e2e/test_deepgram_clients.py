@@ -94,7 +94,7 @@ def test_the_sdk_transcribes_a_file_with_utterances_and_paragraphs(sdk, dg_serve
     body = wav_bytes(clip)
     response = sdk.listen.v1.media.transcribe_file(
         request=body, model="nova-3", smart_format=True, utterances=True, paragraphs=True,
-        keyterm=["Smith"])
+        keyterm=["Smith"], summarize="v2")
     assert isinstance(response, ListenV1Response)
     meta = response.metadata
     assert abs(meta.duration - len(clip) / 16000) < 0.05 and meta.channels == 1
@@ -112,6 +112,9 @@ def test_the_sdk_transcribes_a_file_with_utterances_and_paragraphs(sdk, dg_serve
     paragraphs = alternative.paragraphs
     assert paragraphs is not None and len(paragraphs.paragraphs) >= 2
     assert paragraphs.transcript.startswith("\n") and "\n\n" in paragraphs.transcript
+    summary = response.results.summary  # extractive: whole sentences of the transcript
+    assert summary is not None and summary.result == "success" and summary.short
+    assert all(w in alternative.transcript for w in summary.short.split()), summary.short
 
 
 def test_the_sdk_transcribes_a_url_and_follows_its_redirect(sdk, file_server) -> None:
@@ -162,8 +165,8 @@ def test_headerless_pcm_and_the_documented_errors(dg_server, clip) -> None:
         return body
 
     refused(400, "bogus", content=pcm, params={"bogus": "1"})
-    assert "not supported" in refused(400, "summarize", content=pcm,
-                                      params={"summarize": "v2"})["err_msg"]
+    assert "not supported" in refused(400, "topics", content=pcm,
+                                      params={"topics": "true"})["err_msg"]
     refused(400, "sample_rate", content=pcm, params={"encoding": "linear16"})
     refused(400, "url", json={"link": "x"})
     refused(400, "url", json={"url": "http://10.1.2.3/a.wav"})  # a private address

@@ -42,6 +42,7 @@ from earmark.errors import (
     retry_headers,
 )
 from earmark.filejobs.audio_file import AudioInfo, probe
+from earmark.filejobs.runner import listen_summary
 from earmark.ingest.url_download import download
 from earmark.store.jobs import JobStore
 
@@ -94,6 +95,9 @@ async def _listen(request: Request, request_id: str) -> JSONResponse:
         multilingual=app.state.engine.multilingual)
     if options.callback is not None:
         await asyncio.to_thread(check_webhook_url, options.callback, settings, "callback")
+    if options.summarize and app.state.engine.tag_worker is None:
+        raise InvalidParameter("summarize needs the sentence model, which this server runs "
+                               "without (--no-tagging)", param="summarize")
     max_jobs = limit(settings, principal, "max_jobs")
     await asyncio.to_thread(store.check_room, principal.owner, max_jobs)
     path = await _audio(request, options)
@@ -128,10 +132,12 @@ async def _listen(request: Request, request_id: str) -> JSONResponse:
     if done.status.value != "completed":
         raise NotReady("the server stopped before the audio was transcribed; send it again")
     records = (await asyncio.to_thread(store.results, done.conversation_id)).get(done.id, [])
+    summary = (await listen_summary(app.state.engine.tag_worker, records)
+               if options.summarize else "")
     body = prerecorded_body(request_id=done.id, created=done.created,
                             duration_s=done.duration_s, channels=done.channels, sha256=sha256,
                             model_name=app.state.engine.model_name, records=records,
-                            options=options)
+                            options=options, summary=summary)
     return JSONResponse(body, headers={"dg-request-id": done.id})
 
 

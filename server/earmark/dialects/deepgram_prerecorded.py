@@ -31,13 +31,13 @@ _ACCEPTED_NO_EFFECT = {"model", "version", "tier", "tag", "mip_opt_out", "numera
                        "filler_words", "dictation", "extra", "measurements", "token",
                        "language_hint"}
 # Deepgram features this server does not have: asking for them is a 400, not a silent no-op.
-_NOT_SUPPORTED = {"summarize", "topics", "intents", "custom_topic", "custom_topic_mode",
+_NOT_SUPPORTED = {"topics", "intents", "custom_topic", "custom_topic_mode",
                   "custom_intent", "custom_intent_mode", "search", "diarize_model",
                   "detect_topics", "alternatives"}
 _KNOWN = ({"punctuate", "smart_format", "diarize", "multichannel", "utterances", "utt_split",
            "paragraphs", "language", "keywords", "keyterm", "callback", "callback_method",
            "redact", "replace", "profanity_filter", "sentiment", "detect_entities",
-           "encoding", "sample_rate", "channels", "detect_language"}
+           "encoding", "sample_rate", "channels", "detect_language", "summarize"}
           | _ACCEPTED_NO_EFFECT | _NOT_SUPPORTED)
 RAW_ENCODINGS = ("linear16",)
 DEFAULT_UTT_SPLIT_S = 0.8  # Deepgram's default pause between utterances
@@ -66,6 +66,7 @@ class PrerecordedOptions:
     profanity_filter: bool = False
     sentiment: bool = False
     detect_entities: bool = False
+    summarize: bool = False  # results.summary: an extractive summary (summarize=v2)
     extras: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -147,8 +148,12 @@ def parse_prerecorded_options(params: Iterable[tuple[str, str]], *,
                                    param="utt_split") from None
         if not 0.1 <= utt_split <= 10:
             raise InvalidParameter("utt_split must be between 0.1 and 10 s", param="utt_split")
+    summarize = single.get("summarize", "false").strip().lower()
+    if summarize not in ("v2", "true", "1", "false", "0"):
+        raise InvalidParameter("summarize is v2 (or true) or false", param="summarize")
     text = text_options(repeated["redact"], repeated["replace"], single)
     return PrerecordedOptions(
+        summarize=summarize in ("v2", "true", "1"),
         punctuate=_bool("punctuate", single.get("punctuate", "false")),
         smart_format=_bool("smart_format", single.get("smart_format", "false")),
         diarize=_bool("diarize", single.get("diarize", "false")),
@@ -297,8 +302,9 @@ def _sentiments(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def prerecorded_body(*, request_id: str, created: float, duration_s: float, channels: int,
                      sha256: str, model_name: str, records: Sequence[dict[str, Any]],
-                     options: PrerecordedOptions) -> dict[str, Any]:
-    """The response (or callback) body for one request's stored sentences."""
+                     options: PrerecordedOptions, summary: str = "") -> dict[str, Any]:
+    """The response (or callback) body for one request's stored sentences (``summary``:
+    their extractive summary, with ``summarize``)."""
     model_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"earmark:{model_name}"))
     n_channels = channels if options.multichannel else 1
     by_channel: list[list[dict[str, Any]]] = [[] for _ in range(n_channels)]
@@ -324,6 +330,9 @@ def prerecorded_body(*, request_id: str, created: float, duration_s: float, chan
         results["utterances"] = sorted(utterances, key=lambda u: (u["start"], u["channel"]))
     if options.sentiment:
         results["sentiments"] = _sentiments([r for recs in by_channel for r in recs])
+    if options.summarize:
+        results["summary"] = {"result": "success" if summary else "no speech",
+                              "short": summary}
     info = {"name": model_name, "version": __version__, "arch": "whisper"}
     metadata: dict[str, Any] = {
         "transaction_key": "deprecated", "request_id": request_id, "sha256": sha256,
@@ -332,9 +341,10 @@ def prerecorded_body(*, request_id: str, created: float, duration_s: float, chan
         "duration": _r(duration_s), "channels": n_channels, "models": [model_uuid],
         "model_info": {model_uuid: info},
     }
-    if options.sentiment:
-        metadata["sentiment_info"] = {"model_uuid": model_uuid, "input_tokens": 0,
-                                      "output_tokens": 0}
+    for wanted, key in ((options.sentiment, "sentiment_info"),
+                        (options.summarize, "summary_info")):
+        if wanted:
+            metadata[key] = {"model_uuid": model_uuid, "input_tokens": 0, "output_tokens": 0}
     return {"metadata": metadata, "results": results}
 
 

@@ -29,6 +29,7 @@ from earmark.core import SAMPLE_RATE
 from earmark.core.chunking import speech_regions
 from earmark.core.messages import Message, split_by_speaker
 from earmark.core.segmenter import SegmenterConfig
+from earmark.core.summary import summary_of
 from earmark.core.text_options import TextOptions
 from earmark.dialects.deepgram_prerecorded import PrerecordedOptions, prerecorded_body
 from earmark.errors import BadAudio, is_disk_full
@@ -60,6 +61,15 @@ def message_record(message: Message) -> dict[str, Any]:
         "words": [[w.text.strip(), s(w.start_sample), s(w.end_sample), round(w.probability, 3)]
                   for w in message.words if w.text.strip()],
     }
+
+
+async def listen_summary(tag_worker: Any, records: list[dict[str, Any]]) -> str:
+    """The extractive summary of stored sentences (the socket's ``Summary``, for files)."""
+    texts = [r["text"] for r in records if r["text"].strip()]
+    if not texts:
+        return ""
+    vectors = await asyncio.wrap_future(tag_worker.embed(texts))
+    return summary_of(texts, vectors)
 
 
 class JobRunner:
@@ -179,10 +189,13 @@ class JobRunner:
             listen = PrerecordedOptions.from_json(job.options["deepgram"])
             records = await self._text_stage(listen, messages)
             if listen.callback:
+                summary = (await listen_summary(self.engine.tag_worker, records)
+                           if listen.summarize else "")
                 body = prerecorded_body(
                     request_id=job.id, created=job.created, duration_s=job.duration_s,
                     channels=job.channels, sha256=job.options.get("sha256", ""),
-                    model_name=self.engine.model_name, records=records, options=listen)
+                    model_name=self.engine.model_name, records=records, options=listen,
+                    summary=summary)
                 deliveries.append((listen.callback, orjson.dumps(body).decode()))
         else:
             records = [message_record(m) for m in messages]
