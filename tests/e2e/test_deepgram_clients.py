@@ -179,7 +179,8 @@ def test_headerless_pcm_and_the_documented_errors(dg_server, clip) -> None:
 def test_a_callback_gets_the_transcript_signed(dg_server, clip) -> None:
     with WebhookReceiver() as receiver:
         r = httpx.post(f"{dg_server.http}/v1/listen", content=wav_bytes(clip), timeout=30,
-                       params={"callback": f"{receiver.url}/dg", "utterances": "true"})
+                       params={"callback": f"{receiver.url}/dg", "utterances": "true",
+                               "summarize": "v2"})
         assert r.status_code == 200, r.text
         request_id = r.json()["request_id"]
         got = receiver.wait_for(lambda rs: len(rs) >= 1, timeout_s=120)[0]
@@ -187,6 +188,7 @@ def test_a_callback_gets_the_transcript_signed(dg_server, clip) -> None:
     assert got.path == "/hook/dg" and body["metadata"]["request_id"] == request_id
     text = body["results"]["channels"][0]["alternatives"][0]["transcript"]
     assert wer([f"{FIRST} {SECOND}"], [text]) < 0.2 and body["results"]["utterances"]
+    assert body["results"]["summary"]["result"] == "success"
     secret = httpx.get(f"{dg_server.http}/v1/webhooks/secret").json()["secret"]
     stamp = got.headers["Earmark-Timestamp"]
     expected = hmac.new(secret.encode(), stamp.encode() + b"." + got.body,
