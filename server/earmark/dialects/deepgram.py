@@ -174,6 +174,20 @@ def collect_params(
     return single, keyterms, repeated
 
 
+def checked_language(single: dict[str, str], *, multilingual: bool) -> str:
+    """The ``language`` parameter (default ``en``), refused when it is not a language code
+    or the loaded model cannot decode it."""
+    language = single.get("language", "en")
+    if not _LANGUAGE.match(language):
+        raise InvalidParameter(f"language {language!r} is not a language code", param="language")
+    if not multilingual and language.split("-")[0].lower() != "en":
+        raise InvalidParameter(
+            f"language {language!r} needs a multilingual model; the loaded model is English-only",
+            param="language",
+        )
+    return language
+
+
 def with_defaults(params: Iterable[tuple[str, str]],
                   defaults: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """The client's parameters, plus each default the client did not name (a repeatable one
@@ -216,14 +230,7 @@ def parse_live_options(params: Iterable[tuple[str, str]], *, multilingual: bool,
     utterance_end = None
     if "utterance_end_ms" in single:
         utterance_end = _int("utterance_end_ms", single["utterance_end_ms"], 1000, 10_000)
-    language = single.get("language", "en")
-    if not _LANGUAGE.match(language):
-        raise InvalidParameter(f"language {language!r} is not a language code", param="language")
-    if not multilingual and language.split("-")[0].lower() != "en":
-        raise InvalidParameter(
-            f"language {language!r} needs a multilingual model; the loaded model is English-only",
-            param="language",
-        )
+    language = checked_language(single, multilingual=multilingual)
     detect = _bool("detect_language", single.get("detect_language", "false"))
     if detect and not multilingual:
         raise InvalidParameter("detect_language needs a multilingual model (e.g. --model base); "

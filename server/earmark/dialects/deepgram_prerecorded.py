@@ -17,10 +17,10 @@ from typing import Any
 
 from earmark import __version__
 from earmark.dialects.deepgram import (
-    _LANGUAGE,
     _bool,
     _int,
     bare_word,
+    checked_language,
     collect_params,
     text_options,
 )
@@ -108,13 +108,7 @@ def parse_prerecorded_options(params: Iterable[tuple[str, str]], *,
     if _bool("detect_language", single.get("detect_language", "false")):
         raise InvalidParameter("detect_language is not supported by this server on "
                                "pre-recorded audio; give language", param="detect_language")
-    language = single.get("language", "en")
-    if not _LANGUAGE.match(language):
-        raise InvalidParameter(f"language {language!r} is not a language code", param="language")
-    if not multilingual and language.split("-")[0].lower() != "en":
-        raise InvalidParameter(
-            f"language {language!r} needs a multilingual model; the loaded model is English-only",
-            param="language")
+    language = checked_language(single, multilingual=multilingual)
     method = single.get("callback_method", "post").lower()
     if method != "post":
         raise InvalidParameter("callback_method must be post", param="callback_method")
