@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import socket
@@ -20,6 +21,15 @@ import pytest
 from earmark.evaldata import evaldata_dir, load_items, read_wav
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def client_example(name: str):  # noqa: ANN201 - a module
+    """Imports ``client_examples/<name>.py`` (a script folder, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "client_examples" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 ARTIFACTS = ROOT / "test-artifacts"
 
 

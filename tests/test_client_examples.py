@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
+from tests.conftest import client_example
 
-from tests.conftest import ROOT
-
-_spec = importlib.util.spec_from_file_location(
-    "stream_file", ROOT / "client_examples" / "stream_file.py")
-stream_file = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
-_spec.loader.exec_module(stream_file)  # type: ignore[union-attr]
+stream_file = client_example("stream_file")
 
 
 def test_an_interim_wider_than_the_terminal_stays_on_one_line():

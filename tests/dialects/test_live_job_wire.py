@@ -12,7 +12,7 @@ import pytest
 from earmark.core.events import Tags, TagScore, Word
 from earmark.core.languages import ModelLanguages
 from earmark.core.segments import Segment
-from earmark.dialects.chatsight import tag_fields, webhook_body
+from earmark.dialects.chatsight import restamp, tag_fields, webhook_body, webhook_payload
 from earmark.dialects.stream_jobs import (
     StreamStartRequest,
     segment_callback,
@@ -20,22 +20,39 @@ from earmark.dialects.stream_jobs import (
     stream_options,
 )
 from earmark.errors import InvalidParameter
+from tests.conftest import client_example
+
+verify_webhook = client_example("verify_webhook")
 
 S = 16000
 
 
-def test_tag_webhook_hmac_is_over_the_canonical_payload() -> None:
+def test_tag_webhook_hmac_signs_the_time_and_the_canonical_payload() -> None:
     tags = Tags(0, 60 * S, (TagScore("Sports", "topic", 0.5), TagScore("Excited", "mood", 0.3)),
                 (TagScore("penalty kick", "keyword", 0.2),))
     names, extra = tag_fields(tags)
-    body = orjson.loads(webhook_body("s3cret", tags=names, undocumented=extra, convo_id="c1",
-                                     time_ms=1620487495836))
-    assert body["payload"] == {"tags": "Sports,Excited", "undocumentedTags": "penalty kick",
-                               "convoId": "c1"}
-    canonical = b'{"convoId":"c1","tags":"Sports,Excited","undocumentedTags":"penalty kick"}'
-    mac = hmac.new(b"s3cret", canonical, hashlib.sha256).digest()
+    payload = webhook_payload(tags=names, undocumented=extra, convo_id="c1")
+    raw = webhook_body("s3cret", payload, 1620487495836)
+    body = orjson.loads(raw)
+    # undocumentedTags stays the seed's boolean; the names have a field of their own.
+    assert body["payload"] == {"tags": "Sports,Excited", "undocumentedTags": True,
+                               "undocumentedTagNames": "penalty kick", "convoId": "c1"}
+    canonical = (b'{"convoId":"c1","tags":"Sports,Excited","undocumentedTagNames":"penalty kick",'
+                 b'"undocumentedTags":true}')
+    mac = hmac.new(b"s3cret", b"1620487495836." + canonical, hashlib.sha256).digest()
     assert body["hmac"] == base64.b64encode(mac).decode()
-    assert tag_fields(None) == ("", False)
+    assert verify_webhook.verify_tag_webhook("s3cret", raw.encode(), now=1620487495.836)
+    # A replay with a fresh time no longer matches; an old time is refused as it stands.
+    replayed = orjson.dumps({**body, "time": 1620487999000})
+    assert not verify_webhook.verify_tag_webhook("s3cret", replayed, now=1620487999.0)
+    assert not verify_webhook.verify_tag_webhook("s3cret", raw.encode(), now=1620487495.836 + 301)
+    assert not verify_webhook.verify_tag_webhook("other", raw.encode(), now=1620487495.836)
+    # Each attempt is signed anew at its own time, with the same payload.
+    again = orjson.loads(restamp(raw, "s3cret", 1620490000000))
+    assert again["payload"] == body["payload"] and again["time"] == 1620490000000
+    assert verify_webhook.verify_tag_webhook("s3cret", orjson.dumps(again), now=1620490000.0)
+    assert tag_fields(None) == ("", "")
+    assert webhook_payload(tags="", undocumented="", convo_id="c2")["undocumentedTags"] is False
 
 
 def test_segment_callback_formats_words_and_times() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import tempfile
@@ -15,15 +14,12 @@ import orjson
 import pytest
 
 from earmark.evaldata import normalize, read_mono_16k, wer
-from tests.conftest import ROOT, espeak, evaldata_items, running_server, silence_pcm
+from tests.conftest import ROOT, client_example, espeak, evaldata_items, running_server, silence_pcm
 from tests.e2e.client import wait_job as client_wait_job
 from tests.e2e.client import wav_bytes
 from tests.e2e.webhook_receiver import WebhookReceiver
 
-_spec = importlib.util.spec_from_file_location("verify_webhook",
-                                               ROOT / "client_examples" / "verify_webhook.py")
-verify_webhook = importlib.util.module_from_spec(_spec)  # type: ignore[arg-type]
-_spec.loader.exec_module(verify_webhook)  # type: ignore[union-attr]
+verify_webhook = client_example("verify_webhook")
 
 KEY_A, KEY_B = "key-alpha", "key-bravo"
 SENTENCES = [

@@ -18,9 +18,11 @@ import orjson
 import pytest
 
 from earmark.evaldata import wer
-from tests.conftest import espeak, free_port, running_server, silence_pcm
+from tests.conftest import client_example, espeak, free_port, running_server, silence_pcm
 from tests.e2e.client import stream, wav_bytes
 from tests.e2e.webhook_receiver import WebhookReceiver
+
+verify_webhook = client_example("verify_webhook")
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None,
                                 reason="ffmpeg is missing: run `make setup`")
@@ -168,13 +170,24 @@ def test_tagging_session_on_hls_sports_passage(client, http_base) -> None:
     assert set(body) == {"sender", "addon", "payload", "time", "hmac"}
     assert body["addon"] == "ssiQuery" and isinstance(body["time"], int)
     payload = body["payload"]
-    assert set(payload) == {"tags", "undocumentedTags", "convoId"}
+    assert set(payload) == {"tags", "undocumentedTags", "undocumentedTagNames", "convoId"}
+    assert isinstance(payload["undocumentedTags"], bool)
+    assert payload["undocumentedTags"] == bool(payload["undocumentedTagNames"])
     assert payload["convoId"] == "match-1" and "Sports" in payload["tags"].split(",")
+    # The hmac signs "<time>." + the canonical payload, so an old delivery cannot be replayed
+    # under a new time; each attempt is signed at its own time.
     canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
-    expected = base64.b64encode(hmac.new(secret.encode(), canonical, hashlib.sha256).digest())
+    signed = str(body["time"]).encode() + b"." + canonical
+    expected = base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest())
     assert body["hmac"] == expected.decode()
+    assert abs(body["time"] / 1000 - time.time()) < 60
+    first = orjson.loads(receiver.requests[0].body)
+    assert first["payload"] == payload and first["time"] <= body["time"]
+    assert verify_webhook.verify_tag_webhook(secret, got[0].body)
+    assert verify_webhook.verify(secret, got[0].headers, got[0].body)
     state = client.get("/stream/tag/match-1").json()
     assert state["state"] == "completed" and state["tags"] == payload["tags"]
+    assert state["undocumentedTags"] == payload["undocumentedTags"]
     assert state["speechSeconds"] > 15 and wer([" ".join(SPORTS)], [state["transcript"]]) < 0.2
 
 

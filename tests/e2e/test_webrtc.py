@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import re
 import signal
@@ -22,14 +21,10 @@ import pytest
 from aiortc import AudioStreamTrack, MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
 from earmark.evaldata import read_mono_16k, wer
-from tests.conftest import ROOT, evaldata_items, running_server, silence_pcm
+from tests.conftest import ROOT, client_example, evaldata_items, running_server, silence_pcm
 from tests.e2e.client import stream
 
-_spec = importlib.util.spec_from_file_location("webrtc_file",
-                                               ROOT / "client_examples" / "webrtc_file.py")
-assert _spec is not None and _spec.loader is not None
-webrtc_file = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(webrtc_file)
+webrtc_file = client_example("webrtc_file")
 
 TEXT = "The quick brown fox jumps over the lazy dog. Please call me back after lunch."
 

@@ -114,3 +114,43 @@ async def test_an_attempt_that_cannot_be_recorded_is_not_sent_again(tmp_path, mo
     db.dispose()
     assert sent == ["https://hooks.example/x"]
     assert "never retrieved" not in caplog.text
+
+
+async def test_a_tag_webhook_retried_later_is_signed_at_its_own_time(tmp_path,
+                                                                     monkeypatch) -> None:
+    from earmark.api.webhooks import owner_secret
+    from earmark.dialects.chatsight import webhook_body, webhook_payload
+    from tests.conftest import client_example
+
+    verify = client_example("verify_webhook")
+    master = b"k" * 32
+    secret = owner_secret(master, "o")
+    queued_ms = int((time.time() - 3 * 3600) * 1000)  # written three hours ago
+    stored = webhook_body(secret, webhook_payload(tags="Sports", undocumented="",
+                                                  convo_id="c1"), queued_ms)
+    assert not verify.verify_tag_webhook(secret, stored.encode())  # too old to accept as is
+    db = open_database(str(tmp_path))
+    outbox = Outbox(db)
+    with db.begin() as conn:
+        enqueue(conn, kind="tag", subject="c1", owner="o", url="https://hooks.example/t",
+                body=stored, now=0.0)
+    sent: list[bytes] = []
+
+    async def post(client, url, settings, body, headers):  # noqa: ANN001, ANN202
+        assert verify.verify(secret, headers, body)
+        sent.append(body)
+        return 200
+
+    monkeypatch.setattr(webhooks, "post_pinned", post)
+    dispatcher = WebhookDispatcher(outbox, Settings(), master)
+    runner = asyncio.create_task(dispatcher.run())
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if dispatcher.sent:
+            break
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)
+    assert len(sent) == 1 and verify.verify_tag_webhook(secret, sent[0])
+    [entry] = outbox.history("o", "c1")
+    assert entry["body"].encode() == sent[0]  # the history shows what was sent
+    db.dispose()

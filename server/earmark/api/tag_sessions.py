@@ -24,6 +24,7 @@ from earmark.dialects.chatsight import (
     TagSessionRequest,
     tag_fields,
     webhook_body,
+    webhook_payload,
 )
 from earmark.errors import InvalidParameter, NotReady, Overloaded, Unauthorized
 from earmark.ingest.admission import over_capacity
@@ -123,7 +124,8 @@ class TaggingSessions:
         speech_s = sum(f.end_sample - f.start_sample for f in run.finals) / SAMPLE_RATE
         heard_s = (outcome.audio_samples if outcome else 0) / SAMPLE_RATE
         names, extra = tag_fields(run.tags)
-        result = {"tags": names, "undocumentedTags": extra, "transcript": transcript,
+        result = {"tags": names, "undocumentedTags": bool(extra),
+                  "undocumentedTagNames": extra, "transcript": transcript,
                   "speechSeconds": round(speech_s, 2), "heardSeconds": round(heard_s, 2),
                   "tagReason": run.tags.reason if run.tags else "insufficient_speech"}
         if outcome is None or outcome.state == "failed":
@@ -133,8 +135,9 @@ class TaggingSessions:
             logger.warning("tagging session %s failed: %s", session.convo_id, reason)
             return
         secret = owner_secret(self.app.state.webhook_master, session.owner)
-        body = webhook_body(secret, tags=names, undocumented=extra, convo_id=session.convo_id,
-                            time_ms=int(time.time() * 1000))
+        body = webhook_body(secret, webhook_payload(tags=names, undocumented=extra,
+                                                    convo_id=session.convo_id),
+                            int(time.time() * 1000))
         done = await asyncio.to_thread(self.store.finish_tag_session, session,
                                        state="completed", reason=None, result=result,
                                        webhook_body=body)
@@ -178,6 +181,9 @@ async def get_tagging(request: Request, convoId: str) -> TagSessionOut:  # noqa:
     if store is None:
         raise NotReady("the server is starting")
     session = await asyncio.to_thread(store.get_tag_session, owner, convoId)
-    result = session.result or {}
+    result = dict(session.result or {})
+    if isinstance(result.get("undocumentedTags"), str):  # stored by an earlier version: the names
+        result["undocumentedTagNames"] = result["undocumentedTags"]
+        result["undocumentedTags"] = bool(result["undocumentedTagNames"])
     return TagSessionOut(convoId=session.convo_id, state=session.state, reason=session.reason,
                          startedAt=session.created, finishedAt=session.finished, **result)

@@ -26,6 +26,7 @@ import httpx
 from earmark import __version__
 from earmark.config import Settings
 from earmark.core.jobs import gives_up, retry_delay_s
+from earmark.dialects.chatsight import restamp
 from earmark.errors import InvalidParameter
 from earmark.ingest.url_safety import check_url, parse_networks, pinned_url, resolve_checked
 from earmark.store.webhooks import Delivery, Outbox
@@ -181,7 +182,10 @@ class WebhookDispatcher:
         started = time.time()
         status: int | None = None
         error: str | None = None
-        body = delivery.body.encode()
+        text = delivery.body
+        if delivery.kind == "tag":  # the seed's in-body hmac signs the attempt's time too
+            text = restamp(text, owner_secret(self.master, delivery.owner), int(started * 1000))
+        body = text.encode()
         try:
             timestamp = int(started)
             headers = {
@@ -221,7 +225,7 @@ class WebhookDispatcher:
             self.sent += 1
         result = dict(at=finished, duration_ms=(finished - started) * 1000,
                       status_code=status, error=error, delivered=delivered,
-                      next_attempt_at=next_at)
+                      next_attempt_at=next_at, body=text)
         try:
             await asyncio.to_thread(self.outbox.record, delivery, **result)
         except Exception as exc:  # noqa: BLE001 - a full disk, a locked database

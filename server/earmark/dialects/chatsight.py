@@ -1,7 +1,9 @@
 """Seeds 000/001's wire shapes: the tagging-session request and its one-shot webhook.
 
-The webhook's ``hmac`` is base64(HMAC-SHA256(secret, canonical payload)), where the canonical
-payload is the ``payload`` object as compact JSON with sorted keys (UTF-8, no spaces).
+The webhook's ``hmac`` is base64(HMAC-SHA256(secret, "<time>." + canonical payload)): the
+body's ``time`` (ms) in decimal, a dot, then the ``payload`` object as compact JSON with sorted
+keys (UTF-8, no spaces). Signing the time lets a receiver refuse a replayed delivery (an old
+``time``); the payload alone could be replayed with a fresh one. Each attempt is signed anew.
 """
 
 from __future__ import annotations
@@ -49,7 +51,10 @@ class TagSessionOut(BaseModel):
     state: str = Field(description="listening | completed | failed")
     reason: str | None = None
     tags: str | None = Field(None, description="comma-separated, as in the webhook")
-    undocumentedTags: str | bool | None = None  # noqa: N815
+    undocumentedTags: bool | None = Field(None, description="whether tags outside the "  # noqa: N815
+                                          "documented list were found")
+    undocumentedTagNames: str | None = Field(None, description="those tags, "  # noqa: N815
+                                             "comma-separated")
     transcript: str | None = None
     speechSeconds: float | None = None  # noqa: N815
     heardSeconds: float | None = None  # noqa: N815
@@ -58,26 +63,36 @@ class TagSessionOut(BaseModel):
     finishedAt: float | None = None  # noqa: N815
 
 
-def tag_fields(tags: Tags | None) -> tuple[str, str | bool]:
-    """(tags, undocumentedTags) as the webhook writes them."""
+def tag_fields(tags: Tags | None) -> tuple[str, str]:
+    """(tags, undocumented tag names), comma-separated; either may be empty."""
     if tags is None:
-        return "", False
-    names = ",".join(t.name for t in tags.tags)
-    extra = ",".join(t.name for t in tags.undocumented)
-    return names, extra or False
+        return "", ""
+    return (",".join(t.name for t in tags.tags), ",".join(t.name for t in tags.undocumented))
 
 
 def canonical(payload: dict[str, Any]) -> bytes:
     return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
 
 
-def payload_hmac(secret: str, payload: dict[str, Any]) -> str:
-    mac = hmac.new(secret.encode(), canonical(payload), hashlib.sha256).digest()
+def payload_hmac(secret: str, payload: dict[str, Any], time_ms: int) -> str:
+    signed = str(time_ms).encode() + b"." + canonical(payload)
+    mac = hmac.new(secret.encode(), signed, hashlib.sha256).digest()
     return base64.b64encode(mac).decode()
 
 
-def webhook_body(secret: str, *, tags: str, undocumented: str | bool, convo_id: str,
-                 time_ms: int) -> str:
-    payload = {"tags": tags, "undocumentedTags": undocumented, "convoId": convo_id}
+def webhook_payload(*, tags: str, undocumented: str, convo_id: str) -> dict[str, Any]:
+    """The seed's payload: ``undocumentedTags`` stays the boolean the seed shows; the names
+    of such tags, when there are any, go in ``undocumentedTagNames``."""
+    return {"tags": tags, "undocumentedTags": bool(undocumented),
+            "undocumentedTagNames": undocumented, "convoId": convo_id}
+
+
+def webhook_body(secret: str, payload: dict[str, Any], time_ms: int) -> str:
     return orjson.dumps({"sender": SENDER, "addon": ADDON, "payload": payload,
-                         "time": time_ms, "hmac": payload_hmac(secret, payload)}).decode()
+                         "time": time_ms, "hmac": payload_hmac(secret, payload, time_ms)}).decode()
+
+
+def restamp(body: str, secret: str, time_ms: int) -> str:
+    """The same delivery signed at ``time_ms``: each attempt (a retry hours later included)
+    carries its own time, so receivers can refuse old times without refusing retries."""
+    return webhook_body(secret, orjson.loads(body)["payload"], time_ms)

@@ -51,8 +51,9 @@ class Outbox:
 
     def record(self, delivery: Delivery, *, at: float, duration_ms: float,
                status_code: int | None, error: str | None, delivered: bool,
-               next_attempt_at: float | None) -> None:
-        """One attempt. Not delivered and no next time: the delivery is abandoned."""
+               next_attempt_at: float | None, body: str | None = None) -> None:
+        """One attempt. Not delivered and no next time: the delivery is abandoned. ``body``:
+        what this attempt sent, when it was signed anew (kept, so the history shows it)."""
         state = "delivered" if delivered else ("pending" if next_attempt_at else "abandoned")
         with self.db.begin() as conn:
             conn.execute(insert(webhook_attempts).values(
@@ -61,7 +62,8 @@ class Outbox:
             conn.execute(update(webhook_deliveries).where(
                 webhook_deliveries.c.id == delivery.id).values(
                 attempts=webhook_deliveries.c.attempts + 1, state=state,
-                next_attempt_at=next_attempt_at or at, delivered_at=at if delivered else None))
+                next_attempt_at=next_attempt_at or at, delivered_at=at if delivered else None,
+                **({"body": body} if body is not None else {})))
 
     def history(self, owner: str, subject: str) -> list[dict[str, Any]]:
         """Every delivery for a subject with its attempts, oldest first (for the API)."""
