@@ -10,9 +10,12 @@ records when each segment callback arrives. It reports:
   feed a little later, so this overstates the latency by that connection time;
 - words at the segment boundaries: the same word (text and start) in two segments
   (duplicated), and the WER of all the segments' words against the reference, next to
-  faster-whisper offline on the same audio (a word dropped at a boundary shows there).
+  faster-whisper offline on the same audio (a word dropped at a boundary shows there);
+- words sent in a later segment than the one holding their midpoint: final only after that
+  segment's deadline (``--stream-segment-deadline-s``) had sent it.
 
     python benchmarks/stream_jobs.py [--workload continuous|gapped] [--seconds 90]
+                                     [--deadline-s 1.5]
 """
 
 from __future__ import annotations
@@ -82,6 +85,9 @@ def main() -> None:
     ap.add_argument("--workload", choices=NAMES, default="continuous")
     ap.add_argument("--seconds", type=float, default=90.0,
                     help="continuous: recordings are added until the feed is this long")
+    ap.add_argument("--deadline-s", type=float, default=None,
+                    help="--stream-segment-deadline-s for the server (0: wait for every word; "
+                    "default: the server's)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     # The whole workload is played (a recording cut short would count as dropped words).
@@ -97,7 +103,9 @@ def main() -> None:
         proc = start_server(PORT, {"EARMARK_URL_ALLOW_NETWORKS": "127.0.0.0/8",
                                    "EARMARK_STREAM_NO_DATA_S": "4",
                                    "EARMARK_STREAM_WEBHOOK_URL": receiver.url,
-                                   "EARMARK_DATA_DIR": str(Path(tmp) / "data")})
+                                   "EARMARK_DATA_DIR": str(Path(tmp) / "data"),
+                                   **({"EARMARK_STREAM_SEGMENT_DEADLINE_S": str(args.deadline_s)}
+                                      if args.deadline_s is not None else {})})
         raw = Path(tmp) / "feed.raw"
         raw.write_bytes(pcm)
         feed = f"http://127.0.0.1:{free_port()}/live.ts"
@@ -119,13 +127,16 @@ def main() -> None:
             proc.wait(30)
     segments = [(t, b["data"]) for t, b in receiver.got
                 if b.get("task_id") == task and b["data"].get("status", 0) == 0]
-    latency, seg_words = [], []
+    latency, seg_words, late = [], [], 0
     for t, d in segments:
         end = float(d["segment_end_time"])
+        start_ms = float(d["segment_start_time"]) * 1000
         if float(d["segment_start_time"]) + SEGMENT_S - 0.01 <= end:  # a whole segment
             latency.append(t - (t0 + end))
         ws = (d.get("transcript") or {}).get("words") or []
         seg_words.append([(w["text"], int(w["start"])) for w in ws])
+        # Final after the segment's deadline: sent in a later segment than its midpoint's.
+        late += sum((w["start"] + w["end"]) / 2 < start_ms for w in ws)
     duplicated = sum(len(set(a) & set(b))
                      for a, b in zip(seg_words, seg_words[1:], strict=False))
     text = " ".join(w for ws in seg_words for w, _ in ws)
@@ -135,7 +146,9 @@ def main() -> None:
         "segments": len(segments),
         "callback_p50_s": pct(latency, 50), "callback_p90_s": pct(latency, 90),
         "callback_max_s": max(latency) if latency else None,
+        "deadline_s": args.deadline_s,
         "words": sum(len(ws) for ws in seg_words), "duplicated_at_boundaries": duplicated,
+        "words_in_a_later_segment": late,
         "wer_segments": wer([reference], [text]),
         "wer_offline": wer([reference], [offline_text(audio, None)]),
     }

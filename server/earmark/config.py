@@ -155,6 +155,10 @@ class Settings(BaseSettings):
                                  "tagging session (POST /stream/tag) listens for")
     stream_segment_s: float = Field(5.0, ge=1, le=60, description="stream seconds per "
                                     "stream-job callback")
+    stream_segment_deadline_s: float = Field(
+        1.0, ge=0, le=60, description="a stream-job segment's callback goes at most this long "
+        "after the segment's end (stream time), with the words final by then; a word final "
+        "later goes in the next segment (0: wait until all of its words are final)")
     stream_no_data_s: float = Field(60.0, gt=0, description="a stream job stops (status 15) "
                                     "after this long without speech (s)")
     max_streams_per_key: int = Field(5, ge=1, description="running stream jobs per API key")

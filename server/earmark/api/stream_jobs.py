@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Generic, TypeVar
@@ -110,10 +111,16 @@ class StreamJobs:
         options = stream_options(StreamStartRequest(**task.request),
                                  self.app.state.engine.languages)
         segment = int(settings.stream_segment_s * SAMPLE_RATE)
-        # A resumed task goes on at the next segment boundary: the time the server was down
-        # is a gap in stream time, and segment k still starts at k x 5 s.
-        assembler = SegmentAssembler(segment, first_index=task.next_segment,
-                                     offset_samples=task.next_segment * segment)
+        # A resumed task goes on from the stream time whose words were all sent (a segment's
+        # end, or before it when words of it were not final yet): segment numbers go on, and
+        # the time the server was down is no gap in stream time. Redacted audio is written
+        # per segment: a word that came late would have had its audio written unbeeped, so
+        # those segments wait for every word.
+        deadline = settings.stream_segment_deadline_s
+        resume_sample = int(round(task.stream_offset_s * SAMPLE_RATE))
+        assembler = SegmentAssembler(
+            segment, first_index=task.next_segment, offset_samples=resume_sample,
+            deadline_s=None if not deadline or options.redacted_audio else deadline)
         channels = 1
         if options.multichannel:
             try:
@@ -130,7 +137,7 @@ class StreamJobs:
         writes: asyncio.Queue[Any] = asyncio.Queue()
         # (final's end, language it was decoded in, P(language) when detected)
         languages: list[tuple[int, str, float | None]] = []
-        assembler_offset = task.next_segment * segment
+        assembler_offset = resume_sample
         redacted = _RedactedAudio(settings.data_dir, task.id, options.redacted_audio,
                                   assembler_offset) if options.redacted_audio else None
         writer = asyncio.create_task(self._write(task, writes, languages, redacted, channels))
@@ -142,15 +149,15 @@ class StreamJobs:
                     languages.append((event.end_sample + assembler_offset, event.language,
                                       event.language_confidence))
 
-        def on_progress(settled: int) -> None:
-            assembler.receive_settled(settled)
+        def on_progress(settled: int, received: int) -> None:
+            assembler.receive_settled(settled, received, time.monotonic())
             for seg in assembler.segments_to_send():
                 writes.put_nowait(seg)
 
-        # A resumed task reads on from the stream time its sent segments cover: a finite
-        # source (a file, VOD HLS) is skipped to there; a live one has moved on by itself.
-        # Either way only what is left before audio_end_at is pulled.
-        done_s = task.next_segment * settings.stream_segment_s
+        # A resumed task reads on from there: a finite source (a file, VOD HLS) is skipped
+        # to it; a live one has moved on by itself. Either way only what is left before
+        # audio_end_at is pulled.
+        done_s = resume_sample / SAMPLE_RATE
         end_at = options.end_at_s - options.start_from_s if options.end_at_s else None
         if end_at is not None and end_at - done_s <= 0:
             await self._stop(task, options, assembler, NO_DATA, "reached audio_end_at")
@@ -224,7 +231,7 @@ class StreamJobs:
                     f"{sure:.2f}, below language_confidence_threshold "
                     f"{options.language_threshold:g}")).decode()
                 await asyncio.to_thread(self.store.record_segment, task, index=seg.index,
-                                        end_s=seg.end_sample / SAMPLE_RATE, body=body)
+                                        end_s=seg.complete_until / SAMPLE_RATE, body=body)
                 self.app.state.webhooks.wake()
                 continue
             body = orjson.dumps(segment_callback(task.id, seg, options, sentiment=sentiment,
@@ -235,7 +242,7 @@ class StreamJobs:
                                                  channels=channels, language=language,
                                                  language_confidence=sure)).decode()
             await asyncio.to_thread(self.store.record_segment, task, index=seg.index,
-                                    end_s=seg.end_sample / SAMPLE_RATE, body=body)
+                                    end_s=seg.complete_until / SAMPLE_RATE, body=body)
             self.app.state.webhooks.wake()
 
     async def _stop(self, task: StreamTask, options: StreamOptions,

@@ -62,7 +62,7 @@ class PullSession:
                  on_event: Callable[[Event], None], tags: tuple[Tag, ...] | None = None,
                  seed_sentence: str | None = None, hotwords: tuple[str, ...] = (),
                  max_audio_s: float | None = None, silence_timeout_s: float | None = None,
-                 on_progress: Callable[[int], None] | None = None, skip_s: float = 0.0,
+                 on_progress: Callable[[int, int], None] | None = None, skip_s: float = 0.0,
                  resume_at_s: float = 0.0,
                  vad_threshold: float | None = None, language: str | None = None,
                  diarize: bool = False, speakers: int | None = None,
@@ -84,7 +84,7 @@ class PullSession:
                                    diarize=diarize, diarize_speakers=speakers,
                                    whole_sentences=whole_sentences)
         self.on_event = on_event
-        self.on_progress = on_progress  # the session's settled sample, after each chunk
+        self.on_progress = on_progress  # (settled sample, received sample) after each chunk
         self.on_audio = on_audio  # each chunk of 16 kHz mono s16le, as the session gets it
         self.max_audio_s = max_audio_s
         self.silence_timeout_s = silence_timeout_s
@@ -173,7 +173,7 @@ class PullSession:
             self.runner.abandon()
             return PullOutcome("failed", err.message, self.runner.now_sample)
         if self.on_progress is not None:
-            self.on_progress(self.runner.now_sample)
+            self.on_progress(self.runner.now_sample, self.runner.now_sample)
         return outcome
 
     async def _next(self, chunks: Any) -> PullOutcome | None:
@@ -215,7 +215,7 @@ class PullSession:
             self.on_audio(item)
         await self.runner.feed(item)
         if self.on_progress is not None:
-            self.on_progress(self.runner.settled_sample)
+            self.on_progress(self.runner.settled_sample, self.runner.now_sample)
         now = self.runner.now_sample
         quiet = now - self._last_speech_sample
         if (self.silence_timeout_s is not None and self.runner.quiet

@@ -194,8 +194,11 @@ async def offer(request: Request) -> JSONResponse:
         peers.peers.discard(peer)
         app.state.sessions.discard(peer)
         await pc.close()
-        return _error(InvalidParameter(f"the offer could not be used: {exc}", param="sdp"),
-                      request_id)
+        # aiortc's own text names its internals; the client gets what it can act on.
+        logger.info("WebRTC offer %s refused: %s: %s", request_id, type(exc).__name__, exc)
+        return _error(InvalidParameter("the offer could not be used: it is not a valid SDP "
+                                       "offer with an audio track (RFC 8866, RFC 8829)",
+                                       param="sdp"), request_id)
     if peer.track is None:
         peers.peers.discard(peer)
         app.state.sessions.discard(peer)

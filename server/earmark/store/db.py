@@ -138,7 +138,8 @@ stream_tasks = Table(
     Column("created", Float, nullable=False),
     Column("updated", Float, nullable=False),
     Column("next_segment", Integer, nullable=False, default=0),
-    Column("stream_offset_s", Float, nullable=False, default=0.0),  # stream time sent so far
+    # stream time all of whose words were sent: where a resumed run starts
+    Column("stream_offset_s", Float, nullable=False, default=0.0),
 )
 
 # API keys, by the SHA-256 of the key: the key itself is shown once at creation, never stored.
