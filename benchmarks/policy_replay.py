@@ -176,6 +176,9 @@ def main() -> None:
                     help="finals' shortest decode window in s (the server's min_window_s)")
     ap.add_argument("--partial-min-window", type=float, default=5.0,
                     help="interims' shortest decode window in s (partial_min_window_s)")
+    ap.add_argument("--bucket", type=float, default=5.0,
+                    help="decode windows are rounded up to this (s; window_bucket_s and "
+                    "partial_window_bucket_s)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     names = NAMES if args.workload == "both" else (args.workload,)
@@ -191,10 +194,12 @@ def main() -> None:
             endpointing = None if ep.strip() == "false" else int(ep)
             row = {"workload": name, "audio_s": round(len(workload.audio) / SAMPLE_RATE, 1),
                    "endpointing": ep, "interim": args.interim, "min_window_s": args.min_window,
+                   "bucket_s": args.bucket,
                    **replay(workload, backend, vad, endpointing=endpointing,
                             interim=args.interim == "true", overrides=overrides,
-                            final_window=WindowPolicy(min_window_s=args.min_window),
-                            partial_window=WindowPolicy(min_window_s=args.partial_min_window)),
+                            final_window=WindowPolicy(args.bucket, min_window_s=args.min_window),
+                            partial_window=WindowPolicy(args.bucket,
+                                                        min_window_s=args.partial_min_window)),
                    "wer_offline": off}
             if args.show_text:
                 print(f"[{name} {ep}] {row['text']}\n")

@@ -396,6 +396,31 @@ def test_no_stream_webhook_is_lost_across_a_restart(media, http_base, speak,
     assert "dinner" not in text  # after audio_end_at
 
 
+def test_stream_job_start_from_and_end_at_keep_that_window(client, http_base, speak) -> None:
+    # talk.m4a: 0.5 s, then SPORTS + COOKING with 0.7 s after each sentence.
+    spans, t = [], 0.5
+    for sentence in SPORTS + COOKING:
+        n = len(speak(sentence)) / 16000
+        spans.append((t, t + n))
+        t += n + 0.7
+    start_ms, end_ms = int((spans[2][0] - 0.35) * 1000), int((spans[7][1] + 0.35) * 1000)
+    # The skipped start counted against the limit: this window lost its last sentences.
+    assert end_ms - 2 * start_ms < spans[6][0] * 1000
+    with WebhookReceiver() as receiver:
+        assert client.put("/v1/settings/webhook", json={"url": receiver.url}).status_code == 200
+        r = client.post("/serve/api/v2/audio-stream/start", json={
+            "audio_url": f"{http_base}/talk.m4a", "audio_start_from": start_ms,
+            "audio_end_at": end_ms})
+        assert r.status_code == 200, r.text
+        got = wait_stopped(receiver)
+    text = " ".join(c["data"]["transcript"]["text"] for c in got
+                    if c["data"]["transcript"]).lower()
+    for word in ("coach", "league", "goalkeeper", "flour", "elastic", "towel"):  # sentences 2-7
+        assert word in text, (word, text)
+    for word in ("striker", "trophy", "loaf", "dinner"):  # outside the window
+        assert word not in text, (word, text)
+
+
 def test_stream_job_text_options(client, http_base) -> None:
     with WebhookReceiver() as receiver:
         client.put("/v1/settings/webhook", json={"url": receiver.url})

@@ -228,3 +228,24 @@ async def _open_with(srv, token: str) -> None:  # noqa: ANN001
     async with websockets.connect(url(srv.ws, token=token)) as ws:
         await ws.send(json.dumps({"type": "CloseStream"}))
         await ws.recv()
+
+
+def test_the_seeds_header_forms_and_paths_work_with_keys(keyed):
+    """A hosted-API user changes only the host: seed 004 and 002 send the bare key in
+    Authorization, 003 documents x-api-key, and 004's base path is /serve/api/v2."""
+    srv, keys, _ = keyed
+    with httpx.Client(base_url=srv.http) as c:
+        for headers in ({"Authorization": keys["a"]}, {"x-api-key": keys["a"]},
+                        {"Authorization": f"Bearer {keys['a']}"}):
+            assert c.get("/v1/job/x", headers=headers).status_code == 404, headers
+            assert c.get("/serve/api/v2/audio-stream/x", headers=headers).status_code == 404
+            assert c.get("/audio-stream/x", headers=headers).status_code == 404
+        for headers in ({"Authorization": "em_wrong"}, {"x-api-key": "em_wrong"},
+                        {"Authorization": f"Basic {keys['a']}"}, {}):
+            assert c.get("/serve/api/v2/audio-stream/x", headers=headers).status_code == 401
+        # The seed's stop path, on the bare key: an unknown task is a 404, not a 401.
+        r = c.post("/serve/api/v2/audio-stream/stop/nope", headers={"Authorization": keys["a"]})
+        assert r.status_code == 404, r.text
+        listed = c.get("/serve/api/v2/audio-stream", headers={"Authorization": keys["a"]})
+        assert listed.status_code == 200 and listed.json() == c.get(
+            "/audio-stream", headers=h(keys["a"])).json()

@@ -23,8 +23,9 @@ from earmark.api.job_routes import router as job_router
 from earmark.api.listen_routes import router as listen_router
 from earmark.api.metrics import AppMetrics
 from earmark.api.request_guard import RequestGuard, body_limits
-from earmark.api.stream_jobs import StreamJobs
+from earmark.api.stream_jobs import SEED_BASE, StreamJobs
 from earmark.api.stream_jobs import router as stream_job_router
+from earmark.api.stream_jobs import streams as stream_task_router
 from earmark.api.sync_routes import router as sync_router
 from earmark.api.tag_routes import router as tag_router
 from earmark.api.tag_sessions import TaggingSessions
@@ -123,6 +124,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(listen_router)
     app.include_router(tag_session_router)
     app.include_router(stream_job_router)
+    app.include_router(stream_task_router)
+    app.include_router(stream_task_router, prefix=SEED_BASE, include_in_schema=False)
 
     # Errors leave every HTTP route in one shape: {"code", "message", "param"?}.
     @app.exception_handler(EarmarkError)

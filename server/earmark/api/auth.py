@@ -40,11 +40,17 @@ def key_from_request(
     headers: Mapping[str, str], query: Mapping[str, str], subprotocols: list[str]
 ) -> tuple[str | None, str | None]:
     """Returns (key, subprotocol to accept). Accepted forms: ``Authorization: Token <key>`` or
-    ``Bearer <key>``, ``Sec-WebSocket-Protocol: token, <key>`` (browsers), ``?token=<key>``."""
-    auth = headers.get("authorization", "")
+    ``Bearer <key>``; ``Authorization: <key>`` with no scheme (AssemblyAI's form, used by
+    seeds 002 and 004); ``x-api-key: <key>`` (seed 003's older header);
+    ``Sec-WebSocket-Protocol: token, <key>`` (browsers); ``?token=<key>``."""
+    auth = headers.get("authorization", "").strip()
     for scheme in _SCHEMES:
         if auth.lower().startswith(scheme):
             return auth[len(scheme):].strip(), None
+    if auth and " " not in auth:
+        return auth, None  # a bare key; "Basic ..." and other schemes are not keys
+    if headers.get("x-api-key"):
+        return headers["x-api-key"].strip(), None
     if len(subprotocols) >= 2 and subprotocols[0].lower() in ("token", "bearer"):
         return subprotocols[1].strip(), subprotocols[0]
     if query.get("token"):

@@ -56,6 +56,10 @@ from earmark.store.redacted_audio import FORMATS, segment_path, sweep, write_seg
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
+# The task routes, served at /audio-stream/... and at seed 004's own base path
+# (/serve/api/v2/audio-stream/...), so a user changes only the host.
+streams = APIRouter()
+SEED_BASE = "/serve/api/v2"
 T = TypeVar("T")
 
 _STATUS = {"stopped": (USER_STOPPED, "stopped by the user"),
@@ -439,7 +443,7 @@ def _ready(request: Request) -> Any:
     return app.state.live_jobs
 
 
-@router.post("/audio-stream/start", response_model=StartOut,
+@streams.post("/audio-stream/start", response_model=StartOut,
              summary="Start transcribing a live stream in 5-second segments")
 async def start_stream(request: Request, body: StreamStartRequest) -> dict[str, Any]:
     store = _ready(request)
@@ -468,7 +472,7 @@ async def start_stream(request: Request, body: StreamStartRequest) -> dict[str, 
                 "successfully"})
 
 
-@router.post("/audio-stream/stop/{task_id}", response_model=StartOut,
+@streams.post("/audio-stream/stop/{task_id}", response_model=StartOut,
              summary="Stop a stream task (its last callback has status 14)")
 async def stop_stream(request: Request, task_id: str) -> dict[str, Any]:
     store = _ready(request)
@@ -479,21 +483,21 @@ async def stop_stream(request: Request, task_id: str) -> dict[str, Any]:
     return _ok({"task_id": task.id, "message": "Audio stream transcription is stopping"})
 
 
-@router.get("/audio-stream", response_model=TaskListOut, summary="This key's running tasks")
+@streams.get("/audio-stream", response_model=TaskListOut, summary="This key's running tasks")
 async def list_streams(request: Request) -> dict[str, Any]:
     store = _ready(request)
     tasks = await asyncio.to_thread(store.streams, request_owner(request), running_only=True)
     return _ok([_task_data(t) for t in tasks])
 
 
-@router.get("/audio-stream/{task_id}", response_model=TaskOut, summary="One stream task")
+@streams.get("/audio-stream/{task_id}", response_model=TaskOut, summary="One stream task")
 async def get_stream(request: Request, task_id: str) -> dict[str, Any]:
     store = _ready(request)
     task = await asyncio.to_thread(store.get_stream, request_owner(request), task_id)
     return _ok(_task_data(task).model_dump())
 
 
-@router.get("/audio-stream/{task_id}/segments/{index}/redacted-audio",
+@streams.get("/audio-stream/{task_id}/segments/{index}/redacted-audio",
             summary="A segment's audio with every redacted word beeped (redact_pii_audio)",
             response_class=FileResponse,
             responses={200: {"content": {t: {} for t in FORMATS.values()}}})

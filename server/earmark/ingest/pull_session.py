@@ -91,6 +91,7 @@ class PullSession:
         self.channels = channels
         self.streams = channels  # for capacity, each channel is a stream
         self._skip_bytes = int(skip_s * SAMPLE_RATE) * 2 * channels  # not wanted
+        self.skip_s = skip_s
         self.resume_at_s = resume_at_s  # source time a resumed job had reached (finite ones)
         settings = self.settings if vad_threshold is None else self.settings.model_copy(
             update={"vad_threshold": vad_threshold})
@@ -152,7 +153,9 @@ class PullSession:
     async def _run(self) -> PullOutcome:
         source = UrlSource(self.options.url or "", source_config(
             self.app, dict(self.options.url_headers),
-            max_duration_s=self.max_audio_s or 4 * 3600.0, channels=self.channels,
+            # The source counts the audio skipped here too: the limit is on what is kept.
+            max_duration_s=(self.max_audio_s + self.skip_s) if self.max_audio_s
+            else 4 * 3600.0, channels=self.channels,
             skip_if_finite_s=self.resume_at_s))
         outcome: PullOutcome | None = None
         chunks = source.chunks().__aiter__()
