@@ -176,6 +176,8 @@ def main() -> None:
                     help="finals' shortest decode window in s (the server's min_window_s)")
     ap.add_argument("--partial-min-window", type=float, default=5.0,
                     help="interims' shortest decode window in s (partial_min_window_s)")
+    ap.add_argument("--partial-beam", type=int, default=1,
+                    help="interims' beam size (the server's partial_beam_size)")
     ap.add_argument("--bucket", type=float, default=5.0,
                     help="decode windows are rounded up to this (s; window_bucket_s and "
                     "partial_window_bucket_s)")
@@ -194,9 +196,10 @@ def main() -> None:
             endpointing = None if ep.strip() == "false" else int(ep)
             row = {"workload": name, "audio_s": round(len(workload.audio) / SAMPLE_RATE, 1),
                    "endpointing": ep, "interim": args.interim, "min_window_s": args.min_window,
-                   "bucket_s": args.bucket,
+                   "bucket_s": args.bucket, "partial_beam": args.partial_beam,
                    **replay(workload, backend, vad, endpointing=endpointing,
                             interim=args.interim == "true", overrides=overrides,
+                            partial_beam=args.partial_beam,
                             final_window=WindowPolicy(args.bucket, min_window_s=args.min_window),
                             partial_window=WindowPolicy(args.bucket,
                                                         min_window_s=args.partial_min_window)),

@@ -36,8 +36,11 @@ async def test_wav_and_raw_pcm_round_trip(server, speak):
         (np.interp(np.arange(0, len(pcm), 16000 / 44100), np.arange(len(pcm)), pcm))
         .astype(np.int16), 2)
     async with httpx.AsyncClient(base_url=server.http, timeout=60) as http:
-        for audio in (wav_bytes(pcm), pcm.tobytes(), wav_bytes(stereo_44k, 44100, 2)):
-            r = await http.post("/v2/stream", json={"audio_data": b64(audio)})
+        # Headerless PCM is 8 kHz unless sample_rate says otherwise (the hosted API's format).
+        pcm_8k = np.interp(np.arange(0, len(pcm), 2), np.arange(len(pcm)), pcm).astype(np.int16)
+        for audio, extra in ((wav_bytes(pcm), {}), (pcm.tobytes(), {"sample_rate": 16000}),
+                             (pcm_8k.tobytes(), {}), (wav_bytes(stereo_44k, 44100, 2), {})):
+            r = await http.post("/v2/stream", json={"audio_data": b64(audio), **extra})
             assert r.status_code == 200, r.text
             body = r.json()
             assert set(body) == {"id", "status", "confidence", "text", "words", "created"}
@@ -68,6 +71,9 @@ async def test_malformed_requests_get_400_never_500(server):
         ({"audio_data": b64(b"\x01\x02\x03")}, "audio_data"),
         ({"audio_data": b64(wav_bytes(np.zeros(1600, np.uint8), width=1))}, "audio_data"),
         ({"audio_data": b64(b"RIFF\x00\x00\x00\x00WAVEjunk")}, "audio_data"),
+        # RIFF, but not a WAV (an AVI): was read as PCM and answered 200 with no text.
+        ({"audio_data": b64(b"RIFF\x24\x00\x00\x00AVI LIST" + bytes(400))}, "audio_data"),
+        ({"audio_data": b64(bytes(3200)), "sample_rate": 4000}, "sample_rate"),
         ({"audio_data": 42}, "audio_data"),
     ]
     async with httpx.AsyncClient(base_url=server.http, timeout=60) as http:

@@ -37,6 +37,9 @@ router = APIRouter()
 
 MAX_AUDIO_S = 15.0
 RATE = 16000
+# Headerless PCM as the hosted /v2/stream takes it: 16-bit mono at 8 kHz (its 128 kbit/s);
+# its guide strips a WAV's 44-byte header and sends the rest. ``sample_rate`` overrides.
+RAW_RATE = 8000
 # Refuse rather than queue: a synchronous caller waits on the line.
 MAX_SYNC_QUEUE_AGE_S = 2.0
 _ids = itertools.count(1)
@@ -45,8 +48,12 @@ _ids = itertools.count(1)
 class StreamRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    audio_data: str = Field(min_length=1, description="WAV bytes or raw 16 kHz mono 16-bit "
-                            "PCM, base64-encoded; at most 15 s")
+    audio_data: str = Field(min_length=1, description="WAV bytes, or headerless mono 16-bit "
+                            "little-endian PCM (8 kHz unless sample_rate says), "
+                            "base64-encoded; at most 15 s")
+    sample_rate: int | None = Field(None, ge=8000, le=48000, description="the rate of "
+                                    "headerless PCM (default 8000, as the hosted API); a WAV "
+                                    "carries its own")
 
 
 class StreamWord(BaseModel):
@@ -65,9 +72,13 @@ class StreamResponse(BaseModel):
     created: str
 
 
-def decode_audio(data: bytes) -> np.ndarray:
-    """WAV or raw PCM -> float32 16 kHz mono. Raises BadAudio with what is wrong."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+def decode_audio(data: bytes, raw_rate: int = RAW_RATE) -> np.ndarray:
+    """WAV or headerless PCM at ``raw_rate`` -> float32 16 kHz mono. Raises BadAudio with
+    what is wrong."""
+    if data[:4] == b"RIFF" and data[8:12] != b"WAVE":
+        raise BadAudio("the data begins with RIFF but is not a WAV file (no WAVE form type)",
+                       param="audio_data")
+    if data[:4] == b"RIFF":
         try:
             with wave.open(io.BytesIO(data)) as w:
                 if w.getsampwidth() != 2:
@@ -84,7 +95,7 @@ def decode_audio(data: bytes) -> np.ndarray:
             raise BadAudio(f"WAV sample rate {rate} is outside 8000-48000 Hz",
                            param="audio_data")
     else:
-        rate, channels, frames = RATE, 1, data
+        rate, channels, frames = raw_rate, 1, data
     usable = len(frames) - len(frames) % (2 * channels)
     if usable != len(frames):
         raise BadAudio("the PCM data has an odd number of bytes; expected 16-bit samples",
@@ -117,7 +128,7 @@ async def stream(request: Request, body: StreamRequest) -> StreamResponse:
         raw = base64.b64decode(body.audio_data, validate=True)
     except (binascii.Error, ValueError):
         raise InvalidParameter("audio_data is not valid base64", param="audio_data") from None
-    audio = decode_audio(raw)
+    audio = decode_audio(raw, body.sample_rate or RAW_RATE)
     if engine.scheduler.queue_age_s()["sync"] > MAX_SYNC_QUEUE_AGE_S:
         raise Overloaded("too many synchronous requests are waiting; retry shortly")
     created = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
