@@ -160,7 +160,8 @@ class Settings(BaseSettings):
         "after the segment's end (stream time), with the words final by then; a word final "
         "later goes in the next segment (0: wait until all of its words are final)")
     stream_no_data_s: float = Field(60.0, gt=0, description="a stream job stops (status 15) "
-                                    "after this long without speech (s)")
+                                    "after this long with no audio arriving (s; silence and "
+                                    "music are audio)")
     max_streams_per_key: int = Field(5, ge=1, description="running stream jobs per API key")
     stream_webhook_url: str = Field("", description="stream-job callback URL for keys that "
                                     "set none with PUT /v1/settings/webhook")

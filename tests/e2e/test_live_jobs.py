@@ -313,8 +313,53 @@ def test_stream_job_stop_gives_14_and_silence_gives_15(client, http_base, media)
         task = client.post("/audio-stream/start", json={
             "audio_url": f"{http_base}/silent.m4a"}).json()["data"]["task_id"]
         got = wait_stopped(receiver)
-    assert got[-1]["data"]["status"] == 15 and "no speech" in got[-1]["data"]["message"]
+    # 40 s of silence is audio: the task ran to the file's end (it stopped after 8 s of no
+    # speech before, with --stream-no-data-s 8), with empty segments all the way.
+    assert got[-1]["data"]["status"] == 15 and "ended" in got[-1]["data"]["message"]
+    assert len(got) >= 40 // 5
     assert all(not (c["data"]["transcript"] or {}).get("words") for c in got)
+
+
+def test_a_source_that_fails_stops_with_15_not_minus_1(client, http_base) -> None:
+    with WebhookReceiver() as receiver:
+        client.put("/v1/settings/webhook", json={"url": receiver.url})
+        client.post("/serve/api/v2/audio-stream/start",
+                    json={"audio_url": f"{http_base}/missing.m4a"})
+        got = wait_stopped(receiver)
+    assert [c["data"]["status"] for c in got] == [15], got
+    assert "404" in got[-1]["data"]["message"] and "no audio data" in got[-1]["data"]["message"]
+
+
+def test_a_source_that_sends_nothing_stops_with_15(client) -> None:
+    # Connected, then silent on the wire: no audio arrives for --stream-no-data-s (8 s).
+    import socket as sockets
+
+    listener = sockets.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+    held: list[sockets.socket] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: video/mp2t\r\n\r\n")
+        held.append(conn)  # and nothing more
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        with WebhookReceiver() as receiver:
+            client.put("/v1/settings/webhook", json={"url": receiver.url})
+            started = time.monotonic()
+            client.post("/audio-stream/start",
+                        json={"audio_url": f"http://127.0.0.1:{port}/live.ts"})
+            got = wait_stopped(receiver, timeout_s=90)
+        assert got[-1]["data"]["status"] == 15, got
+        assert time.monotonic() - started < 60
+    finally:
+        for conn in held:
+            conn.close()
+        listener.close()
 
 
 def test_stream_job_options_not_available_are_named(client) -> None:

@@ -62,9 +62,14 @@ streams = APIRouter()
 SEED_BASE = "/serve/api/v2"
 T = TypeVar("T")
 
+# Seed 004: -1 "does not stop the stream", so every way a task ends has a stopping code. A
+# source that cannot be pulled (or gave up reconnecting) has no audio data: 15, as for one that
+# ended or sent nothing for --stream-no-data-s. -1 ends a task only when the server itself
+# failed on it (a final could not be decoded), which no other code describes.
 _STATUS = {"stopped": (USER_STOPPED, "stopped by the user"),
-           "silent": (NO_DATA, "no speech in the stream"),
+           "silent": (NO_DATA, "no audio data"),
            "ended": (NO_DATA, "the stream ended"),
+           "unreachable": (NO_DATA, "no audio data"),
            "failed": (ERROR, "processing failed")}
 
 
@@ -129,9 +134,9 @@ class StreamJobs:
         if options.multichannel:
             try:
                 channels = await probe_channels(self.app, options.audio_url, {})
-            except EarmarkError as err:
-                await self._stop(task, options, assembler, ERROR,
-                                 f"{_STATUS['failed'][1]}: {err.message}")
+            except EarmarkError as err:  # the source could not be opened
+                await self._stop(task, options, assembler, NO_DATA,
+                                 f"{_STATUS['unreachable'][1]}: {err.message}")
                 return
         if over_capacity(self.app, channels) is not None or \
                 self._pulls() >= settings.max_url_pulls:
@@ -186,8 +191,9 @@ class StreamJobs:
         await writer
         if outcome.state == "drained":
             return  # resumed after the restart
-        status, message = _STATUS[outcome.state]
-        if outcome.state in ("failed", "silent", "ended"):
+        state = "unreachable" if outcome.source_failed else outcome.state
+        status, message = _STATUS[state]
+        if state in ("failed", "unreachable", "silent", "ended"):
             message = f"{message}: {outcome.reason}"
         await self._stop(task, options, assembler, status, message)
 

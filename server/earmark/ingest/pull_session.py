@@ -5,8 +5,10 @@ asked) -> ``on_event``. It counts against the same live capacity and URL-pull li
 socket's sessions (it sits in ``app.state.sessions``), and it ends in one of these ways:
 
 - ``ended``: the source ended, or the audio limit (``max_audio_s``) was reached
-- ``silent``: no speech for ``silence_timeout_s`` of stream audio
-- ``failed``: the source could not be pulled (the reason says why) or recognition failed
+- ``silent``: no audio arrived for ``silence_timeout_s`` (wall clock; silence, music and
+  pauses are audio, so a broadcast with long lulls goes on)
+- ``failed``: the source could not be pulled (``source_failed``; the reason says why) or
+  recognition failed
 - ``stopped``: ``stop()`` was called (a user stop or an overwrite)
 - ``drained``: the server is shutting down (the owner resumes it after the restart)
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -40,6 +43,7 @@ class PullOutcome:
     state: str  # ended | silent | failed | stopped | drained
     reason: str
     audio_samples: int
+    source_failed: bool = False  # failed: the source, not the server
 
 
 def source_config(app: Any, headers: dict[str, str], **more: Any) -> SourceConfig:
@@ -109,7 +113,7 @@ class PullSession:
         self._stop_reason: str | None = None
         self._drained = False
         self._wake = asyncio.Event()
-        self._last_speech_sample = 0
+        self._last_audio_at = time.monotonic()
 
     # What app.state.sessions' readers (metrics, drain) expect of a session.
     @property
@@ -138,8 +142,6 @@ class PullSession:
         return emit
 
     def _emit(self, event: Event) -> None:
-        if isinstance(event, Transcript) and event.is_final and event.words:
-            self._last_speech_sample = event.end_sample
         self.on_event(event)
 
     async def run(self) -> PullOutcome:
@@ -188,9 +190,14 @@ class PullSession:
             self.runner.failed.result()  # raises the recognition error
         nxt = asyncio.ensure_future(chunks.__anext__())
         wake = asyncio.ensure_future(self._wake.wait())
-        done, _ = await asyncio.wait({nxt, wake, self.runner.failed},
+        timeout = None if self.silence_timeout_s is None else max(
+            0.0, self._last_audio_at + self.silence_timeout_s - time.monotonic())
+        done, _ = await asyncio.wait({nxt, wake, self.runner.failed}, timeout=timeout,
                                      return_when=asyncio.FIRST_COMPLETED)
         wake.cancel()
+        if not done:  # the session ends here, and the source with it
+            nxt.cancel()
+            return PullOutcome("silent", f"no audio for {self.silence_timeout_s:g} s", now)
         if nxt not in done:
             nxt.cancel()
             return None  # a stop or a failure: handled on the next call
@@ -201,7 +208,8 @@ class PullSession:
         if isinstance(item, SourceStatus):
             self.on_event(item)
             if item.state == "failed":
-                return PullOutcome("failed", f"source failed: {item.reason}", now)
+                return PullOutcome("failed", f"source failed: {item.reason}", now,
+                                   source_failed=True)
             if item.state == "ended":
                 return PullOutcome("ended", item.reason, now)
             return None
@@ -216,12 +224,8 @@ class PullSession:
             await asyncio.sleep(0.02)
         if self.on_audio is not None:
             self.on_audio(item)
+        self._last_audio_at = time.monotonic()
         await self.runner.feed(item)
         if self.on_progress is not None:
             self.on_progress(self.runner.settled_sample, self.runner.now_sample)
-        now = self.runner.now_sample
-        quiet = now - self._last_speech_sample
-        if (self.silence_timeout_s is not None and self.runner.quiet
-                and quiet >= self.silence_timeout_s * SAMPLE_RATE):
-            return PullOutcome("silent", f"no speech for {self.silence_timeout_s:g} s", now)
         return None
