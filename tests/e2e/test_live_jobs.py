@@ -191,6 +191,26 @@ def test_tagging_session_on_hls_sports_passage(client, http_base) -> None:
     assert state["speechSeconds"] > 15 and wer([" ".join(SPORTS)], [state["transcript"]]) < 0.2
 
 
+def test_tagging_session_uses_a_private_tag_collection(client, http_base) -> None:
+    collection = {"name": "club-channel", "description": "our match streams", "tags": [
+        {"name": "Matchday", "kind": "topic", "description": "A football match: goals, "
+         "strikers, goalkeepers, fans in the stadium, the coach and the league.",
+         "examples": ["a late goal from the striker", "the fans cheered in the stadium"]},
+        {"name": "Breadmaking", "kind": "topic", "description": "Baking bread: flour, "
+         "dough, yeast, kneading and ovens."}]}
+    assert client.post("/v1/tag-collections", json=collection).status_code == 201
+    r = client.post("/stream/tag", json={"url": f"{http_base}/hls/sports.m3u8",
+                                         "convoId": "own-tags", "tagCollection": "nope"})
+    assert r.status_code == 400 and r.json()["param"] == "tagCollection", r.text
+    r = client.post("/stream/tag", json={"url": f"{http_base}/hls/sports.m3u8",
+                                         "convoId": "own-tags", "tagCollection": "club-channel"})
+    assert r.status_code == 200, r.text
+    state = wait_state(client, "own-tags")
+    assert state["state"] == "completed", state
+    # Only the collection's tags can come back: the catalogue's Sports never does.
+    assert state["tags"].split(",") == ["Matchday"], str(state)
+
+
 def test_reused_convo_id_overwrites(client, http_base, media) -> None:
     proc, live_url = realtime_source(media[0])
     try:

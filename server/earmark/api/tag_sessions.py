@@ -26,7 +26,8 @@ from earmark.dialects.chatsight import (
     webhook_body,
     webhook_payload,
 )
-from earmark.errors import InvalidParameter, NotReady, Overloaded, Unauthorized
+from earmark.errors import InvalidParameter, NotFound, NotReady, Overloaded, Unauthorized
+from earmark.inference.tagger import Tag
 from earmark.ingest.admission import over_capacity
 from earmark.ingest.pull_session import PullSession
 from earmark.ingest.url_safety import check_url, parse_networks
@@ -78,12 +79,30 @@ class TaggingSessions:
     def store(self) -> Any:
         return self.app.state.live_jobs
 
+    async def tags_for(self, owner: str, collection: str | None) -> tuple[Tag, ...]:
+        """The default catalogue, or the key's own collection. Raises InvalidParameter."""
+        if collection is None:
+            return self.app.state.engine.catalogue
+        try:
+            found = await asyncio.to_thread(self.app.state.tag_collections.get, owner,
+                                            collection)
+        except NotFound:
+            raise InvalidParameter(f"no tag collection named {collection!r} for this API key",
+                                   param="tagCollection") from None
+        return found.tags
+
     async def resume(self) -> None:
         for session in await asyncio.to_thread(self.store.listening_tag_sessions):
+            try:
+                tags = await self.tags_for(session.owner, session.request.get("tagCollection"))
+            except InvalidParameter as err:  # deleted while the server was down
+                await asyncio.to_thread(self.store.finish_tag_session, session, state="failed",
+                                        reason=err.message, result=None, webhook_body=None)
+                continue
             logger.info("tagging session %s: listening again after a restart", session.convo_id)
-            self.start(session)
+            self.start(session, tags)
 
-    def start(self, session: TagSession) -> None:
+    def start(self, session: TagSession, tags: tuple[Tag, ...]) -> None:
         key = (session.owner, session.convo_id)
         earlier = self._running.pop(key, None)
         if earlier is not None:
@@ -94,7 +113,7 @@ class TaggingSessions:
         if auth:
             headers["Authorization"] = auth if " " in auth else f"Bearer {auth}"
         pull = PullSession(self.app, url=session.request["url"], headers=headers,
-                           on_event=run.on_event, tags=self.app.state.engine.catalogue or None,
+                           on_event=run.on_event, tags=tags or None,
                            seed_sentence=session.request.get("seedSentence"),
                            max_audio_s=self.app.state.settings.tag_session_s)
         task = asyncio.create_task(self._run(run, pull))
@@ -166,9 +185,10 @@ async def start_tagging(request: Request, body: TagSessionRequest) -> TagSession
     pulls = sum(1 for c in app.state.sessions if c.options.url is not None)
     if pulls >= settings.max_url_pulls:
         raise Overloaded(f"at the limit of {settings.max_url_pulls} URL pulls; retry later")
+    tags = await app.state.tag_sessions.tags_for(owner, body.tagCollection)
     session = await asyncio.to_thread(app.state.live_jobs.start_tag_session, owner,
                                       body.convoId, body.model_dump())
-    app.state.tag_sessions.start(session)
+    app.state.tag_sessions.start(session, tags)
     return TagSessionOut(convoId=session.convo_id, state=session.state,
                          startedAt=session.created)
 

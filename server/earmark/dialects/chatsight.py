@@ -34,6 +34,9 @@ class TagSessionRequest(BaseModel):
                          description="reusing one overwrites the earlier entry; letters, "
                          "digits and URL-safe punctuation, no '/'")
     webhook: str | None = Field(None, max_length=4096, description="one-shot result webhook")
+    tagCollection: str | None = Field(  # noqa: N815 - the seed's naming style
+        None, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$", description="one of this key's "
+        "private tag collections (/v1/tag-collections) instead of the default catalogue")
 
     @field_validator("convoId")
     @classmethod
