@@ -74,12 +74,24 @@ def test_segment_callback_formats_words_and_times() -> None:
 
 
 @pytest.mark.parametrize(("field", "value"), [("redact_pii_audio", True), ("disfluencies", True),
-                                              ("language_code", "fr"), ("speakers_expected", 2),
-                                              ("speech_models", ["best"])])
+                                              ("language_code", "fr"), ("speakers_expected", 2)])
 def test_options_not_available_are_refused_by_name(field: str, value: object) -> None:
     with pytest.raises(InvalidParameter) as err:
         stream_options(StreamStartRequest(audio_url="rtmp://x", **{field: value}), ModelLanguages())
     assert err.value.param == field
+
+
+def test_hosted_bodies_with_nulls_speech_models_and_bullets_verbose_are_taken() -> None:
+    # A hosted-API client sends every field, null where unset, and names its models.
+    body = {"audio_url": "rtmp://x/live", "language_code": None, "punctuate": None,
+            "speakers_expected": None, "topics": None, "speech_models": ["universal"],
+            "summarization": True, "summary_type": "bullets_verbose", "summary_model": None}
+    options = stream_options(StreamStartRequest(**body), ModelLanguages())
+    assert options.summarization and options.summary_type == "bullets_verbose"
+    assert options.punctuate is False and options.language_code == "en"
+    seg = Segment(0, 0, 5 * S, (Word(" hello", 0, 8000, 0.9),))
+    data = segment_callback("t1", seg, options, speech_model="tiny.en")["data"]
+    assert data["transcript"]["speech_model"] == "tiny.en"  # what ran, not what was asked
 
 
 @pytest.mark.parametrize(("body", "param"), [

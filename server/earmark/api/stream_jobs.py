@@ -208,6 +208,7 @@ class StreamJobs:
             if options.summarization or options.auto_chapters else None
         found_topics = _Topics(self.app.state.engine.tag_worker, options) \
             if options.iab_categories or options.topics else None
+        model = self.app.state.engine.model_name  # what runs, whatever speech_models asked
         while (seg := await writes.get()) is not None:
             sentiment, entities, highlights = None, (), ()
             audio_url = None
@@ -250,7 +251,8 @@ class StreamJobs:
                                                  chapters=chapters, topics=topics,
                                                  redacted_audio_url=audio_url,
                                                  channels=channels, language=language,
-                                                 language_confidence=sure)).decode()
+                                                 language_confidence=sure,
+                                                 speech_model=model)).decode()
             await asyncio.to_thread(self.store.record_segment, task, index=seg.index,
                                     end_s=seg.complete_until / SAMPLE_RATE, body=body)
             self.app.state.webhooks.wake()
@@ -376,10 +378,12 @@ class _Story:
         if kind in ("headline", "gist"):
             best = texts[pick_sentences(vectors, 1, min_words=[len(t.split()) for t in texts])[0]]
             return best if kind == "headline" else await self._gist(found, best)
-        if kind != "bullets":
+        if kind not in ("bullets", "bullets_verbose"):
             return summary_of(texts, vectors)
-        picks = pick_sentences(vectors, summary_size(len(texts)),
-                               min_words=[len(t.split()) for t in texts])
+        size = summary_size(len(texts))
+        if kind == "bullets_verbose":  # the hosted API's longer list: twice the bullets
+            size = min(len(texts), 2 * size)
+        picks = pick_sentences(vectors, size, min_words=[len(t.split()) for t in texts])
         return "\n".join(f"- {texts[i]}" for i in picks)
 
     async def _gist(self, part: list[Message], headline: str) -> str:

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from earmark.core import SAMPLE_RATE
 from earmark.core.events import Word
@@ -24,7 +24,8 @@ SUCCESS, ERROR, USER_STOPPED, NO_DATA, CAPACITY = 0, -1, 14, 15, 16
 
 # Options that need the speech-understanding work: refused when turned on.
 NOT_YET_FLAGS = ("disfluencies",)
-NOT_YET_VALUES = ("speech_models", "speech_understanding")
+NOT_YET_VALUES = ("speech_understanding",)
+SUMMARY_TYPES = ("paragraph", "bullets", "bullets_verbose", "gist", "headline")
 MAX_TOPICS = 100
 MAX_SPEAKERS = 10
 _PUNCT = re.compile(r"[^\w\s'-]|(?<!\w)['-]|['-](?!\w)")
@@ -32,6 +33,14 @@ _PUNCT = re.compile(r"[^\w\s'-]|(?<!\w)['-]|['-](?!\w)")
 
 class StreamStartRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_the_default(cls, data: Any) -> Any:
+        # Hosted-API clients send every field, null where unset: null means the default.
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None}
+        return data
 
     audio_url: str = Field(min_length=1, max_length=4096,
                            description="rtmp://, rtsp://, HLS .m3u8 or HTTP media URL")
@@ -43,7 +52,9 @@ class StreamStartRequest(BaseModel):
     audio_start_from: int = Field(0, ge=0, description="ms of stream to skip")
     audio_end_at: int = Field(0, ge=0, description="stop at this ms of stream (0: never)")
     multichannel: bool = False
-    speech_models: list[str] | None = None
+    speech_models: list[str] | None = Field(None, description="accepted; this server runs "
+                                            "its one loaded model, named in each callback's "
+                                            "speech_model")
     speech_threshold: float = Field(0.0, ge=0, le=1, description="VAD threshold (0: default)")
     disfluencies: bool = False
     speaker_labels: bool = False
@@ -117,8 +128,8 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
         if not req.summarization:
             raise InvalidParameter("summary_model and summary_type need summarization",
                                    param="summarization")
-        if req.summary_type not in (None, "paragraph", "bullets", "gist", "headline"):
-            raise InvalidParameter("summary_type is paragraph, bullets, gist or headline",
+        if req.summary_type not in (None, *SUMMARY_TYPES):
+            raise InvalidParameter(f"summary_type is one of {', '.join(SUMMARY_TYPES)}",
                                    param="summary_type")
     if req.speakers_expected and not req.speaker_labels:
         raise InvalidParameter("speakers_expected needs speaker_labels",
@@ -239,7 +250,8 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
                      topics: SegmentTopics | None = None,
                      redacted_audio_url: str | None = None,
                      channels: int = 1,
-                     language_confidence: float | None = None) -> dict[str, Any]:
+                     language_confidence: float | None = None,
+                     speech_model: str | None = None) -> dict[str, Any]:
     """One callback body. Times are stream time (``audio_start_from`` counts from 0);
     ``segment`` holds the words after the text options."""
     offset = options.start_from_s
@@ -263,6 +275,7 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
         "auto_highlights_result": None, "iab_categories": False, "content_safety": False,
         "summary": None, "chapters": None,
         "redact_pii": bool(options.text.redact), "filter_profanity": options.text.profanity,
+        "speech_model": speech_model,
     }
     if options.language_code == "auto":
         transcript["language_detection"] = True
