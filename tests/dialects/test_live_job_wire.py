@@ -73,6 +73,37 @@ def test_segment_callback_formats_words_and_times() -> None:
     assert stopped["data"]["status"] == 14 and stopped["data"]["transcript"] is None
 
 
+def test_custom_spelling_matches_phrases_and_keeps_its_case() -> None:
+    spelling = [{"from": ["new york city"], "to": "NYC"}, {"from": ["Earmark"], "to": "EarMark"}]
+    said = (Word(" We", 0, 3000, 0.9), Word(" flew", 3000, 6000, 0.9),
+            Word(" to", 6000, 8000, 0.9), Word(" New", 8000, 10000, 0.9),
+            Word(" York", 10000, 13000, 0.7), Word(" City,", 13000, 16000, 0.8),
+            Word(" with", 16000, 18000, 0.9), Word(" earmark.", 18000, 22000, 0.9))
+    seg = Segment(0, 0, 5 * S, said)
+    for punctuate, expected in ((False, "we flew to NYC with EarMark"),
+                                (True, "We flew to NYC, with EarMark.")):
+        options = stream_options(StreamStartRequest(
+            audio_url="rtmp://x/live", custom_spelling=spelling, punctuate=punctuate,
+            format_text=punctuate), ModelLanguages())
+        words = segment_callback("t1", seg, options)["data"]["transcript"]["words"]
+        assert " ".join(w["text"] for w in words) == expected
+        nyc = next(w for w in words if w["text"].startswith("NYC"))
+        assert (nyc["start"], nyc["end"], nyc["confidence"]) == (500, 1000, 0.7)  # one span
+
+
+def test_entity_types_have_assemblyai_names() -> None:
+    options = stream_options(StreamStartRequest(audio_url="rtmp://x/live",
+                                                entity_detection=True), ModelLanguages())
+    seg = Segment(0, 0, 5 * S, (Word(" Ann", 0, 4000, 0.9),))
+    found = (("PERSON", "Ann", 0, 4000), ("GPE", "London", 0, 4000),
+             ("ORG", "Acme", 0, 4000), ("EMAIL_ADDRESS", "a@b.co", 0, 4000),
+             ("MONEY", "ten pounds", 0, 4000), ("WORK_OF_ART", "Hamlet", 0, 4000))
+    got = segment_callback("t1", seg, options, entities=found)["data"]["transcript"]
+    assert [e["entity_type"] for e in got["entities"]] == [
+        "person_name", "location", "organization", "email_address", "money_amount",
+        "work_of_art"]
+
+
 @pytest.mark.parametrize(("field", "value"), [("redact_pii_audio", True), ("disfluencies", True),
                                               ("language_code", "fr"), ("speakers_expected", 2)])
 def test_options_not_available_are_refused_by_name(field: str, value: object) -> None:

@@ -7,7 +7,8 @@ silently ignored. Times in callbacks: segment bounds as strings of seconds, word
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -26,6 +27,18 @@ SUCCESS, ERROR, USER_STOPPED, NO_DATA, CAPACITY = 0, -1, 14, 15, 16
 NOT_YET_FLAGS = ("disfluencies",)
 NOT_YET_VALUES = ("speech_understanding",)
 SUMMARY_TYPES = ("paragraph", "bullets", "bullets_verbose", "gist", "headline")
+# The entity detector's labels (spaCy's, and the PII patterns') as AssemblyAI names them; a
+# label it has no name for is sent lower-cased.
+ENTITY_TYPES = {"PERSON": "person_name", "GPE": "location", "LOC": "location",
+                "FAC": "location", "ORG": "organization", "DATE": "date", "TIME": "time",
+                "MONEY": "money_amount", "NORP": "nationality", "LANGUAGE": "language",
+                "EVENT": "event", "PERCENT": "statistics", "QUANTITY": "statistics",
+                "CARDINAL": "number_sequence", "NUMBER": "number_sequence",
+                "EMAIL_ADDRESS": "email_address", "PHONE_NUMBER": "phone_number",
+                "CREDIT_CARD_NUMBER": "credit_card_number",
+                "US_SOCIAL_SECURITY_NUMBER": "us_social_security_number",
+                "PERSON_NAME": "person_name", "LOCATION": "location",
+                "ORGANIZATION": "organization"}
 MAX_TOPICS = 100
 MAX_SPEAKERS = 10
 _PUNCT = re.compile(r"[^\w\s'-]|(?<!\w)['-]|['-](?!\w)")
@@ -172,7 +185,9 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
             raise InvalidParameter('custom_spelling items are {"from": ["word", ...], '
                                    '"to": "word"}', param="custom_spelling")
         for s in sources:
-            spelling[s.strip().lower()] = target
+            key = " ".join(_PUNCT.sub("", s).lower().split())
+            if key:
+                spelling[key] = target
     kinds: frozenset[str] = frozenset()
     if req.redact_pii:
         try:
@@ -217,16 +232,43 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
                          req.language_confidence_threshold or None)
 
 
-def _word_text(word: Word, options: StreamOptions) -> str:
+def _bare(word: Word) -> str:
+    return _PUNCT.sub("", word.text.strip()).lower()
+
+
+def _spelled(words: Sequence[Word], options: StreamOptions) -> list[tuple[Word, str | None]]:
+    """Each word with its custom spelling (None: none). A ``from`` of several words matches
+    them in a row and becomes one word spanning them, as the hosted API does."""
+    phrases = sorted(((k.split(), v) for k, v in options.spelling.items()),
+                     key=lambda kv: -len(kv[0]))
+    out: list[tuple[Word, str | None]] = []
+    i = 0
+    while i < len(words):
+        for keys, target in phrases:
+            run = words[i:i + len(keys)]
+            if len(run) == len(keys) and [_bare(w) for w in run] == keys:
+                merged = replace(run[0], text=" ".join(w.text.strip() for w in run),
+                                 end_sample=run[-1].end_sample,
+                                 probability=min(w.probability for w in run))
+                out.append((merged, target))
+                i += len(keys)
+                break
+        else:
+            out.append((words[i], None))
+            i += 1
+    return out
+
+
+def _word_text(word: Word, options: StreamOptions, spelled: str | None = None) -> str:
     text = word.text.strip()
     if text.startswith(("[", "##")) or "*" in text:
         # Redaction labels and masks stay as they are; only trailing punctuation may go.
         return text if options.punctuate else text.rstrip(".,!?;:")
-    bare = _PUNCT.sub("", text)
-    replacement = options.spelling.get(bare.lower())
-    if replacement is not None:
-        text = text.replace(bare, replacement) if bare else replacement
-        bare = replacement
+    if spelled is not None:
+        # The replacement is written as given (case and punctuation kept), after the
+        # formatting; the punctuation the word had around it follows the same rules.
+        trail = text[len(text.rstrip(".,!?;:")):] if options.punctuate else ""
+        return spelled + trail
     if not options.punctuate:
         text = _PUNCT.sub("", text)
     if not options.format_text:
@@ -263,7 +305,8 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
               "speaker": speaker_name(w.speaker) if options.speaker_labels
               else str(w.channel + 1) if options.multichannel else None,
               **({"channel": str(w.channel + 1)} if options.multichannel else {})}
-             for w in ordered if (t := _word_text(w, options))]
+             for w, spelled in _spelled(ordered, options)
+             if (t := _word_text(w, options, spelled))]
     confidence = round(sum(w["confidence"] for w in words) / len(words), 3) if words else 0.0
     transcript = {
         "audio_url": options.audio_url, "id": f"{task_id}-{segment.index}",
@@ -334,7 +377,8 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
             topics.custom_so_far if topics else {})
     if options.text.entities:
         transcript["entity_detection"] = True
-        transcript["entities"] = [{"entity_type": label.lower(), "text": text,
+        transcript["entities"] = [{"entity_type": ENTITY_TYPES.get(label, label.lower()),
+                                   "text": text,
                                    "start": _ms(start, offset), "end": _ms(end, offset)}
                                   for label, text, start, end in entities]
     return _envelope(task_id, segment.index, segment.start_sample, segment.end_sample, offset,
