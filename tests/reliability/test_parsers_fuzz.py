@@ -169,7 +169,9 @@ class MultiDict(dict):
 JOB_PARAMS = ["name", "webhookUrl", "customVocabulary", "languageCode", "channelMetadata",
               "detectEntities", "customEntities", "trackers", "enableSpeakerDiarization",
               "diarizationSpeakerCount", "enableSeparateRecognitionPerChannel",
-              "enableSummary", "conversationType", "mode", "x"]
+              "enableSummary", "conversationType", "mode", "x",
+              "customVocabulary[0]", "customVocabulary[]", "channelMetadata[0][channel]",
+              "channelMetadata[0][speaker][name]", "trackers[0][name]", "x[y]"]
 
 
 @FUZZ

@@ -127,10 +127,60 @@ def _trackers(raw: str) -> list[dict[str, Any]]:
     return out
 
 
+_BRACKETS = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[[^\[\]]*\])+)$")
+
+
+def _qs_value(node: Any) -> Any:
+    """A bracket-built node as JSON: dicts keyed 0, 1, ... become lists, digits numbers."""
+    if isinstance(node, dict):
+        keys = list(node)
+        if keys and all(k.isdigit() for k in keys):
+            return [_qs_value(node[k]) for k in sorted(keys, key=int)]
+        return {k: _qs_value(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_qs_value(v) for v in node]
+    return int(node) if node.isdigit() else node
+
+
+def expand_brackets(q: Any) -> Any:
+    """The same parameters with bracket notation folded in, as Node's ``qs`` (the seed's own
+    example) writes arrays and objects: ``customVocabulary[0]=a&customVocabulary[1]=b`` is the
+    list ``a, b``; ``channelMetadata[0][speaker][name]=Ann`` is that JSON object."""
+    from starlette.datastructures import ImmutableMultiDict
+
+    plain: list[tuple[str, str]] = []
+    trees: dict[str, Any] = {}
+    for key, value in q.multi_items():
+        m = _BRACKETS.match(key)
+        if m is None:
+            plain.append((key, value))
+            continue
+        name, path = m.group(1), re.findall(r"\[([^\[\]]*)\]", m.group(2))
+        node = trees.setdefault(name, {})
+        for i, part in enumerate(path):
+            last = i == len(path) - 1
+            if part == "":  # name[]=a&name[]=b
+                part = str(len(node))
+            if not isinstance(node, dict):
+                raise InvalidParameter(f"{key!r} mixes a value and an object", param=name)
+            if last:
+                node[part] = value
+            else:
+                node = node.setdefault(part, {})
+    for name, tree in trees.items():
+        value = _qs_value(tree)
+        if isinstance(value, list) and all(isinstance(v, str | int) for v in value):
+            plain += [(name, str(v)) for v in value]  # a list of plain values: repeated keys
+        else:
+            plain.append((name, orjson.dumps(value).decode()))
+    return ImmutableMultiDict(plain)
+
+
 def parse_job_options(q: Any, languages: ModelLanguages,
                       ) -> tuple[dict[str, Any], str | None, str | None]:
     """Validated job options, the webhook URL (not yet checked against DNS) and the
     conversation name. ``q`` is the request's query parameters (a multi-dict)."""
+    q = expand_brackets(q)
     for name in q:
         if name not in KNOWN:
             raise InvalidParameter(f"unknown query parameter {name!r}", param=name)
