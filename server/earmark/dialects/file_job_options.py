@@ -130,16 +130,19 @@ def _trackers(raw: str) -> list[dict[str, Any]]:
 _BRACKETS = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)((?:\[[^\[\]]*\])+)$")
 
 
+_SMALL_INT = re.compile(r"^[0-9]{1,9}$")
+
+
 def _qs_value(node: Any) -> Any:
     """A bracket-built node as JSON: dicts keyed 0, 1, ... become lists, digits numbers."""
     if isinstance(node, dict):
         keys = list(node)
-        if keys and all(k.isdigit() for k in keys):
+        if keys and all(_SMALL_INT.match(k) for k in keys):
             return [_qs_value(node[k]) for k in sorted(keys, key=int)]
         return {k: _qs_value(v) for k, v in node.items()}
     if isinstance(node, list):
         return [_qs_value(v) for v in node]
-    return int(node) if node.isdigit() else node
+    return int(node) if _SMALL_INT.match(node) else node
 
 
 def expand_brackets(q: Any) -> Any:
@@ -150,7 +153,8 @@ def expand_brackets(q: Any) -> Any:
 
     plain: list[tuple[str, str]] = []
     trees: dict[str, Any] = {}
-    for key, value in q.multi_items():
+    pairs = [(key, value) for key in dict.fromkeys(q) for value in q.getlist(key)]
+    for key, value in pairs:
         m = _BRACKETS.match(key)
         if m is None:
             plain.append((key, value))
