@@ -76,3 +76,28 @@ def test_redact_kinds_aliases_and_errors() -> None:
     assert "name" in redact_kinds(["true"]) and "date" not in redact_kinds(["pii"])
     with pytest.raises(ValueError):
         redact_kinds(["passwords"])
+
+
+def test_every_assemblyai_policy_is_redacted_or_refused_with_a_reason() -> None:
+    # AssemblyAI's PII policy list: each maps onto detectors here or is refused by name.
+    policies = (
+        "account_number banking_information blood_type credit_card_cvv credit_card_expiration "
+        "credit_card_number date date_interval date_of_birth drivers_license drug duration "
+        "email_address event filename gender_sexuality healthcare_number injury ip_address "
+        "language location location_address location_address_street location_city "
+        "location_coordinate location_country location_state location_zip marital_status "
+        "medical_condition medical_process money_amount nationality number_sequence "
+        "occupation organization organization_medical_facility passport_number password "
+        "person_age person_name phone_number physical_attribute political_affiliation "
+        "religion statistics time url us_social_security_number username vehicle_id "
+        "zodiac_sign").split()
+    refused = []
+    for policy in policies:
+        try:
+            assert redact_kinds([policy]), policy
+        except ValueError as exc:
+            assert "cannot detect" in str(exc), policy
+            refused.append(policy)
+    assert "person_name" not in refused and "location_city" not in refused
+    assert "blood_type" in refused and "password" in refused
+    assert redact_kinds(["location_zip"]) == {"number"}

@@ -26,7 +26,29 @@ ALIASES = {"pci": ("card",), "ssn": ("ssn",), "numbers": ("number",),
            "us_social_security_number": ("ssn",), "location": ("location",),
            "organization": ("organization",), "date": ("date",), "name": ("name",),
            "email": ("email",), "phone": ("phone",), "card": ("card",),
-           "number": ("number",)}
+           "number": ("number",),
+           # AssemblyAI's other policy names, as what the detectors here find: each mapping
+           # redacts at least what the policy names (digits go with "number").
+           "location_address": ("location", "number"),
+           "location_address_street": ("location", "number"),
+           "location_city": ("location",), "location_country": ("location",),
+           "location_state": ("location",), "location_zip": ("number",),
+           "location_coordinate": ("number",),
+           "organization_medical_facility": ("organization",),
+           "date_of_birth": ("date", "number"), "date_interval": ("date", "number"),
+           "time": ("date", "number"), "duration": ("date", "number"),
+           "account_number": ("number",), "banking_information": ("number",),
+           "passport_number": ("number",), "drivers_license": ("number",),
+           "healthcare_number": ("number",), "vehicle_id": ("number",),
+           "number_sequence": ("number",), "credit_card_cvv": ("number",),
+           "credit_card_expiration": ("number",), "person_age": ("number",),
+           "money_amount": ("number",), "statistics": ("number",)}
+# AssemblyAI policies nothing here can find: refused, since their words would stay unredacted.
+UNDETECTABLE = frozenset({
+    "blood_type", "drug", "injury", "medical_condition", "medical_process",
+    "gender_sexuality", "marital_status", "political_affiliation", "religion", "nationality",
+    "language", "event", "occupation", "physical_attribute", "zodiac_sign", "filename",
+    "ip_address", "url", "username", "password"})
 LABELS = {"email": "EMAIL_ADDRESS", "phone": "PHONE_NUMBER", "card": "CREDIT_CARD_NUMBER",
           "ssn": "US_SOCIAL_SECURITY_NUMBER", "number": "NUMBER", "name": "PERSON_NAME",
           "location": "LOCATION", "organization": "ORGANIZATION", "date": "DATE"}
@@ -77,6 +99,9 @@ def redact_kinds(values: Iterable[str]) -> frozenset[str]:
         v = value.strip().lower()
         if v in ("true", ""):
             v = "pii"
+        if v in UNDETECTABLE:
+            raise ValueError(f"{v} (this server cannot detect it, so it would stay "
+                             "unredacted)")
         if v not in ALIASES:
             raise ValueError(v)
         kinds.update(ALIASES[v])

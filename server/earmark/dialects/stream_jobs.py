@@ -193,7 +193,7 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
         try:
             kinds = redact_kinds(req.redact_pii_policies or ["pii"])
         except ValueError as exc:
-            raise InvalidParameter(f"redact_pii_policies: unknown policy {exc}",
+            raise InvalidParameter(f"redact_pii_policies: cannot redact {exc}",
                                    param="redact_pii_policies") from None
     elif req.redact_pii_policies or req.redact_pii_sub:
         raise InvalidParameter("redact_pii_policies and redact_pii_sub need redact_pii",
