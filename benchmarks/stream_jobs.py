@@ -12,7 +12,9 @@ records when each segment callback arrives. It reports:
   (duplicated), and the WER of all the segments' words against the reference, next to
   faster-whisper offline on the same audio (a word dropped at a boundary shows there);
 - words sent in a later segment than the one holding their midpoint: final only after that
-  segment's deadline (``--stream-segment-deadline-s``) had sent it.
+  segment's deadline (``--stream-segment-deadline-s``) had sent it;
+- partial callbacks (the open segment so far), and how soon after a segment's start its
+  first partial arrives (p50).
 
     python benchmarks/stream_jobs.py [--workload continuous|gapped] [--seconds 90]
                                      [--deadline-s 1.5]
@@ -125,8 +127,14 @@ def main() -> None:
             publisher.kill()
             proc.terminate()
             proc.wait(30)
-    segments = [(t, b["data"]) for t, b in receiver.got
-                if b.get("task_id") == task and b["data"].get("status", 0) == 0]
+    mine = [(t, b["data"]) for t, b in receiver.got if b.get("task_id") == task]
+    partials = [(t, d) for t, d in mine if d.get("message_type") == "PartialTranscript"]
+    segments = [(t, d) for t, d in mine if d.get("status", 0) == 0
+                and d.get("message_type") != "PartialTranscript"]
+    # First partial of each segment: how soon its words start to show.
+    first_partial: dict[int, float] = {}
+    for t, d in partials:
+        first_partial.setdefault(d["segment_index"], t - (t0 + float(d["segment_start_time"])))
     latency, seg_words, late = [], [], 0
     for t, d in segments:
         end = float(d["segment_end_time"])
@@ -146,7 +154,8 @@ def main() -> None:
         "segments": len(segments),
         "callback_p50_s": pct(latency, 50), "callback_p90_s": pct(latency, 90),
         "callback_max_s": max(latency) if latency else None,
-        "deadline_s": args.deadline_s,
+        "deadline_s": args.deadline_s, "partial_callbacks": len(partials),
+        "first_partial_after_segment_start_p50_s": pct(list(first_partial.values()), 50),
         "words": sum(len(ws) for ws in seg_words), "duplicated_at_boundaries": duplicated,
         "words_in_a_later_segment": late,
         "wer_segments": wer([reference], [text]),

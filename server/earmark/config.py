@@ -159,6 +159,9 @@ class Settings(BaseSettings):
         1.0, ge=0, le=60, description="a stream-job segment's callback goes at most this long "
         "after the segment's end (stream time), with the words final by then; a word final "
         "later goes in the next segment (0: wait until all of its words are final)")
+    stream_partial_callbacks: bool = Field(True, description="stream jobs also send the open "
+                                           "segment's words so far (message_type "
+                                           "PartialTranscript), at most once a second")
     stream_no_data_s: float = Field(60.0, gt=0, description="a stream job stops (status 15) "
                                     "after this long with no audio arriving (s; silence and "
                                     "music are audio)")

@@ -117,3 +117,13 @@ def test_without_a_deadline_a_segment_waits_for_its_words() -> None:
     assert a.segments_to_send() == []
     with pytest.raises(ValueError):
         SegmentAssembler(5 * S, deadline_s=-1)
+
+
+def test_the_open_segment_is_its_finals_then_the_interim_words_after_them() -> None:
+    a = SegmentAssembler(5 * S, first_index=2, offset_samples=10 * S)
+    a.receive_words([w("one", 1, 1.5)])  # stream time 11-11.5 s: segment 2
+    interim = [w("one", 1, 1.5), w("two", 2, 2.5), w("later", 6, 6.5)]  # "later": segment 3
+    seg = a.open_segment(interim)
+    assert (seg.index, seg.start_sample, seg.end_sample) == (2, 10 * S, 15 * S)
+    assert seg.text == "one two"  # the final "one" once, then what is not final yet
+    assert a.segments_to_send() == [] and a.open_segment([]).text == "one"  # nothing consumed

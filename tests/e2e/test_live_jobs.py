@@ -257,8 +257,12 @@ def test_bad_tagging_requests_are_400(client, body) -> None:
 
 
 # ----------------------------------------------------------------------- stream jobs
-def callbacks(receiver: WebhookReceiver) -> list[dict]:
-    return [orjson.loads(r.body) for r in receiver.accepted()]
+def callbacks(receiver: WebhookReceiver, *, partials: bool = False) -> list[dict]:
+    """The callbacks received, in order: segments and the stop (with ``partials``, the
+    partial callbacks of open segments too)."""
+    got = [orjson.loads(r.body) for r in receiver.accepted()]
+    return [c for c in got
+            if partials or c["data"].get("message_type") != "PartialTranscript"]
 
 
 def wait_stopped(receiver: WebhookReceiver, timeout_s: float = 120) -> list[dict]:
@@ -280,7 +284,8 @@ def check_segments(got: list[dict], task_id: str) -> None:
         assert end - start == pytest.approx(5.0) or c is got[-2]
         for w in c["data"]["transcript"]["words"]:
             mid = (w["start"] + w["end"]) / 2
-            assert last_mid <= mid < end * 1000 + 1, (c["data"]["segment_index"], w)
+            assert last_mid <= mid < end * 1000 + 1, (c["data"]["segment_index"], w, [
+                (x["text"], x["start"], x["end"]) for x in c["data"]["transcript"]["words"]])
             last_mid = mid
 
 
@@ -338,6 +343,37 @@ def test_stream_job_stop_gives_14_and_silence_gives_15(client, http_base, media)
     assert got[-1]["data"]["status"] == 15 and "ended" in got[-1]["data"]["message"]
     assert len(got) >= 40 // 5
     assert all(not (c["data"]["transcript"] or {}).get("words") for c in got)
+
+
+def test_partial_callbacks_come_before_their_segment_and_match_it(client, media) -> None:
+    proc, live_url = realtime_source(media[0])
+    try:
+        with WebhookReceiver() as receiver:
+            client.put("/v1/settings/webhook", json={"url": receiver.url})
+            task = client.post("/serve/api/v2/audio-stream/start", json={
+                "audio_url": live_url}).json()["data"]["task_id"]
+            wait_stopped(receiver)
+            everything = callbacks(receiver, partials=True)
+    finally:
+        proc.kill()
+        proc.wait()
+    partial = [c for c in everything if c["data"].get("message_type") == "PartialTranscript"]
+    final = [c for c in everything if c["data"].get("message_type") == "FinalTranscript"]
+    assert partial and final, everything
+    check_segments(callbacks(receiver), task)  # the segments are as without partials
+    sent: set[int] = set()
+    for c in everything:
+        data = c["data"]
+        if data.get("message_type") == "PartialTranscript":
+            assert data["segment_index"] not in sent  # never after its own segment
+            assert data["transcript"]["status"] == "processing" and data["transcript"]["text"]
+        elif data.get("transcript") is not None:
+            sent.add(data["segment_index"])
+    # A segment's last partial is near what it became (interims are greedy; finals beam).
+    by_index = {c["data"]["segment_index"]: c["data"]["transcript"]["text"] for c in final}
+    lasts = {c["data"]["segment_index"]: c["data"]["transcript"]["text"] for c in partial}
+    close = [wer([by_index[i]], [text]) for i, text in lasts.items() if by_index.get(i)]
+    assert close and np.median(close) < 0.5, (lasts, by_index)
 
 
 def test_a_source_that_fails_stops_with_15_not_minus_1(client, http_base) -> None:

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -71,6 +71,16 @@ _STATUS = {"stopped": (USER_STOPPED, "stopped by the user"),
            "ended": (NO_DATA, "the stream ended"),
            "unreachable": (NO_DATA, "no audio data"),
            "failed": (ERROR, "processing failed")}
+
+
+PARTIAL_EVERY_S = 1.0  # at most one partial callback a second per task
+
+
+@dataclass(frozen=True)
+class _Partial:
+    """The open segment as it stands, for a partial callback."""
+
+    segment: Segment
 
 
 class StreamJobs:
@@ -151,7 +161,17 @@ class StreamJobs:
                                   assembler_offset) if options.redacted_audio else None
         writer = asyncio.create_task(self._write(task, writes, languages, redacted, channels))
 
+        partials = settings.stream_partial_callbacks and redacted is None
+        last_partial: list[Any] = [0.0, ""]  # when the last partial went, and its text
+
         def on_event(event: Event) -> None:
+            if isinstance(event, Transcript) and not event.is_final and partials:
+                now = time.monotonic()
+                if now - last_partial[0] >= PARTIAL_EVERY_S:
+                    seg = assembler.open_segment(event.words)
+                    if seg.words and seg.text != last_partial[1]:
+                        last_partial[:] = [now, seg.text]
+                        writes.put_nowait(_Partial(seg))
             if isinstance(event, Transcript) and event.is_final:
                 assembler.receive_words(event.words)
                 if event.language and event.words:
@@ -210,6 +230,12 @@ class StreamJobs:
             if options.iab_categories or options.topics else None
         model = self.app.state.engine.model_name  # what runs, whatever speech_models asked
         while (seg := await writes.get()) is not None:
+            if isinstance(seg, _Partial):
+                body = orjson.dumps(segment_callback(task.id, seg.segment, options,
+                                                     speech_model=model, partial=True)).decode()
+                if await asyncio.to_thread(self.store.record_partial, task, body=body):
+                    self.app.state.webhooks.wake()
+                continue
             sentiment, entities, highlights = None, (), ()
             audio_url = None
             if redacted is not None:

@@ -112,6 +112,24 @@ class SegmentAssembler:
         if end > self._next * self.segment_samples or self._words:
             self._cut(end=max(end, self._next * self.segment_samples))
 
+    def open_segment(self, interim: Iterable[Word]) -> Segment:
+        """The segment still open, as it stands: its final words so far (a late word of an
+        earlier segment included, as it will be sent) and then ``interim`` (this run's
+        samples), the words not final yet. For partial callbacks; nothing is consumed."""
+        start = self._next * self.segment_samples
+        stop = start + self.segment_samples
+
+        def inside(w: Word) -> bool:
+            return (w.start_sample + w.end_sample) // 2 < stop
+
+        final = [w for w in self._words if inside(w)]
+        after = final[-1].end_sample if final else -1
+        guess = [replace(w, start_sample=w.start_sample + self._offset,
+                         end_sample=w.end_sample + self._offset)
+                 for w in interim if w.text.strip()]
+        guess = [w for w in guess if inside(w) and w.start_sample >= after]
+        return Segment(self._next, start, stop, tuple(final + guess))
+
     def segments_to_send(self) -> list[Segment]:
         ready, self._ready = self._ready, []
         return ready

@@ -476,6 +476,11 @@ class StreamSession:
         floor = max(lo, self._last_word_end or 0)
         placed: list[Word] = []
         for word in words:
+            if floor > hi:
+                # The words before ran past this request's audio (agreed from a longer
+                # interim): nothing is left here to hear, and clamping one back to ``hi``
+                # would put it before its predecessor.
+                break
             start = min(max(word.start_sample, floor), hi)
             end = min(max(word.end_sample, start), hi)
             placed.append(Word(word.text, start, end, word.probability))

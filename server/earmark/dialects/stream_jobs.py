@@ -293,7 +293,8 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
                      redacted_audio_url: str | None = None,
                      channels: int = 1,
                      language_confidence: float | None = None,
-                     speech_model: str | None = None) -> dict[str, Any]:
+                     speech_model: str | None = None,
+                     partial: bool = False) -> dict[str, Any]:
     """One callback body. Times are stream time (``audio_start_from`` counts from 0);
     ``segment`` holds the words after the text options."""
     offset = options.start_from_s
@@ -381,8 +382,12 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
                                    "text": text,
                                    "start": _ms(start, offset), "end": _ms(end, offset)}
                                   for label, text, start, end in entities]
-    return _envelope(task_id, segment.index, segment.start_sample, segment.end_sample, offset,
+    if partial:  # the open segment so far: its final callback follows with the same index
+        transcript["status"] = "processing"
+    body = _envelope(task_id, segment.index, segment.start_sample, segment.end_sample, offset,
                      status, message, transcript)
+    body["data"]["message_type"] = "PartialTranscript" if partial else "FinalTranscript"
+    return body
 
 
 @dataclass(frozen=True)

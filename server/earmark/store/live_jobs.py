@@ -168,6 +168,19 @@ class LiveJobStore:
                     url=task.webhook_url, body=body, now=now)
         return True
 
+    def record_partial(self, task: StreamTask, *, body: str) -> bool:
+        """A partial callback of the open segment: queued in order with the segments, with
+        nothing recorded as sent (a resumed task sends that segment whole)."""
+        now = self.clock()
+        with self.db.begin() as conn:
+            running = conn.execute(select(stream_tasks.c.id).where(
+                stream_tasks.c.id == task.id, stream_tasks.c.state == "running")).first()
+            if running is None:
+                return False
+            enqueue(conn, kind="stream", subject=task.id, owner=task.owner,
+                    url=task.webhook_url, body=body, now=now)
+        return True
+
     def stop_stream(self, task: StreamTask, *, status: int, reason: str, body: str) -> bool:
         now = self.clock()
         with self.db.begin() as conn:
