@@ -164,3 +164,23 @@ def test_topics_speakers_and_categories_in_a_callback() -> None:
     assert t["custom_topics_result"]["results"][0]["labels"] == [
         {"relevance": 0.9, "label": "football"}]
     assert t["topics"] == ["football", "cooking"]
+
+
+def test_sentiment_is_one_result_per_sentence() -> None:
+    from earmark.dialects.stream_jobs import sentences_of
+
+    options = stream_options(StreamStartRequest(audio_url="rtmp://x/live", punctuate=True,
+                                                format_text=True, sentiment_analysis=True),
+                             ModelLanguages())
+    said = (Word(" What", 0, 3000, 0.9), Word(" a", 3000, 4000, 0.9),
+            Word(" goal!", 4000, 8000, 0.9), Word(" The", 9000, 10000, 0.9),
+            Word(" keeper", 10000, 14000, 0.9), Word(" slipped.", 14000, 20000, 0.9))
+    parts = sentences_of(said)
+    assert [len(p) for p in parts] == [3, 3]
+    seg = Segment(0, 0, 5 * S, said)
+    got = segment_callback("t1", seg, options, sentiment=((3, "positive", 0.6),
+                                                           (3, "negative", -0.4)))
+    results = got["data"]["transcript"]["sentiment_analysis_results"]
+    assert [(r["text"], r["sentiment"], r["start"], r["end"]) for r in results] == [
+        ("What a goal!", "POSITIVE", 0, 500), ("The keeper slipped.", "NEGATIVE", 562, 1250)]
+    assert results[1]["confidence"] == 0.4

@@ -44,6 +44,7 @@ from earmark.dialects.stream_jobs import (
     StreamStartRequest,
     error_callback,
     segment_callback,
+    sentences_of,
     stop_callback,
     stream_options,
 )
@@ -252,6 +253,12 @@ class StreamJobs:
                 entities = tuple((e.label, e.text, e.start_sample, e.end_sample)
                                  for e in done.entities)
                 highlights = tuple((h.text, h.rank, h.times) for h in done.highlights)
+                if options.text.sentiment:  # one result per sentence, as the hosted API
+                    parts = sentences_of(seg.words)
+                    found = await asyncio.wrap_future(worker.sentiments(
+                        [" ".join(w.text.strip() for w in p) for p in parts]))
+                    sentiment = tuple((len(p), f.label, f.score)
+                                      for p, f in zip(parts, found, strict=True))
             safety: tuple[tuple[str, float], ...] = ()
             tagger = self.app.state.engine.tag_worker
             if options.content_safety and seg.words and tagger is not None:

@@ -282,7 +282,8 @@ def _ms(sample: int, offset_s: float) -> int:
 
 def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
                      status: int = SUCCESS, message: str = "success",
-                     sentiment: tuple[str, float] | None = None,
+                     sentiment: tuple[str, float] | tuple[tuple[int, str, float], ...]
+                     | None = None,
                      language: str | None = None,
                      highlights: tuple[tuple[str, float, tuple[tuple[int, int], ...]], ...] = (),
                      safety: tuple[tuple[str, float], ...] = (),
@@ -337,10 +338,8 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
         transcript["redacted_audio_url"] = redacted_audio_url
     if options.text.sentiment:
         transcript["sentiment_analysis"] = True
-        transcript["sentiment_analysis_results"] = [] if sentiment is None or not words else [{
-            "text": transcript["text"], "start": words[0]["start"], "end": words[-1]["end"],
-            "sentiment": sentiment[0].upper(), "confidence": round(abs(sentiment[1]), 3),
-            "speaker": _main_speaker(words)}]
+        transcript["sentiment_analysis_results"] = _sentiment_results(
+            sentiment, segment.words, options) if words else []
     if options.text.highlights:
         transcript["auto_highlights"] = True
         transcript["auto_highlights_result"] = {"status": "success", "results": [
@@ -432,6 +431,47 @@ def utterances(words: list[dict[str, Any]]) -> list[dict[str, Any]]:
         u["text"] = " ".join(w["text"] for w in u["words"])
         u["confidence"] = round(sum(w["confidence"] for w in u["words"]) / len(u["words"]), 3)
     return out
+
+
+def sentences_of(words: Sequence[Word]) -> list[tuple[Word, ...]]:
+    """The words in sentences: each ends at a word ending with . ? or ! (or at the end)."""
+    out: list[tuple[Word, ...]] = []
+    current: list[Word] = []
+    for w in words:
+        current.append(w)
+        if w.text.strip().rstrip("\"')\u201d").endswith((".", "?", "!")):
+            out.append(tuple(current))
+            current = []
+    if current:
+        out.append(tuple(current))
+    return out
+
+
+def _sentiment_results(sentiment: Any, said: Sequence[Word],
+                       options: StreamOptions) -> list[dict[str, Any]]:
+    """``sentiment``: per sentence (word count, label, score) in the order of ``said``, or
+    one (label, score) for the whole segment."""
+    if not sentiment:
+        return []
+    if isinstance(sentiment[0], str):  # one for the segment
+        sentiment = ((len(said), sentiment[0], sentiment[1]),)
+    results, at = [], 0
+    offset = options.start_from_s
+    for count, label, score in sentiment:
+        part = said[at:at + count]
+        at += count
+        shown = [(w, t) for w, spelled in _spelled(part, options)
+                 if (t := _word_text(w, options, spelled))]
+        if not shown:
+            continue
+        speakers = [{"speaker": speaker_name(w.speaker) if options.speaker_labels else None}
+                    for w, _ in shown]
+        results.append({"text": " ".join(t for _, t in shown),
+                        "start": _ms(shown[0][0].start_sample, offset),
+                        "end": _ms(shown[-1][0].end_sample, offset),
+                        "sentiment": label.upper(), "confidence": round(abs(score), 3),
+                        "speaker": _main_speaker(speakers)})
+    return results
 
 
 def _main_speaker(words: list[dict[str, Any]]) -> str | None:
