@@ -315,6 +315,8 @@ def test_topics_and_summary(client, speak) -> None:
     assert "Sports" in [t["text"] for t in topics]
     summary = client.get(f"/v1/conversations/{conv}/summary", headers=auth()).json()
     texts = {m["text"]: m["id"] for m in messages(client, conv)}
+    sports = next(t for t in topics if t["text"] == "Sports")
+    assert sports["messageIds"] and set(sports["messageIds"]) <= set(texts.values())
     assert summary["summary"] and all(s["text"] in texts for s in summary["summary"])
     assert all(s["messageRefs"][0]["id"] == texts[s["text"]] for s in summary["summary"])
 

@@ -281,23 +281,36 @@ async def topics(request: Request, conversationId: str) -> dict[str, Any]:  # no
     if engine.tag_worker is None:
         raise NotReady("topics need the tag model, which this server runs without "
                        "(--no-tagging)")
-    words = [w for j in jobs for m in results.get(j.id, ()) for w in m["text"].split()]
-    # The sentence model reads ~250 tokens: score passages and average, weighted by words.
-    passages = [" ".join(words[i:i + TOPIC_PASSAGE_WORDS])
-                for i in range(0, len(words), TOPIC_PASSAGE_WORDS)]
+    # The sentence model reads ~250 tokens: score passages of whole messages (about
+    # TOPIC_PASSAGE_WORDS words each) and average, weighted by words. A topic's messageIds
+    # are the messages of the passages where it scored over its own threshold.
+    passages: list[tuple[list[str], list[str]]] = []  # (message ids, words)
+    for job in jobs:
+        for k, m in enumerate(results.get(job.id, ())):
+            if not passages or len(passages[-1][1]) >= TOPIC_PASSAGE_WORDS:
+                passages.append(([], []))
+            passages[-1][0].append(f"{job.id}-{k}")  # the ids of messages_body
+            passages[-1][1].extend(m["text"].split())
+    total_words = sum(len(words) for _, words in passages) or 1
     totals: dict[str, float] = {}
     bars: dict[str, float] = {}
-    for passage in passages:
+    where: dict[str, list[str]] = {}
+    for ids, words in passages:
+        if not words:
+            continue
         scored = await asyncio.wrap_future(
-            engine.tag_worker.submit(engine.catalogue, passage, None))
-        weight = len(passage.split()) / len(words)
+            engine.tag_worker.submit(engine.catalogue, " ".join(words), None))
+        weight = len(words) / total_words
         for t in scored.topics:
             totals[t.name] = totals.get(t.name, 0.0) + weight * t.score
             bars[t.name] = t.threshold
+            if t.score >= t.threshold:
+                where.setdefault(t.name, []).extend(ids)
     found = sorted(((name, score) for name, score in totals.items() if score >= bars[name]),
                    key=lambda item: -item[1])
     return {"topics": [{"id": name, "text": name, "type": "topic", "score": round(score, 3),
-                        "messageIds": [], "parentRefs": []} for name, score in found]}
+                        "messageIds": list(dict.fromkeys(where.get(name, ()))),
+                        "parentRefs": []} for name, score in found]}
 
 
 async def _transcript(request: Request, conversation_id: str) -> tuple[Any, list[Any], list[Any]]:
