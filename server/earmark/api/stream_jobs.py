@@ -439,6 +439,8 @@ def _ok(data: Any) -> dict[str, Any]:
 class StartData(BaseModel):
     task_id: str
     message: str
+    ignored: list[str] | None = Field(None, description="options sent for a feature left off "
+                                      "(e.g. summary_type without summarization): no effect")
 
 
 class Envelope(BaseModel, Generic[T]):
@@ -486,7 +488,7 @@ def _ready(request: Request) -> Any:
     return app.state.live_jobs
 
 
-@streams.post("/audio-stream/start", response_model=StartOut,
+@streams.post("/audio-stream/start", response_model=StartOut, response_model_exclude_none=True,
              summary="Start transcribing a live stream in 5-second segments")
 async def start_stream(request: Request, body: StreamStartRequest) -> dict[str, Any]:
     store = _ready(request)
@@ -512,7 +514,8 @@ async def start_stream(request: Request, body: StreamStartRequest) -> dict[str, 
     if options.redacted_audio:
         await request.app.state.stream_jobs.sweep()
     return _ok({"task_id": task.id, "message": "Audio stream transcription started "
-                "successfully"})
+                "successfully", **({"ignored": list(options.ignored)} if options.ignored
+                                   else {})})
 
 
 @streams.post("/audio-stream/stop/{task_id}", response_model=StartOut,

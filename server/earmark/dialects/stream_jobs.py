@@ -116,6 +116,7 @@ class StreamOptions:
     multichannel: bool = False  # each channel of the source transcribed on its own
     # A segment whose detected language is less sure than this is an error callback (-1).
     language_threshold: float | None = None
+    ignored: tuple[str, ...] = ()  # options sent for a feature left off: no effect
 
 
 @dataclass(frozen=True)
@@ -130,29 +131,36 @@ class Chapter:
 
 
 def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> StreamOptions:
-    """Validates a start request. Raises InvalidParameter naming the first bad option."""
+    """Validates a start request. Raises InvalidParameter naming the first bad option.
+
+    An option that only refines a feature left off (``summary_type`` without
+    ``summarization``, ``topics`` without ``custom_topics``...) has no effect, as on the
+    hosted API, whose own example sends them all with placeholders; such options are named
+    in ``StreamOptions.ignored`` (and in the start answer)."""
+    ignored: list[str] = []
+
+    def unused(*names: str) -> None:
+        ignored.extend(n for n in names if getattr(req, n) not in (None, 0, 0.0, [], {}, ""))
+
     for name in NOT_YET_FLAGS:
         if getattr(req, name):
             raise InvalidParameter(f"{name} is not available on this server yet", param=name)
     for name in NOT_YET_VALUES:
         if getattr(req, name):
             raise InvalidParameter(f"{name} is not available on this server yet", param=name)
-    if req.summary_model or req.summary_type:
-        if not req.summarization:
-            raise InvalidParameter("summary_model and summary_type need summarization",
-                                   param="summarization")
+    if not req.summarization:
+        unused("summary_model", "summary_type")
+    elif req.summary_model or req.summary_type:
         if req.summary_type not in (None, *SUMMARY_TYPES):
             raise InvalidParameter(f"summary_type is one of {', '.join(SUMMARY_TYPES)}",
                                    param="summary_type")
-    if req.speakers_expected and not req.speaker_labels:
-        raise InvalidParameter("speakers_expected needs speaker_labels",
-                               param="speakers_expected")
-    if req.speakers_expected > MAX_SPEAKERS:
+    if not req.speaker_labels:
+        unused("speakers_expected")
+    elif req.speakers_expected > MAX_SPEAKERS:
         raise InvalidParameter(f"speakers_expected is at most {MAX_SPEAKERS}",
                                param="speakers_expected")
-    if req.language_confidence_threshold and not req.language_detection:
-        raise InvalidParameter("language_confidence_threshold needs language_detection",
-                               param="language_confidence_threshold")
+    if not req.language_detection:
+        unused("language_confidence_threshold")
     if req.language_detection:
         if not languages.multilingual:
             raise InvalidParameter(f"language_detection: {languages.refusal('auto')}",
@@ -172,13 +180,15 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
         if not topics or len(topics) > MAX_TOPICS or any(len(t) > 100 for t in topics):
             raise InvalidParameter(f"custom_topics needs topics: 1-{MAX_TOPICS} phrases of at "
                                    "most 100 characters", param="topics")
-    elif req.topics:
-        raise InvalidParameter("topics needs custom_topics", param="custom_topics")
+    else:
+        unused("topics")
     if req.audio_end_at and req.audio_end_at <= req.audio_start_from:
         raise InvalidParameter("audio_end_at must be after audio_start_from",
                                param="audio_end_at")
     spelling: dict[str, str] = {}
     for item in req.custom_spelling or ():
+        if not item:
+            continue  # {}: the hosted example's placeholder item
         sources, target = item.get("from"), item.get("to")
         if (not isinstance(sources, list) or not sources or not isinstance(target, str)
                 or not all(isinstance(s, str) and s.strip() for s in sources)):
@@ -195,9 +205,8 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
         except ValueError as exc:
             raise InvalidParameter(f"redact_pii_policies: cannot redact {exc}",
                                    param="redact_pii_policies") from None
-    elif req.redact_pii_policies or req.redact_pii_sub:
-        raise InvalidParameter("redact_pii_policies and redact_pii_sub need redact_pii",
-                               param="redact_pii")
+    else:
+        unused("redact_pii_policies", "redact_pii_sub")
     redacted_audio = None
     if req.redact_pii_audio:
         if not req.redact_pii:
@@ -206,9 +215,8 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
         if redacted_audio not in ("mp3", "wav"):
             raise InvalidParameter("redact_pii_audio_quality is mp3 or wav",
                                    param="redact_pii_audio_quality")
-    elif req.redact_pii_audio_quality:
-        raise InvalidParameter("redact_pii_audio_quality needs redact_pii_audio",
-                               param="redact_pii_audio")
+    else:
+        unused("redact_pii_audio_quality")
     if req.multichannel and req.speaker_labels:
         raise InvalidParameter("multichannel gives each channel its own words (a speaker per "
                                "channel); it cannot be combined with speaker_labels",
@@ -216,7 +224,7 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
     if req.multichannel and req.redact_pii_audio:
         raise InvalidParameter("redact_pii_audio is for one-channel streams; it cannot be "
                                "combined with multichannel", param="multichannel")
-    sub = req.redact_pii_sub or "entity_name"
+    sub = (req.redact_pii_sub if req.redact_pii else None) or "entity_name"
     if sub not in ("entity_name", "hash"):
         raise InvalidParameter("redact_pii_sub is entity_name or hash", param="redact_pii_sub")
     text = TextOptions(profanity=req.filter_profanity, redact=kinds, redact_sub=sub,
@@ -225,11 +233,13 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
     return StreamOptions(req.audio_url, language, req.punctuate, req.format_text,
                          req.audio_start_from / 1000, (req.audio_end_at / 1000) or None,
                          req.speech_threshold or None, spelling, text, req.content_safety,
-                         req.summarization, req.summary_type or "paragraph",
+                         req.summarization,
+                         (req.summary_type if req.summarization else None) or "paragraph",
                          req.auto_chapters, req.speaker_labels,
-                         req.speakers_expected or None, req.iab_categories, topics,
-                         redacted_audio, req.multichannel,
-                         req.language_confidence_threshold or None)
+                         (req.speakers_expected if req.speaker_labels else 0) or None,
+                         req.iab_categories, topics, redacted_audio, req.multichannel,
+                         (req.language_confidence_threshold if req.language_detection
+                          else 0) or None, tuple(ignored))
 
 
 def _bare(word: Word) -> str:
