@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from earmark.api.auth import KeyRing, Principal, TokenIssuer, limit
+from earmark.auth import KeyRing, Principal, TokenIssuer, limit
 from earmark.config import Settings
 from earmark.errors import RateLimited
 from earmark.store.db import open_database

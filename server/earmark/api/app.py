@@ -16,12 +16,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from earmark import __version__
-from earmark.api import auth
+from earmark import __version__, auth
 from earmark.api.auth_routes import router as auth_router
 from earmark.api.job_routes import router as job_router
 from earmark.api.listen_routes import router as listen_router
-from earmark.api.metrics import AppMetrics
 from earmark.api.request_guard import RequestGuard, body_limits
 from earmark.api.stream_jobs import SEED_BASE, StreamJobs
 from earmark.api.stream_jobs import router as stream_job_router
@@ -46,6 +44,7 @@ from earmark.ingest.url_safety import parse_networks
 from earmark.ingest.webrtc import WebRtcPeers
 from earmark.ingest.webrtc import router as webrtc_router
 from earmark.ingest.websocket import router as websocket_router
+from earmark.metrics import AppMetrics
 from earmark.store.db import open_database
 from earmark.store.jobs import JobStore
 from earmark.store.keys import KeyStore

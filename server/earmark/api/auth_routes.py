@@ -10,7 +10,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from earmark.api.auth import key_from_request, request_principal
+from earmark.api.auth import request_principal
+from earmark.auth import key_from_request
 from earmark.errors import InvalidParameter
 
 router = APIRouter()

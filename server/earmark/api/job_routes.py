@@ -17,8 +17,9 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from earmark.api.auth import limit, request_owner, request_principal
+from earmark.api.auth import request_owner, request_principal
 from earmark.api.webhooks import check_webhook_url, owner_secret
+from earmark.auth import limit
 from earmark.core.summary import chapter_spans, pick_sentences, summary_size
 from earmark.dialects.file_job_options import parse_job_options
 from earmark.dialects.file_jobs import (

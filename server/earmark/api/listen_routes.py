@@ -24,9 +24,10 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from earmark.api.auth import limit, request_principal
+from earmark.api.auth import request_principal
 from earmark.api.job_routes import receive_upload
 from earmark.api.webhooks import check_webhook_url
+from earmark.auth import limit
 from earmark.dialects.deepgram_prerecorded import (
     PrerecordedOptions,
     error_body,

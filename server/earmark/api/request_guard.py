@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from earmark.api.auth import TOKEN_PREFIX, key_from_request
+from earmark.auth import TOKEN_PREFIX, key_from_request
 from earmark.errors import EarmarkError, PayloadTooLarge, Unauthorized
 
 Scope = MutableMapping[str, Any]

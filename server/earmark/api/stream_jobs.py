@@ -22,8 +22,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from earmark.api.auth import limit, request_owner, request_principal
+from earmark.api.auth import request_owner, request_principal
 from earmark.api.webhooks import check_webhook_url
+from earmark.auth import limit
 from earmark.core import SAMPLE_RATE
 from earmark.core.audio import AudioBuffer
 from earmark.core.events import Event, Transcript, Word

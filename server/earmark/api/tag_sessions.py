@@ -15,8 +15,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from earmark.api.auth import key_from_request, request_principal
+from earmark.api.auth import request_principal
 from earmark.api.webhooks import check_webhook_url, owner_secret
+from earmark.auth import key_from_request
 from earmark.core import SAMPLE_RATE
 from earmark.core.events import Event, Tags, Transcript
 from earmark.dialects.chatsight import (

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from earmark.api.auth import LOCAL, Principal, authenticate, limit, spend_request
+from earmark.auth import LOCAL, Principal, authenticate, limit, spend_request
 from earmark.config import Settings
 from earmark.core.audio import PcmDecoder
 from earmark.core.events import Event, Transcript

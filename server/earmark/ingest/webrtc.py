@@ -26,7 +26,7 @@ import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from earmark.api.auth import key_from_request
+from earmark.auth import key_from_request
 from earmark.config import Settings
 from earmark.core.audio import PcmDecoder
 from earmark.core.events import Event

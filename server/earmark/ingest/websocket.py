@@ -16,8 +16,7 @@ from fastapi import APIRouter, WebSocket
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketState
 
-from earmark.api.auth import key_from_request
-from earmark.api.metrics import AppMetrics
+from earmark.auth import key_from_request
 from earmark.config import Settings
 from earmark.core.audio import PcmDecoder
 from earmark.core.events import Event, Transcript
@@ -55,6 +54,7 @@ from earmark.live.channels import ChannelGroup
 from earmark.live.outbox import Outbox
 from earmark.live.runner import LiveRunner
 from earmark.live.wall_clock import TICK_S, WallClockFollow
+from earmark.metrics import AppMetrics
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
