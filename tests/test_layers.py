@@ -65,3 +65,18 @@ def test_the_contract_sees_a_wrong_import(tmp_path) -> None:
     bad = tmp_path / "x.py"
     bad.write_text("def f():\n    from earmark.api.app import create_app\n")
     assert "api" in our_imports(bad)
+
+
+def test_every_error_a_client_can_see_is_in_errors_py() -> None:
+    """One tree: a class that reaches clients (an EarmarkError) is defined in errors.py."""
+    outside = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "errors.py" and path.parent == PACKAGE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ClassDef) and any(
+                    getattr(b, "id", None) == "EarmarkError"
+                    or getattr(getattr(b, "value", None), "id", None) == "errors"
+                    for b in node.bases):
+                outside.append(f"{path.relative_to(PACKAGE)}: {node.name}")
+    assert not outside, outside

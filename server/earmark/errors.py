@@ -153,3 +153,35 @@ def retry_headers(err: EarmarkError) -> dict[str, str] | None:
     if err.http_status == 503:
         return {"Retry-After": "5"}
     return None
+
+
+class SourceError(EarmarkError):
+    """The URL could not be pulled (404, TLS, no audio, gave up reconnecting...)."""
+
+    code = "SOURCE_FAILED"
+    http_status = 400
+    close_code = 1008
+
+
+class TooManyJobs(EarmarkError):
+    """The key has as many unfinished jobs as it may (seed 003's 429)."""
+
+    code = "TOO_MANY_JOBS"
+    http_status = 429
+    close_code = 1008
+
+    def to_dict(self) -> dict[str, object]:
+        # The seed's documented 429 body, plus our stable code.
+        return {"statusCode": 429, "message": self.message, "code": self.code}
+
+
+class TooManyStreams(EarmarkError):
+    code = "TOO_MANY_STREAMS"
+    http_status = 429
+    close_code = 1008
+
+
+class SlowConsumer(EarmarkError):
+    code = "SLOW_CONSUMER"
+    http_status = 429
+    close_code = 1008

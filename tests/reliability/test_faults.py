@@ -14,8 +14,9 @@ import pytest
 
 from earmark.config import Settings
 from earmark.core.jobs import gives_up, retry_delay_s
+from earmark.errors import SlowConsumer
 from earmark.ingest.url_source import SourceConfig, UrlSource
-from earmark.live.outbox import Outbox, SlowConsumer
+from earmark.live.outbox import Outbox
 from tests.conftest import running_server, silence_pcm
 from tests.e2e.client import stream, wait_job, wav_bytes
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from earmark.core.jobs import JobStatus
-from earmark.errors import NotFound
+from earmark.errors import NotFound, TooManyJobs
 from earmark.store.db import open_database
-from earmark.store.jobs import JobStore, TooManyJobs
+from earmark.store.jobs import JobStore
 from earmark.store.webhooks import Outbox
 
 

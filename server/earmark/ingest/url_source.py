@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlunsplit
 
 from earmark.core.events import SourceStatus
-from earmark.errors import EarmarkError, InvalidParameter
+from earmark.errors import InvalidParameter, SourceError
 from earmark.ingest.egress_proxy import ignore_no_proxy
 from earmark.ingest.url_safety import pinned_url, resolve_checked
 
@@ -33,14 +33,6 @@ FFMPEG_PROTOCOLS = "http,https,tcp,tls,crypto,rtmp,rtmps,rtsp,rtsps,rtp,udp,srtp
 
 class _DurationReached(Exception):
     """The pull reached ``max_duration_s``: an end, not a fault to retry."""
-
-
-class SourceError(EarmarkError):
-    """The URL could not be pulled (404, TLS, no audio, gave up reconnecting...)."""
-
-    code = "SOURCE_FAILED"
-    http_status = 400
-    close_code = 1008
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from earmark.errors import (
     FrameTooLarge,
     IdleTimeout,
     Overloaded,
+    SourceError,
     retry_headers,
 )
 from earmark.inference.engine import Engine
@@ -49,7 +50,7 @@ from earmark.ingest.admission import (
     resolve_tags,
 )
 from earmark.ingest.url_safety import check_url, parse_networks
-from earmark.ingest.url_source import SourceConfig, SourceError, UrlSource
+from earmark.ingest.url_source import SourceConfig, UrlSource
 from earmark.live.channels import ChannelGroup
 from earmark.live.outbox import Outbox
 from earmark.live.runner import LiveRunner

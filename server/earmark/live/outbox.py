@@ -5,13 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from earmark.errors import EarmarkError
-
-
-class SlowConsumer(EarmarkError):
-    code = "SLOW_CONSUMER"
-    http_status = 429
-    close_code = 1008
+from earmark.errors import SlowConsumer
 
 
 class Outbox:

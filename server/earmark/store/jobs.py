@@ -19,23 +19,11 @@ import orjson
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 
 from earmark.core.jobs import JobStatus, can_move
-from earmark.errors import EarmarkError, NotFound
+from earmark.errors import NotFound, TooManyJobs
 from earmark.store.db import conversations, job_results, jobs, webhook_attempts, webhook_deliveries
 from earmark.store.webhooks import enqueue
 
 ACTIVE = (JobStatus.SCHEDULED.value, JobStatus.IN_PROGRESS.value)
-
-
-class TooManyJobs(EarmarkError):
-    """The key has as many unfinished jobs as it may (seed 003's 429)."""
-
-    code = "TOO_MANY_JOBS"
-    http_status = 429
-    close_code = 1008
-
-    def to_dict(self) -> dict[str, object]:
-        # The seed's documented 429 body, plus our stable code.
-        return {"statusCode": 429, "message": self.message, "code": self.code}
 
 
 @dataclass(frozen=True)

@@ -15,15 +15,9 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, delete, func, insert, select, update
 
-from earmark.errors import EarmarkError, NotFound
+from earmark.errors import NotFound, TooManyStreams
 from earmark.store.db import key_settings, stream_tasks, tagging_sessions
 from earmark.store.webhooks import enqueue
-
-
-class TooManyStreams(EarmarkError):
-    code = "TOO_MANY_STREAMS"
-    http_status = 429
-    close_code = 1008
 
 
 @dataclass(frozen=True)
