@@ -220,8 +220,7 @@ class PullSession:
             if not item:
                 return None
         # A file is read faster than real time: let the finals keep up (bounded buffers).
-        while self.runner.pending_finals > 2 and not self.runner.failed.done():
-            await asyncio.sleep(0.02)
+        await self.runner.wait_for_finals(2)
         if self.on_audio is not None:
             self.on_audio(item)
         self._last_audio_at = time.monotonic()

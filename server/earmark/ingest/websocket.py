@@ -279,8 +279,7 @@ class LiveConnection:
             if isinstance(item, bytes):
                 # A file is read faster than real time: wait while finals queue up, so neither
                 # the session's audio buffer nor the scheduler queue grows without bound.
-                while self.runner.pending_finals > 2:
-                    await asyncio.sleep(0.02)
+                await self.runner.wait_for_finals(2)
                 await self.runner.feed(item)
                 continue
             self._emit(item)

@@ -58,6 +58,10 @@ class ChannelGroup:
         got = [await runner.feed(data) for runner in self.runners]
         return max(n for n, _ in got), max(peak for _, peak in got)
 
+    async def wait_for_finals(self, most: int) -> None:
+        for runner in self.runners:
+            await runner.wait_for_finals(most)
+
     async def feed_silence(self, samples: int) -> None:
         for runner in self.runners:
             await runner.feed_silence(samples)

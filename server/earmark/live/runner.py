@@ -71,6 +71,8 @@ class LiveRunner:
         self._loop = asyncio.get_running_loop()
         self._futures: dict[int, Future[Recognition]] = {}
         self.failed: asyncio.Future[None] = self._loop.create_future()
+        self._progress = asyncio.Event()  # set whenever results may have freed a final
+        self.failed.add_done_callback(lambda _f: self._progress.set())
         self.closed: asyncio.Future[int] = self._loop.create_future()
 
     async def feed(self, data: bytes) -> tuple[int, float]:
@@ -80,12 +82,18 @@ class LiveRunner:
         A client sending faster than real time waits here while finals are queued: the
         adapter stops reading, TCP pushes back, and buffered audio stays bounded (a few
         utterances) instead of growing with whatever the client sends."""
-        while self.session.pending_finals > MAX_PENDING_FINALS and not self.failed.done():
-            await asyncio.sleep(0.02)
+        await self.wait_for_finals(MAX_PENDING_FINALS)
         samples = self.decoder.decode(data)
         self.sha256.update(data)
         await self._push(self.framer.push(samples))
         return len(samples), float(np.abs(samples).max()) if len(samples) else 0.0
+
+    async def wait_for_finals(self, most: int) -> None:
+        """Returns once at most ``most`` finals are queued or decoding, or the stream failed:
+        backpressure for a source faster than real time (woken by results, not a poll)."""
+        while self.session.pending_finals > most and not self.failed.done():
+            self._progress.clear()
+            await self._progress.wait()
 
     async def feed_silence(self, samples: int) -> None:
         """Silence the client did not send while the wall clock ran on (``live/wall_clock``):
@@ -187,6 +195,7 @@ class LiveRunner:
         self._pump()
 
     def _pump(self) -> None:
+        self._progress.set()
         for request in self.session.requests_to_send():
             self._submit(request)
         for request_id in self.session.requests_to_cancel():
