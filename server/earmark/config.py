@@ -159,6 +159,10 @@ class Settings(BaseSettings):
         1.0, ge=0, le=60, description="a stream-job segment's callback goes at most this long "
         "after the segment's end (stream time), with the words final by then; a word final "
         "later goes in the next segment (0: wait until all of its words are final)")
+    public_url: str = Field("", max_length=2000, pattern=r"^(https?://[^\s/]+(/[^\s]*)?)?$",
+                            description="this server's external base URL (e.g. "
+                            "https://earmark.example.com), for absolute links in callbacks "
+                            "(redacted_audio_url); empty: paths on this server")
     stream_partial_callbacks: bool = Field(True, description="stream jobs also send the open "
                                            "segment's words so far (message_type "
                                            "PartialTranscript), at most once a second")

@@ -122,9 +122,12 @@ SETTINGS = dict(url_allow_networks="127.0.0.0/8", webhook_retry_base_s="0.2",
                 max_streams_per_key="2")
 
 
+PUBLIC = "https://earmark.example.test"  # --public-url: callbacks link absolute URLs
+
+
 @pytest.fixture(scope="module")
 def live_server():
-    with running_server(**SETTINGS) as srv:
+    with running_server(**SETTINGS, public_url=PUBLIC) as srv:
         yield srv
 
 
@@ -649,7 +652,8 @@ def test_stream_job_redacted_audio_never_lets_pii_be_heard(client, http_base) ->
     pcm = []
     for t in transcripts:
         assert t["redact_pii_audio"] and t["redact_pii_audio_quality"] == "wav"
-        audio = client.get(t["redacted_audio_url"])
+        assert t["redacted_audio_url"].startswith(f"{PUBLIC}/audio-stream/{task}/")
+        audio = client.get(t["redacted_audio_url"].removeprefix(PUBLIC))
         assert audio.status_code == 200 and audio.headers["content-type"] == "audio/wav"
         with wave.open(io.BytesIO(audio.content)) as w:
             assert (w.getframerate(), w.getnchannels()) == (16000, 1)

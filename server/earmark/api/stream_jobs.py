@@ -245,7 +245,9 @@ class StreamJobs:
                 context = seg.words + seg.overhang
                 spans = (await asyncio.wrap_future(worker.submit(context, options.text))).words \
                     if context else ()
-                audio_url = await redacted.write(seg, spans)
+                # The hosted API links an absolute URL; --public-url gives this server's.
+                audio_url = self.app.state.settings.public_url.rstrip("/") + \
+                    await redacted.write(seg, spans)
             if options.text.active and seg.words:
                 done = await asyncio.wrap_future(worker.submit(seg.words, options.text))
                 seg = replace(seg, words=done.words)
