@@ -104,7 +104,7 @@ def test_entity_types_have_assemblyai_names() -> None:
         "work_of_art"]
 
 
-@pytest.mark.parametrize(("field", "value"), [("redact_pii_audio", True), ("disfluencies", True),
+@pytest.mark.parametrize(("field", "value"), [("redact_pii_audio", True),
                                               ("language_code", "fr")])
 def test_options_not_available_are_refused_by_name(field: str, value: object) -> None:
     with pytest.raises(InvalidParameter) as err:

@@ -379,6 +379,33 @@ def test_partial_callbacks_come_before_their_segment_and_match_it(client, media)
     assert close and np.median(close) < 0.5, (lasts, by_index)
 
 
+FILLED = ["So, um, I think, uh, we should go now.",
+          "Well, uh, the, um, the results were, uh, fine.",
+          "I mean, like, um, it was, uh, okay I guess."]
+
+
+def test_disfluencies_keep_the_fillers(client, http_base, media, speak) -> None:
+    root, _ = media
+    parts = [silence_pcm(0.5)]
+    for line in FILLED:
+        parts += [speak(line), silence_pcm(1.0)]
+    (root / "filled.raw").write_bytes(np.concatenate(parts).tobytes())
+    ffmpeg("-f", "s16le", "-ar", "16000", "-ac", "1", "-i", str(root / "filled.raw"),
+           "-c:a", "aac", "-movflags", "+faststart", str(root / "filled.m4a"))
+    fillers = {}
+    for on in (False, True):
+        with WebhookReceiver() as receiver:
+            client.put("/v1/settings/webhook", json={"url": receiver.url})
+            r = client.post("/audio-stream/start", json={
+                "audio_url": f"{http_base}/filled.m4a", "disfluencies": on})
+            assert r.status_code == 200, r.text
+            got = wait_stopped(receiver)
+        words = [w["text"].strip(",.").lower() for c in got if c["data"]["transcript"]
+                 for w in c["data"]["transcript"]["words"]]
+        fillers[on] = sum(w in ("um", "umm", "uh", "uhh", "hmm", "er") for w in words)
+    assert fillers[True] >= 3 and fillers[True] > fillers[False], fillers
+
+
 def test_a_source_that_fails_stops_with_15_not_minus_1(client, http_base) -> None:
     with WebhookReceiver() as receiver:
         client.put("/v1/settings/webhook", json={"url": receiver.url})
@@ -423,8 +450,7 @@ def test_a_source_that_sends_nothing_stops_with_15(client) -> None:
 
 def test_stream_job_options_not_available_are_named(client) -> None:
     for name, value in (("custom_topics", True),
-                        ("redact_pii_audio", True), ("language_code", "de"),
-                        ("disfluencies", True)):
+                        ("redact_pii_audio", True), ("language_code", "de")):
         r = client.post("/audio-stream/start", json={"audio_url": "http://127.0.0.1/a",
                                                      name: value})
         assert r.status_code == 400 and r.json()["param"] in (name, "topics"), r.text

@@ -37,6 +37,7 @@ from earmark.core.text_options import TextOptions
 from earmark.dialects.stream_jobs import (
     CAPACITY,
     ERROR,
+    FILLER_PROMPT,
     NO_DATA,
     USER_STOPPED,
     Chapter,
@@ -199,6 +200,7 @@ class StreamJobs:
                            skip_s=0.0 if done_s else options.start_from_s,
                            resume_at_s=options.start_from_s + done_s if done_s else 0.0,
                            vad_threshold=options.vad_threshold, on_progress=on_progress,
+                           hotwords=(FILLER_PROMPT,) if options.disfluencies else (),
                            language=options.language_code, diarize=options.speaker_labels,
                            speakers=options.speakers_expected,
                            on_audio=redacted.receive if redacted else None,
