@@ -44,7 +44,8 @@ def test_options_round_trip_through_the_job_store() -> None:
 @pytest.mark.parametrize(("query", "param"), [
     ("bogus=1", "bogus"),
     ("summarize=v3", "summarize"),
-    ("topics=true", "topics"),
+    ("topics=maybe", "topics"),
+    ("intents=true", "intents"),
     ("detect_language=true", "detect_language"),
     ("language=de", "language"),  # an English-only model
     ("encoding=opus&sample_rate=16000", "encoding"),

@@ -117,6 +117,21 @@ def test_the_sdk_transcribes_a_file_with_utterances_and_paragraphs(sdk, dg_serve
     assert all(w in alternative.transcript for w in summary.short.split()), summary.short
 
 
+def test_the_sdk_gets_topics_per_passage(sdk, dg_server, speak) -> None:
+    match = ["The football match ended with a late goal from the young striker.",
+             "Thousands of fans cheered in the stadium as the team lifted the trophy.",
+             "The coach praised the defence and said the players trained hard all season."]
+    pcm = np.concatenate([np.concatenate([speak(s), silence_pcm(0.6)]) for s in match])
+    response = sdk.listen.v1.media.transcribe_file(request=wav_bytes(pcm), topics=True)
+    words = response.results.channels[0].alternatives[0].words
+    segments = response.results.topics.segments
+    assert segments, response.results.topics
+    assert all(0 <= s.start_word <= s.end_word < len(words) for s in segments)
+    found = [t.topic for s in segments for t in s.topics]
+    assert {"Soccer", "Sports"} & set(found), found  # IAB Content Taxonomy, as the socket
+    assert all(0 < t.confidence_score <= 1 for s in segments for t in s.topics)
+
+
 def test_the_sdk_transcribes_a_url_and_follows_its_redirect(sdk, file_server) -> None:
     response = sdk.listen.v1.media.transcribe_url(
         url=f"{file_server}/moved.wav", punctuate=True)
@@ -165,8 +180,8 @@ def test_headerless_pcm_and_the_documented_errors(dg_server, clip) -> None:
         return body
 
     refused(400, "bogus", content=pcm, params={"bogus": "1"})
-    assert "not supported" in refused(400, "topics", content=pcm,
-                                      params={"topics": "true"})["err_msg"]
+    assert "not supported" in refused(400, "intents", content=pcm,
+                                      params={"intents": "true"})["err_msg"]
     refused(400, "sample_rate", content=pcm, params={"encoding": "linear16"})
     refused(400, "url", json={"link": "x"})
     refused(400, "url", json={"url": "http://10.1.2.3/a.wav"})  # a private address

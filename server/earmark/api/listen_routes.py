@@ -43,7 +43,7 @@ from earmark.errors import (
     retry_headers,
 )
 from earmark.filejobs.audio_file import AudioInfo, probe
-from earmark.filejobs.runner import listen_summary
+from earmark.filejobs.runner import listen_summary, listen_topics
 from earmark.ingest.url_download import download
 from earmark.store.jobs import JobStore
 
@@ -96,9 +96,10 @@ async def _listen(request: Request, request_id: str) -> JSONResponse:
         multilingual=app.state.engine.multilingual)
     if options.callback is not None:
         await asyncio.to_thread(check_webhook_url, options.callback, settings, "callback")
-    if options.summarize and app.state.engine.tag_worker is None:
-        raise InvalidParameter("summarize needs the sentence model, which this server runs "
-                               "without (--no-tagging)", param="summarize")
+    for wanted, name in ((options.summarize, "summarize"), (options.topics, "topics")):
+        if wanted and app.state.engine.tag_worker is None:
+            raise InvalidParameter(f"{name} needs the sentence model, which this server runs "
+                                   "without (--no-tagging)", param=name)
     max_jobs = limit(settings, principal, "max_jobs")
     await asyncio.to_thread(store.check_room, principal.owner, max_jobs)
     path = await _audio(request, options)
@@ -133,12 +134,14 @@ async def _listen(request: Request, request_id: str) -> JSONResponse:
     if done.status.value != "completed":
         raise NotReady("the server stopped before the audio was transcribed; send it again")
     records = (await asyncio.to_thread(store.results, done.conversation_id)).get(done.id, [])
-    summary = (await listen_summary(app.state.engine.tag_worker, records)
+    engine = app.state.engine
+    summary = (await listen_summary(engine.tag_worker, records)
                if options.summarize else "")
+    topics = await listen_topics(engine.tag_worker, records) if options.topics else []
     body = prerecorded_body(request_id=done.id, created=done.created,
                             duration_s=done.duration_s, channels=done.channels, sha256=sha256,
-                            model_name=app.state.engine.model_name, records=records,
-                            options=options, summary=summary)
+                            model_name=engine.model_name, records=records,
+                            options=options, summary=summary, topics=topics)
     return JSONResponse(body, headers={"dg-request-id": done.id})
 
 

@@ -31,13 +31,13 @@ _ACCEPTED_NO_EFFECT = {"model", "version", "tier", "tag", "mip_opt_out", "numera
                        "filler_words", "dictation", "extra", "measurements", "token",
                        "language_hint"}
 # Deepgram features this server does not have: asking for them is a 400, not a silent no-op.
-_NOT_SUPPORTED = {"topics", "intents", "custom_topic", "custom_topic_mode",
+_NOT_SUPPORTED = {"intents", "custom_topic", "custom_topic_mode",
                   "custom_intent", "custom_intent_mode", "search", "diarize_model",
                   "detect_topics", "alternatives"}
 _KNOWN = ({"punctuate", "smart_format", "diarize", "multichannel", "utterances", "utt_split",
            "paragraphs", "language", "keywords", "keyterm", "callback", "callback_method",
            "redact", "replace", "profanity_filter", "sentiment", "detect_entities",
-           "encoding", "sample_rate", "channels", "detect_language", "summarize"}
+           "encoding", "sample_rate", "channels", "detect_language", "summarize", "topics"}
           | _ACCEPTED_NO_EFFECT | _NOT_SUPPORTED)
 RAW_ENCODINGS = ("linear16",)
 DEFAULT_UTT_SPLIT_S = 0.8  # Deepgram's default pause between utterances
@@ -67,6 +67,7 @@ class PrerecordedOptions:
     sentiment: bool = False
     detect_entities: bool = False
     summarize: bool = False  # results.summary: an extractive summary (summarize=v2)
+    topics: bool = False  # results.topics: IAB topics per passage, as on the socket
     extras: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -148,6 +149,7 @@ def parse_prerecorded_options(params: Iterable[tuple[str, str]], *,
     text = text_options(repeated["redact"], repeated["replace"], single)
     return PrerecordedOptions(
         summarize=summarize in ("v2", "true", "1"),
+        topics=_bool("topics", single.get("topics", "false")),
         punctuate=_bool("punctuate", single.get("punctuate", "false")),
         smart_format=_bool("smart_format", single.get("smart_format", "false")),
         diarize=_bool("diarize", single.get("diarize", "false")),
@@ -296,9 +298,11 @@ def _sentiments(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def prerecorded_body(*, request_id: str, created: float, duration_s: float, channels: int,
                      sha256: str, model_name: str, records: Sequence[dict[str, Any]],
-                     options: PrerecordedOptions, summary: str = "") -> dict[str, Any]:
+                     options: PrerecordedOptions, summary: str = "",
+                     topics: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """The response (or callback) body for one request's stored sentences (``summary``:
-    their extractive summary, with ``summarize``)."""
+    their extractive summary, with ``summarize``; ``topics``: the segments of
+    ``topic_segments``, with ``topics``)."""
     model_uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"earmark:{model_name}"))
     n_channels = channels if options.multichannel else 1
     by_channel: list[list[dict[str, Any]]] = [[] for _ in range(n_channels)]
@@ -327,6 +331,8 @@ def prerecorded_body(*, request_id: str, created: float, duration_s: float, chan
     if options.summarize:
         results["summary"] = {"result": "success" if summary else "no speech",
                               "short": summary}
+    if options.topics:
+        results["topics"] = {"segments": list(topics)}
     info = {"name": model_name, "version": __version__, "arch": "whisper"}
     metadata: dict[str, Any] = {
         "transaction_key": "deprecated", "request_id": request_id, "sha256": sha256,
@@ -336,10 +342,41 @@ def prerecorded_body(*, request_id: str, created: float, duration_s: float, chan
         "model_info": {model_uuid: info},
     }
     for wanted, key in ((options.sentiment, "sentiment_info"),
-                        (options.summarize, "summary_info")):
+                        (options.summarize, "summary_info"), (options.topics, "topics_info")):
         if wanted:
             metadata[key] = {"model_uuid": model_uuid, "input_tokens": 0, "output_tokens": 0}
     return {"metadata": metadata, "results": results}
+
+
+TOPIC_PASSAGE_WORDS = 120  # the sentence model reads about 250 tokens
+
+
+def topic_passages(records: Sequence[dict[str, Any]]) -> list[tuple[str, int, int]]:
+    """The stored sentences in passages of about ``TOPIC_PASSAGE_WORDS`` words, each as
+    (text, start_word, end_word) with word indexes over all the words in time order."""
+    passages: list[tuple[str, int, int]] = []
+    texts: list[str] = []
+    start = at = 0
+    for r in sorted(records, key=lambda r: r["start_s"]):
+        if not r["text"].strip():
+            continue
+        texts.append(r["text"].strip())
+        at += len(r["words"])
+        if sum(len(t.split()) for t in texts) >= TOPIC_PASSAGE_WORDS:
+            passages.append((" ".join(texts), start, at))
+            texts, start = [], at
+    if texts:
+        passages.append((" ".join(texts), start, at))
+    return passages
+
+
+def topic_segment(text: str, start_word: int, end_word: int,
+                  found: Sequence[tuple[str, float]]) -> dict[str, Any]:
+    """Deepgram's ``results.topics.segments[]`` entry, as the live socket writes it: ``topic``
+    the IAB label's leaf, ``category`` its path (``end_word`` inclusive)."""
+    return {"text": text, "start_word": start_word, "end_word": max(start_word, end_word - 1),
+            "topics": [{"topic": name.rsplit(">", 1)[-1], "category": name,
+                        "confidence_score": round(score, 3)} for name, score in found]}
 
 
 def error_body(code: str, message: str, request_id: str,

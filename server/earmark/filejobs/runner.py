@@ -31,7 +31,12 @@ from earmark.core.messages import Message, split_by_speaker
 from earmark.core.segmenter import SegmenterConfig
 from earmark.core.summary import summary_of
 from earmark.core.text_options import TextOptions
-from earmark.dialects.deepgram_prerecorded import PrerecordedOptions, prerecorded_body
+from earmark.dialects.deepgram_prerecorded import (
+    PrerecordedOptions,
+    prerecorded_body,
+    topic_passages,
+    topic_segment,
+)
 from earmark.errors import BadAudio, is_disk_full
 from earmark.filejobs.audio_file import DecodedAudio, decode
 from earmark.filejobs.transcriber import FileOptions, transcribe_file
@@ -61,6 +66,19 @@ def message_record(message: Message) -> dict[str, Any]:
         "words": [[w.text.strip(), s(w.start_sample), s(w.end_sample), round(w.probability, 3)]
                   for w in message.words if w.text.strip()],
     }
+
+
+async def listen_topics(tag_worker: Any, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Deepgram's topic segments for stored sentences: each passage's IAB Content Taxonomy
+    topics, by the socket's topic model (``topics=true`` there); passages with none are left
+    out."""
+    segments = []
+    for text, first, last in topic_passages(records):
+        iab, _ = await asyncio.wrap_future(tag_worker.topics(text))
+        if iab:
+            segments.append(topic_segment(text, first, last,
+                                          [(t.label, t.relevance) for t in iab]))
+    return segments
 
 
 async def listen_summary(tag_worker: Any, records: list[dict[str, Any]]) -> str:
@@ -191,11 +209,13 @@ class JobRunner:
             if listen.callback:
                 summary = (await listen_summary(self.engine.tag_worker, records)
                            if listen.summarize else "")
+                topics = (await listen_topics(self.engine.tag_worker, records)
+                          if listen.topics else [])
                 body = prerecorded_body(
                     request_id=job.id, created=job.created, duration_s=job.duration_s,
                     channels=job.channels, sha256=job.options.get("sha256", ""),
                     model_name=self.engine.model_name, records=records, options=listen,
-                    summary=summary)
+                    summary=summary, topics=topics)
                 deliveries.append((listen.callback, orjson.dumps(body).decode()))
         else:
             records = [message_record(m) for m in messages]
