@@ -56,6 +56,17 @@ def ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-loglevel", "error", "-y", *args], check=True)
 
 
+def spoken_m4a(root, name: str, lines: list[np.ndarray], gap_s: float = 1.0) -> None:  # noqa: ANN001
+    """``root/<name>.m4a``: 0.5 s of silence, then each line followed by ``gap_s``
+    (faststart: the test's HTTP server cannot answer the range request for a trailing moov)."""
+    parts = [silence_pcm(0.5)]
+    for pcm in lines:
+        parts += [pcm, silence_pcm(gap_s)]
+    (root / f"{name}.raw").write_bytes(np.concatenate(parts).tobytes())
+    ffmpeg("-f", "s16le", "-ar", "16000", "-ac", "1", "-i", str(root / f"{name}.raw"),
+           "-c:a", "aac", "-movflags", "+faststart", str(root / f"{name}.m4a"))
+
+
 @pytest.fixture(scope="module")
 def media(tmp_path_factory, speak):
     root = tmp_path_factory.mktemp("live-media")
@@ -77,19 +88,8 @@ def media(tmp_path_factory, speak):
            "-c:a", "aac", str(root / "lull.m4a"))
     ffmpeg("-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "40", "-c:a", "aac",
            str(root / "silent.m4a"))
-    talk = [silence_pcm(0.5)]
-    for s in SPORTS + COOKING:
-        talk += [speak(s), silence_pcm(0.7)]
-    (root / "talk.raw").write_bytes(np.concatenate(talk).tobytes())
-    # faststart: the test's HTTP server cannot answer the range request for a trailing moov
-    ffmpeg("-f", "s16le", "-ar", "16000", "-ac", "1", "-i", str(root / "talk.raw"),
-           "-c:a", "aac", "-movflags", "+faststart", str(root / "talk.m4a"))
-    dialogue = [silence_pcm(0.5)]
-    for voice, line in DIALOGUE:
-        dialogue += [espeak(line, voice), silence_pcm(1.0)]
-    (root / "dialogue.raw").write_bytes(np.concatenate(dialogue).tobytes())
-    ffmpeg("-f", "s16le", "-ar", "16000", "-ac", "1", "-i", str(root / "dialogue.raw"),
-           "-c:a", "aac", "-movflags", "+faststart", str(root / "dialogue.m4a"))
+    spoken_m4a(root, "talk", [speak(s) for s in SPORTS + COOKING], gap_s=0.7)
+    spoken_m4a(root, "dialogue", [espeak(line, voice) for voice, line in DIALOGUE])
     left = np.concatenate([silence_pcm(0.5), speak(SPORTS[0]), silence_pcm(4)])
     right = np.concatenate([silence_pcm(2.0), speak(COOKING[0]), silence_pcm(3)])
     stereo = np.zeros((max(len(left), len(right)), 2), np.int16)
@@ -97,12 +97,7 @@ def media(tmp_path_factory, speak):
     (root / "stereo.raw").write_bytes(stereo.tobytes())
     ffmpeg("-f", "s16le", "-ar", "16000", "-ac", "2", "-i", str(root / "stereo.raw"),
            "-c:a", "aac", "-movflags", "+faststart", str(root / "stereo.m4a"))
-    pii = [silence_pcm(0.5)]
-    for line in PII:
-        pii += [speak(line), silence_pcm(1.0)]
-    (root / "pii.raw").write_bytes(np.concatenate(pii).tobytes())
-    ffmpeg("-f", "s16le", "-ar", "16000", "-ac", "1", "-i", str(root / "pii.raw"),
-           "-c:a", "aac", "-movflags", "+faststart", str(root / "pii.m4a"))
+    spoken_m4a(root, "pii", [speak(line) for line in PII])
     return root, sports
 
 
@@ -385,13 +380,7 @@ FILLED = ["So, um, I think, uh, we should go now.",
 
 
 def test_disfluencies_keep_the_fillers(client, http_base, media, speak) -> None:
-    root, _ = media
-    parts = [silence_pcm(0.5)]
-    for line in FILLED:
-        parts += [speak(line), silence_pcm(1.0)]
-    (root / "filled.raw").write_bytes(np.concatenate(parts).tobytes())
-    ffmpeg("-f", "s16le", "-ar", "16000", "-ac", "1", "-i", str(root / "filled.raw"),
-           "-c:a", "aac", "-movflags", "+faststart", str(root / "filled.m4a"))
+    spoken_m4a(media[0], "filled", [speak(line) for line in FILLED])
     fillers = {}
     for on in (False, True):
         with WebhookReceiver() as receiver:
