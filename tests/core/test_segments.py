@@ -127,3 +127,11 @@ def test_the_open_segment_is_its_finals_then_the_interim_words_after_them() -> N
     assert (seg.index, seg.start_sample, seg.end_sample) == (2, 10 * S, 15 * S)
     assert seg.text == "one two"  # the final "one" once, then what is not final yet
     assert a.segments_to_send() == [] and a.open_segment([]).text == "one"  # nothing consumed
+
+
+def test_the_last_segment_reaches_its_last_word() -> None:
+    a = SegmentAssembler(5 * S)
+    a.receive_words([w("late", 2.10, 2.188)])  # flushed at the stop, past the count
+    a.receive_end(int(2.176 * S))
+    [seg] = a.segments_to_send()
+    assert seg.end_sample == int(2.188 * S) and seg.text == "late"

@@ -603,8 +603,9 @@ def test_stream_job_rolling_summary_chapters_and_topics(client, http_base) -> No
     first = next(t for t in transcripts if t["summary"])
     assert "bread" not in first["summary"].lower()
     bad = client.post("/audio-stream/start", json={"audio_url": f"{http_base}/talk.m4a",
-                                                   "summary_type": "bullets"})
-    assert bad.status_code == 400 and bad.json()["param"] == "summarization"
+                                                   "summarization": True,
+                                                   "summary_type": "bullets_long"})
+    assert bad.status_code == 400 and bad.json()["param"] == "summary_type"
     # IAB categories per segment and of the stream so far: sport first, then food.
     iab = [t["iab_categories_result"] for t in transcripts]
     assert all(t["iab_categories"] and r["status"] == "success" for t, r in zip(

@@ -79,6 +79,13 @@ _STATUS = {"stopped": (USER_STOPPED, "stopped by the user"),
 PARTIAL_EVERY_S = 1.0  # at most one partial callback a second per task
 
 
+def _heard(languages: list[tuple[int, str, float | None]],
+           seg: Segment) -> tuple[str | None, float | None]:
+    """The language (and its P) of the first final that ends in the segment or after it."""
+    heard = [(lang, sure) for end, lang, sure in languages if end >= seg.start_sample]
+    return heard[0] if heard else (None, None)
+
+
 @dataclass(frozen=True)
 class _Partial:
     """The open segment as it stands, for a partial callback."""
@@ -235,8 +242,14 @@ class StreamJobs:
         model = self.app.state.engine.model_name  # what runs, whatever speech_models asked
         while (seg := await writes.get()) is not None:
             if isinstance(seg, _Partial):
-                body = orjson.dumps(segment_callback(task.id, seg.segment, options,
-                                                     speech_model=model, partial=True)).decode()
+                open_seg = seg.segment
+                language, sure = _heard(languages, open_seg)
+                if (options.language_threshold and sure is not None
+                        and sure < options.language_threshold):
+                    continue  # its final is an error callback; no partial says otherwise
+                body = orjson.dumps(segment_callback(
+                    task.id, open_seg, options, speech_model=model, partial=True,
+                    language=language, language_confidence=sure)).decode()
                 if await asyncio.to_thread(self.store.record_partial, task, body=body):
                     self.app.state.webhooks.wake()
                 continue
@@ -271,8 +284,7 @@ class StreamJobs:
                 safety = tuple(await asyncio.wrap_future(tagger.content_safety(said)))
             summary, chapters = await story.update(seg.words) if story else (None, ())
             topics = await found_topics.update(seg.words) if found_topics else None
-            heard = [(lang, sure) for end, lang, sure in languages if end >= seg.start_sample]
-            language, sure = heard[0] if heard else (None, None)
+            language, sure = _heard(languages, seg)
             if (options.language_threshold and seg.words and sure is not None
                     and sure < options.language_threshold):
                 body = orjson.dumps(error_callback(

@@ -106,8 +106,10 @@ class SegmentAssembler:
         return waited >= self.deadline_s and ahead <= READ_AHEAD_SLACK_S
 
     def receive_end(self, end_sample: int) -> None:
-        """The stream stopped at ``end_sample`` (this run): the last, partial segment too."""
-        end = end_sample + self._offset
+        """The stream stopped at ``end_sample`` (this run): the last, partial segment too.
+        It reaches at least to its last word: the finals flushed at the stop hear the last
+        few milliseconds the resampler held, past what had been counted."""
+        end = max([end_sample + self._offset] + [w.end_sample for w in self._words])
         self.receive_settled(end_sample)
         if end > self._next * self.segment_samples or self._words:
             self._cut(end=max(end, self._next * self.segment_samples))
