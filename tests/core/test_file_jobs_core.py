@@ -88,3 +88,18 @@ def test_retry_delays_double_up_to_the_cap_and_give_up_after_the_window() -> Non
 
 def test_chunk_samples() -> None:
     assert Chunk(10, 25).samples == 15
+
+
+def test_a_region_no_word_of_its_chunk_covers_is_found_for_a_decode_of_its_own():
+    from earmark.core.chunking import unheard
+
+    sr = 16000
+    regions = [Chunk(0, 3 * sr), Chunk(5 * sr, 8 * sr), Chunk(10 * sr, 10 * sr + sr // 2),
+               Chunk(12 * sr, 15 * sr)]
+    chunk = Chunk(0, 15 * sr)
+    words = [Word("a", sr, 2 * sr, 0.9), Word("b", 13 * sr, 14 * sr, 0.9)]
+    # The second region was skipped; the third is too short to be worth a decode.
+    assert unheard(regions, words, chunk) == [Chunk(5 * sr, 8 * sr)]
+    assert unheard(regions, [*words, Word("c", 7 * sr, 9 * sr, 0.9)], chunk) == []
+    # A chunk of one region was decoded alone already.
+    assert unheard(regions[:1], [], Chunk(0, 3 * sr)) == []

@@ -56,6 +56,26 @@ def test_long_speech_is_cut_at_word_boundaries_without_losing_or_repeating_words
     check_invariants(d.events, len(audio))
 
 
+def test_a_forced_cut_through_a_word_the_recogniser_drops_loses_nothing():
+    # Whisper drops a word the cut leaves half of, and cannot name the other half either: the
+    # next final must start before the whole word (issue 26: "movable [types]" at a cut).
+    from tests.core.fakes import WORD, fake_recognize
+
+    def no_fragments(request):
+        heard = fake_recognize(request)
+        whole = tuple(w for w in heard.words if w.end_sample - w.start_sample >= WORD)
+        return type(heard)(whole, music_prob=heard.music_prob)
+
+    cfg = config(max_utterance_samples=3 * SAMPLE_RATE, hold_back_samples=1600,
+                 interim_results=False)
+    d = Driver(StreamSession(cfg), recognize=no_fragments)
+    audio = np.concatenate([utterance(0, 30), silence(1.0)])
+    d.feed(audio)
+    assert len(d.finals) >= 4, "forced cuts happened"
+    assert " ".join(texts(d.finals)).split() == [f"w{k}" for k in range(30)]
+    check_invariants(d.events, len(audio))
+
+
 def test_slow_recogniser_partial_results_arriving_after_the_final_are_dropped():
     d = Driver(StreamSession(config()), hold=True)
     d.feed(utterance(0, 4))

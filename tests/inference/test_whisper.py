@@ -33,6 +33,20 @@ def test_cut_repeats_keeps_one_copy_of_a_loop():
     assert cut_repeats(short) == short
 
 
+def test_cut_repeats_keeps_one_copy_of_a_short_phrase_said_three_times():
+    # tiny.en on a 1.8 s final with endpointing=200 (issue 26).
+    said = ("produced the block books produced the block books produced the block books "
+            "produced the").split()
+    words = [Word(t, i * 2000, i * 2000 + 1800, 1.0) for i, t in enumerate(said)]
+    assert [w.text for w in cut_repeats(words)] == "produced the block books".split()
+    one = [Word(t, i, i + 1, 1.0) for i, t in enumerate("so so so so so far".split())]
+    assert [w.text for w in cut_repeats(one)] == ["so"]
+    # Twice is speech, and so is a word said three times.
+    for text in ("we will we will rock you", "no no no not that", "the block books the block"):
+        words = [Word(t, i, i + 1, 1.0) for i, t in enumerate(text.split())]
+        assert cut_repeats(words) == words
+
+
 def test_cut_repeats_drops_a_copy_cut_short_by_the_end_of_the_decode():
     # tiny.en on a piece cut at a 128 ms pause (capacity.py's continuous session 0).
     # Its copy's words all lay on the audio's last frame (4.32 s of 4.35 s).

@@ -20,19 +20,25 @@ from fastapi.responses import JSONResponse
 from earmark.api.auth import request_owner, request_principal
 from earmark.api.webhooks import check_webhook_url, owner_secret
 from earmark.auth import limit
+from earmark.core.insights import ACTION_ITEM, FOLLOW_UP, QUESTION
+from earmark.core.insights import find as find_insights
 from earmark.core.summary import chapter_spans, pick_sentences, summary_size
 from earmark.dialects.file_job_options import parse_job_options
 from earmark.dialects.file_jobs import (
+    ActionItemsOut,
     ChapterOut,
     ChaptersOut,
     ConversationOut,
     Deleted,
     EntitiesOut,
+    FollowUpsOut,
     JobCreated,
     JobOut,
     MessageRef,
     MessagesOut,
+    Phrase,
     Polarity,
+    QuestionsOut,
     SentimentOut,
     SummaryItem,
     SummaryOut,
@@ -41,6 +47,7 @@ from earmark.dialects.file_jobs import (
     WebhookSecretOut,
     WebhooksOut,
     entities_body,
+    insights_body,
     iso,
     job_body,
     match_trackers,
@@ -244,6 +251,11 @@ async def messages(request: Request, conversationId: str,  # noqa: N803
     results = await asyncio.to_thread(store.results, conversationId)
     unfinished = [j.id for j in jobs if j.status.value in ACTIVE]
     out = messages_body(conv.created, conversationId, jobs, results)
+    if any(j.options.get("detectPhrases") for j in jobs):
+        for insight in find_insights([m.text for m in out]):
+            if insight.phrase:
+                out[insight.message].phrases.append(
+                    Phrase(type="action_phrase", text=insight.phrase))
     if sentiment and out:
         worker = request.app.state.engine.understanding
         scores = await asyncio.wrap_future(worker.sentiments([m.text for m in out]))
@@ -349,6 +361,38 @@ async def summary(request: Request, conversationId: str) -> SummaryOut:  # noqa:
                                                                    text=out[i].text,
                                                                    offset=0)])
                                for k, i in enumerate(picks)])
+
+
+async def _insights(request: Request, conversation_id: str, kind: str) -> list[Any]:
+    """A conversation's insights of one kind, over the bar its jobs asked for."""
+    store = _store(request)
+    owner = request_owner(request)
+    conv = await asyncio.to_thread(store.get_conversation, owner, conversation_id)
+    jobs = await asyncio.to_thread(store.conversation_jobs, owner, conversation_id)
+    results = await asyncio.to_thread(store.results, conversation_id)
+    out = messages_body(conv.created, conversation_id, jobs, results)
+    # The newest job's confidenceThreshold (a PUT may raise or lower it); the seed's 0.5.
+    threshold = next((j.options["confidenceThreshold"] for j in reversed(jobs)
+                      if "confidenceThreshold" in j.options), 0.5)
+    return insights_body(out, find_insights([m.text for m in out], threshold), kind)
+
+
+@router.get("/v1/conversations/{conversationId}/questions", response_model=QuestionsOut,
+            summary="Questions asked in the conversation", **CLEAN)
+async def questions(request: Request, conversationId: str) -> QuestionsOut:  # noqa: N803
+    return QuestionsOut(questions=await _insights(request, conversationId, QUESTION))
+
+
+@router.get("/v1/conversations/{conversationId}/action-items", response_model=ActionItemsOut,
+            summary="Action items: tasks someone took on or was asked to do", **CLEAN)
+async def action_items(request: Request, conversationId: str) -> ActionItemsOut:  # noqa: N803
+    return ActionItemsOut(actionItems=await _insights(request, conversationId, ACTION_ITEM))
+
+
+@router.get("/v1/conversations/{conversationId}/follow-ups", response_model=FollowUpsOut,
+            summary="Follow-ups: calls, emails and meetings someone will set up", **CLEAN)
+async def follow_ups(request: Request, conversationId: str) -> FollowUpsOut:  # noqa: N803
+    return FollowUpsOut(followUps=await _insights(request, conversationId, FOLLOW_UP))
 
 
 @router.get("/v1/conversations/{conversationId}/chapters", response_model=ChaptersOut,

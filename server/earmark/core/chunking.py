@@ -11,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from earmark.core import SAMPLE_RATE
+from earmark.core.events import Word
 from earmark.core.segmenter import SegmentEnd, Segmenter, SegmenterConfig, SegmentStart
+
+# A region this long that no word of its chunk's decode covers is decoded again on its own.
+MIN_UNHEARD_SAMPLES = SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -89,3 +94,17 @@ def plan_chunks(
                 continue
         chunks.append(piece)
     return chunks
+
+
+def unheard(regions: Sequence[Chunk], words: Sequence[Word], chunk: Chunk,
+            min_samples: int = MIN_UNHEARD_SAMPLES) -> list[Chunk]:
+    """The speech regions inside ``chunk`` (one of several packed into it) that no word of
+    its decode overlaps. Whisper, decoding a long chunk without timestamps, sometimes skips
+    a sentence after a pause (a 2.9 s TIMIT sentence between two others in
+    ``benchmarks/coverage.py``'s file workload); each such region is worth a decode alone."""
+    inside = [r for r in regions
+              if r.start_sample >= chunk.start_sample and r.end_sample <= chunk.end_sample]
+    if len(inside) < 2:
+        return []  # the chunk is one region: it was decoded alone already
+    return [r for r in inside if r.samples >= min_samples and not any(
+        w.start_sample < r.end_sample and w.end_sample > r.start_sample for w in words)]

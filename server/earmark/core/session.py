@@ -548,6 +548,10 @@ class StreamSession:
             if keep and len(keep) < len(words):
                 boundary = max(keep[-1].end_sample, words[len(keep)].start_sample)
                 words = keep
+            elif keep:
+                # Nothing heard in the tail: a word the cut split may have been dropped
+                # whole, so the next final starts where the last word heard ends.
+                boundary = keep[-1].end_sample
         self._emit_final(max(request.start_sample, self.committed_sample), boundary, words, job,
                          result.language, result.language_probability)
 

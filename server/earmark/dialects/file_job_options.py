@@ -16,14 +16,14 @@ from earmark.errors import InvalidParameter
 
 # Seed parameters this server does not implement yet: refused when turned on, never ignored.
 NOT_AVAILABLE = {
-    "detectPhrases": "actionable phrases",
     "enableAllTrackers": "account-wide trackers (pass trackers with the request instead)",
 }
 NOT_AVAILABLE_LISTS: dict[str, str] = {}
 KNOWN = {"name", "webhookUrl", "customVocabulary", "confidenceThreshold", "languageCode",
          "mode", "enableSeparateRecognitionPerChannel", "channelMetadata",
          "diarizationSpeakerCount", "enableSpeakerDiarization", "token", "detectEntities",
-         "entities", "trackers", "enableSummary", *NOT_AVAILABLE, *NOT_AVAILABLE_LISTS}
+         "entities", "trackers", "enableSummary", "detectPhrases", *NOT_AVAILABLE,
+         *NOT_AVAILABLE_LISTS}
 LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
 def _json(raw: str, name: str) -> Any:
@@ -218,6 +218,8 @@ def parse_job_options(q: Any, languages: ModelLanguages,
         raise InvalidParameter("entities needs detectEntities=true", param="entities")
     if q.get("trackers", "").strip() not in ("", "[]"):
         options["trackers"] = _trackers(q["trackers"])
+    if _bool(q.get("detectPhrases", "false"), "detectPhrases"):
+        options["detectPhrases"] = True
     if _bool(q.get("enableSummary", "false"), "enableSummary"):
         options["enableSummary"] = True
     name = q.get("name")

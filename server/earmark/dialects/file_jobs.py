@@ -128,6 +128,56 @@ class TopicsOut(BaseModel):
     topics: list[TopicOut]
 
 
+class Phrase(BaseModel):
+    type: str = Field(description="action_phrase")
+    text: str
+
+
+class InsightOut(BaseModel):
+    """A question, action item or follow-up (Symbl's Conversation API shape)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    text: str
+    type: str = Field(description="question, action_item or follow_up")
+    score: float = Field(description="the rule's precision on labelled sentences")
+    messageIds: list[str]  # noqa: N815
+    from_: Speaker = Field(alias="from")
+    entities: list[Any] | None = None
+    phrases: list[Phrase] | None = None
+    definitive: bool | None = Field(None, description="a commitment, not a suggestion")
+    assignee: Speaker | None = Field(None, description="the speaker, when they take it on")
+
+
+class QuestionsOut(BaseModel):
+    questions: list[InsightOut]
+
+
+class ActionItemsOut(BaseModel):
+    actionItems: list[InsightOut]  # noqa: N815
+
+
+class FollowUpsOut(BaseModel):
+    followUps: list[InsightOut]  # noqa: N815
+
+
+def insights_body(messages: list[MessageOut], found: list[Any], kind: str) -> list[InsightOut]:
+    """The insights of one ``kind`` (``core.insights.Insight``) over ``messages``."""
+    out = []
+    for k, insight in enumerate(i for i in found if i.kind == kind):
+        message = messages[insight.message]
+        item = InsightOut(id=f"{kind}-{k}", text=insight.text, type=kind,
+                          score=insight.score, messageIds=[message.id], from_=message.from_)
+        if kind != "question":
+            item.entities = []
+            item.phrases = [Phrase(type="action_phrase", text=insight.phrase)]
+            item.definitive = insight.definitive
+            item.assignee = message.from_ if insight.first_person else None
+        out.append(item)
+    return out
+
+
 class SummaryItem(BaseModel):
     id: str
     text: str

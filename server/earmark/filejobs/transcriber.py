@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from earmark.core import SAMPLE_RATE, WINDOW_SAMPLES
-from earmark.core.chunking import Chunk, plan_chunks
+from earmark.core.chunking import Chunk, plan_chunks, speech_regions, unheard
 from earmark.core.events import Priority, Recognition, RecognitionRequest, Word
 from earmark.core.messages import Message, merge_channels, sentences
 from earmark.core.music import DEFAULT_MUSIC_THRESHOLD, is_music
@@ -60,9 +60,13 @@ def speech_probs(vad: SileroVad, audio: DecodedAudio) -> list[list[float]]:
     return probs
 
 
+def _segmenter(threshold: float) -> SegmenterConfig:
+    return SegmenterConfig(threshold=threshold, neg_threshold=max(0.01, threshold - 0.15))
+
+
 def chunks_for(probs: Sequence[float], threshold: float) -> list[Chunk]:
-    config = SegmenterConfig(threshold=threshold, neg_threshold=max(0.01, threshold - 0.15))
-    return plan_chunks(probs, config, max_chunk_samples=int(MAX_CHUNK_S * SAMPLE_RATE),
+    return plan_chunks(probs, _segmenter(threshold),
+                       max_chunk_samples=int(MAX_CHUNK_S * SAMPLE_RATE),
                        max_gap_samples=int(MAX_GAP_S * SAMPLE_RATE))
 
 
@@ -84,8 +88,11 @@ async def recognise_chunks(
     row: Row | npt.NDArray[np.float32],
     chunks: list[Chunk],
     options: FileOptions,
+    regions: Sequence[Chunk] = (),
 ) -> list[tuple[Word, ...]]:
-    """Words of each chunk on the file's timeline, in chunk order."""
+    """Words of each chunk on the file's timeline, in chunk order. ``regions`` (the speech
+    regions the chunks were packed from): one that no word of its chunk covers is decoded
+    again alone, and its words join the chunk's."""
     results: list[tuple[Word, ...] | None] = [None] * len(chunks)
     music: set[int] = set()  # chunks that scored like a song
     pending: dict[asyncio.Future[Recognition], int] = {}
@@ -130,6 +137,21 @@ async def recognise_chunks(
         again = await asyncio.wrap_future(await _submit(scheduler, owner, request))
         if not is_music(again.music_prob, options.music_threshold):
             results[i] = _placed(again, chunks[i])
+    skipped = [(i, r) for i, chunk in enumerate(chunks) if i not in music
+               for r in unheard(regions, results[i] or (), chunk)]
+    if skipped:
+        logger.debug("%d speech regions got no words in their chunk; decoding them alone",
+                     len(skipped))
+        futures = []
+        for _, region in skipped:
+            request = RecognitionRequest(next(_ids), Priority.FILE, region.start_sample,
+                                         row[region.start_sample:region.end_sample],
+                                         hotwords=options.hotwords, language=options.language)
+            futures.append(asyncio.wrap_future(await _submit(scheduler, owner, request)))
+        for (i, region), got in zip(skipped, await asyncio.gather(*futures), strict=True):
+            if got.words and not is_music(got.music_prob, options.music_threshold):
+                merged = (*(results[i] or ()), *_placed(got, region))
+                results[i] = tuple(sorted(merged, key=lambda w: w.start_sample))
     return [r or () for r in results]
 
 
@@ -153,7 +175,8 @@ async def transcribe_file(
 
     async def one(channel: int, row: Row, row_probs: list[float]) -> list[Message]:
         chunks = chunks_for(row_probs, options.vad_threshold)
-        words = await recognise_chunks(scheduler, owner, row, chunks, options)
+        regions = speech_regions(row_probs, _segmenter(options.vad_threshold))
+        words = await recognise_chunks(scheduler, owner, row, chunks, options, regions)
         return sentences(words, channel=channel)
 
     per_channel = await asyncio.gather(*(

@@ -320,6 +320,7 @@ class WhisperBackend:
                 music[k] = self._music_probs(self._encode(features[k : k + 1]), [options[i]],
                                              tok, with_previous=True)[0]
         keep: list[tuple[int, list[int], int]] = []  # (item, tokens, content frames)
+        repetitive: set[int] = set()
         for k, (tokens, avg_logprob, no_speech) in enumerate(decoded):
             item = live[k]
             results[item] = Recognition((), no_speech, avg_logprob, lang, music[k],
@@ -336,14 +337,19 @@ class WhisperBackend:
             if not text.strip():
                 continue
             if compression_ratio(text) > 2.4:
-                logger.debug("dropping repetitive decode (%d tokens)", len(tokens))
-                continue
+                # Whisper's loop test. Dropping the decode would drop the words said before
+                # the loop too: the loop is cut, and the rest kept if it reads as speech.
+                repetitive.add(item)
             keep.append((item, tokens, min(frames, len(clips[k]) // HOP_SAMPLES)))
         if keep:
             aligned = self._align(encoded, live, keep, tok)
             for (item, _, _), words in zip(keep, aligned, strict=True):
-                old = results[item]
-                results[item] = replace(old, words=tuple(cut_repeats(words)))
+                words = cut_repeats(words)
+                if item in repetitive and compression_ratio(
+                        " ".join(w.text.strip() for w in words)) > 2.4:
+                    logger.debug("dropping repetitive decode (%d words)", len(words))
+                    continue
+                results[item] = replace(results[item], words=tuple(words))
         return results
 
     # ----------------------------------------------------------------- helpers
@@ -467,14 +473,27 @@ SQUEEZED_WORD_SAMPLES = 320  # 20 ms: a word the alignment gives no more audio w
 
 def cut_repeats(words: list[Word], min_span: int = 5) -> list[Word]:
     """Drops a decoding loop: from the first place where a span of ``min_span`` or more words
-    repeats straight after itself, keep only the first copy. A copy cut short by the decode's
+    repeats straight after itself, or a shorter one twice (a single word three times), keep
+    only the first copy. A copy cut short by the decode's
     end counts too (at least ``min_span`` words of it, running to the end) when the alignment
     found no audio for it: Whisper says a piece cut at a short pause again into the window's
     padding, and those words all land on the audio's last frame. (Speech that really says a
     passage again, as a file of repeated sentences does, has its words spread over time.)"""
     keys = [w.text.strip(string.punctuation + " ").lower() for w in words]
     n = len(keys)
-    for i in range(min_span, n):
+    for i in range(1, n):
+        # A short phrase said three times straight ("produced the block books produced the
+        # block books produced the ..." in a 1.8 s final), or one word four times.
+        for span in range(1, min(min_span, i + 1)):
+            copies = 3 if span > 1 else 4
+            start = i - span
+            if start + span * copies > n:
+                continue
+            if all(keys[start + c * span : start + (c + 1) * span] == keys[start : i]
+                   for c in range(1, copies)):
+                return words[:i]
+        if i < min_span:
+            continue
         for span in range(min_span, i + 1):
             copied = min(span, n - i)  # under span: the copy runs to the end
             if copied < min_span:
