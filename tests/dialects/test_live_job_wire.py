@@ -112,6 +112,23 @@ def test_options_not_available_are_refused_by_name(field: str, value: object) ->
     assert err.value.param == field
 
 
+def test_language_code_with_language_detection_is_taken() -> None:
+    both = {"audio_url": "rtmp://x/live", "language_code": "en_us", "language_detection": True}
+    options = stream_options(StreamStartRequest(**both), ModelLanguages())
+    assert options.language_code == "en" and "language_detection" in options.ignored
+    many = ModelLanguages(multilingual=True, supported=frozenset({"en", "es"}))
+    assert stream_options(StreamStartRequest(**both), many).language_code == "auto"
+    # Detection on an English-only model, or a language it cannot speak, is still refused.
+    for body in ({"language_detection": True}, {"language_code": "es",
+                                                "language_detection": True}):
+        with pytest.raises(InvalidParameter):
+            stream_options(StreamStartRequest(audio_url="rtmp://x", **body), ModelLanguages())
+    with pytest.raises(InvalidParameter) as err:
+        stream_options(StreamStartRequest(audio_url="rtmp://x", speech_understanding={
+            "request": {"translation": {"target_languages": ["es"]}}}), ModelLanguages())
+    assert err.value.param == "speech_understanding" and "translation" in err.value.message
+
+
 def test_hosted_bodies_with_nulls_speech_models_and_bullets_verbose_are_taken() -> None:
     # A hosted-API client sends every field, null where unset, and names its models.
     body = {"audio_url": "rtmp://x/live", "language_code": None, "punctuate": None,

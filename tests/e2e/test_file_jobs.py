@@ -322,6 +322,30 @@ def test_topics_and_summary(client, speak) -> None:
     assert all(s["messageRefs"][0]["id"] == texts[s["text"]] for s in summary["summary"])
 
 
+def test_enable_summary_computes_it_with_the_job_and_an_append_renews_it(client, speak) -> None:
+    r = submit(client, wav_bytes(speech(speak, SENTENCES)), enableSummary="true")
+    conv = r.json()["conversationId"]
+    wait_job(client, r.json()["jobId"])
+
+    def summary() -> list[str]:
+        got = client.get(f"/v1/conversations/{conv}/summary", headers=auth())
+        assert got.status_code == 200, got.text
+        return [s["text"] for s in got.json()["summary"]]
+
+    first = summary()
+    assert first and first == summary()
+    said = {m["text"] for m in messages(client, conv)}
+    assert set(first) <= said
+    # The kept summary belongs to the transcript it was made from: appended audio renews it.
+    more = ["The stadium will host the final again next year, the league announced today.",
+            "Tickets for the final go on sale at the end of the month."] * 4
+    r = submit(client, wav_bytes(speech(speak, more)), conversation=conv)
+    wait_job(client, r.json()["jobId"])
+    after = summary()
+    assert set(after) <= {m["text"] for m in messages(client, conv)}
+    assert len(after) > len(first) or set(after) != set(first)
+
+
 MEETING = [
     "Thanks everyone for joining the call today.",
     "When is the deadline for the grant application?",

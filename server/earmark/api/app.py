@@ -38,6 +38,7 @@ from earmark.errors import (
     retry_headers,
 )
 from earmark.filejobs.runner import JobRunner
+from earmark.filejobs.summaries import ConversationSummaries
 from earmark.inference.engine import Engine
 from earmark.ingest.egress_proxy import EgressProxy
 from earmark.ingest.url_safety import parse_networks
@@ -73,8 +74,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         app.state.webhooks = WebhookDispatcher(app.state.outbox, settings,
                                                app.state.webhook_master)
         await asyncio.to_thread(engine.load)
+        app.state.summaries = ConversationSummaries(app.state.jobs, engine)
         app.state.job_runner = JobRunner(app.state.jobs, engine, settings,
-                                         app.state.webhooks.wake)
+                                         app.state.webhooks.wake, app.state.summaries)
         await app.state.job_runner.prepare()
         background = [asyncio.create_task(app.state.webhooks.run(), name="webhooks"),
                       asyncio.create_task(auth.end_revoked_sessions(app), name="revocations"),

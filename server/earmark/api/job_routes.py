@@ -22,7 +22,7 @@ from earmark.api.webhooks import check_webhook_url, owner_secret
 from earmark.auth import limit
 from earmark.core.insights import ACTION_ITEM, FOLLOW_UP, QUESTION
 from earmark.core.insights import find as find_insights
-from earmark.core.summary import chapter_spans, pick_sentences, summary_size
+from earmark.core.summary import chapter_spans, pick_sentences
 from earmark.dialects.file_job_options import parse_job_options
 from earmark.dialects.file_jobs import (
     ActionItemsOut,
@@ -34,13 +34,11 @@ from earmark.dialects.file_jobs import (
     FollowUpsOut,
     JobCreated,
     JobOut,
-    MessageRef,
     MessagesOut,
     Phrase,
     Polarity,
     QuestionsOut,
     SentimentOut,
-    SummaryItem,
     SummaryOut,
     TopicsOut,
     TrackersOut,
@@ -351,16 +349,7 @@ async def _embedded(request: Request, conversation_id: str) -> tuple[list[Any], 
 @router.get("/v1/conversations/{conversationId}/summary", response_model=SummaryOut,
             summary="An extractive summary: the most representative sentences")
 async def summary(request: Request, conversationId: str) -> SummaryOut:  # noqa: N803
-    out, vectors = await _embedded(request, conversationId)
-    if not out:
-        return SummaryOut(summary=[])
-    picks = pick_sentences(vectors, summary_size(len(out)),
-                           min_words=[len(m.text.split()) for m in out])
-    return SummaryOut(summary=[SummaryItem(id=f"summary-{k}", text=out[i].text,
-                                           messageRefs=[MessageRef(id=out[i].id,
-                                                                   text=out[i].text,
-                                                                   offset=0)])
-                               for k, i in enumerate(picks)])
+    return await request.app.state.summaries.get(request_owner(request), conversationId)
 
 
 async def _insights(request: Request, conversation_id: str, kind: str) -> list[Any]:
@@ -433,6 +422,7 @@ async def delete_conversation(request: Request, conversationId: str) -> dict[str
     store = _store(request)
     removed = await asyncio.to_thread(store.delete_conversation, request_owner(request),
                                       conversationId)
+    request.app.state.summaries.forget(conversationId)
     for job in removed:
         request.app.state.job_runner.cancel(job.id)
         if job.audio_path:

@@ -150,8 +150,13 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
         if getattr(req, name):
             raise InvalidParameter(f"{name} is not available on this server yet", param=name)
     for name in NOT_YET_VALUES:
-        if getattr(req, name):
-            raise InvalidParameter(f"{name} is not available on this server yet", param=name)
+        value = getattr(req, name)
+        if value:
+            asked = value.get("request") if isinstance(value.get("request"), dict) else value
+            raise InvalidParameter(
+                f"{name} ({', '.join(sorted(asked)) or 'its request'}) is not available on "
+                "this server: translation, speaker identification and custom formatting are "
+                "the hosted API's LLM features", param=name)
     if not req.summarization:
         unused("summary_model", "summary_type")
     elif req.summary_model or req.summary_type:
@@ -165,13 +170,19 @@ def stream_options(req: StreamStartRequest, languages: ModelLanguages) -> Stream
                                param="speakers_expected")
     if not req.language_detection:
         unused("language_confidence_threshold")
-    if req.language_detection:
+    declared = languages.base(req.language_code) if req.language_code else None
+    if req.language_detection and not languages.multilingual and declared == languages.default:
+        # The hosted API takes both. On an English-only model that is told the stream is
+        # English there is nothing to detect: the declared language is what runs.
+        ignored.append("language_detection")
+        unused("language_confidence_threshold")
+        language = declared
+    elif req.language_detection:
         if not languages.multilingual:
             raise InvalidParameter(f"language_detection: {languages.refusal('auto')}",
                                    param="language_detection")
-        if req.language_code:
-            raise InvalidParameter("give language_code or language_detection, not both",
-                                   param="language_detection")
+        # With language_code too, detection decides (the code is only a hint the hosted
+        # API may use; Whisper's detection needs none).
         language = "auto"
     else:
         language = languages.base(req.language_code or languages.default)

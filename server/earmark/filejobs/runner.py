@@ -39,6 +39,7 @@ from earmark.dialects.deepgram_prerecorded import (
 )
 from earmark.errors import BadAudio, is_disk_full
 from earmark.filejobs.audio_file import DecodedAudio, decode
+from earmark.filejobs.summaries import ConversationSummaries
 from earmark.filejobs.transcriber import FileOptions, transcribe_file
 from earmark.inference.engine import Engine
 from earmark.inference.speakers import diarize
@@ -92,8 +93,10 @@ async def listen_summary(tag_worker: Any, records: list[dict[str, Any]]) -> str:
 
 class JobRunner:
     def __init__(self, store: JobStore, engine: Engine, settings: Settings,
-                 notify: Callable[[], None]) -> None:
+                 notify: Callable[[], None],
+                 summaries: ConversationSummaries | None = None) -> None:
         self.store = store
+        self.summaries = summaries  # enableSummary: computed once the job completes
         self.engine = engine
         self.settings = settings
         self.notify = notify  # wakes the webhook dispatcher after a status change
@@ -230,6 +233,11 @@ class JobRunner:
             logger.info("file job %s completed: %.1f s of audio in %.1f s (%d messages)",
                         job.id, job.duration_s, elapsed, len(messages))
         self.notify()
+        if done and job.options.get("enableSummary") and self.summaries is not None:
+            try:
+                await self.summaries.get(job.owner, job.conversation_id)
+            except Exception:  # the summary is asked again on GET; the job is done
+                logger.exception("summary of conversation %s failed", job.conversation_id)
 
     async def _transcribe(self, job: Job, vad: SileroVad) -> list[Message]:
         if job.audio_path is None or not Path(job.audio_path).exists():
