@@ -90,16 +90,21 @@ def test_chunk_samples() -> None:
     assert Chunk(10, 25).samples == 15
 
 
-def test_a_region_no_word_of_its_chunk_covers_is_found_for_a_decode_of_its_own():
+def test_a_chunk_that_skipped_a_region_is_decoded_region_by_region():
     from earmark.core.chunking import unheard
 
     sr = 16000
-    regions = [Chunk(0, 3 * sr), Chunk(5 * sr, 8 * sr), Chunk(10 * sr, 10 * sr + sr // 2),
+    regions = [Chunk(0, 3 * sr), Chunk(5 * sr, 8 * sr), Chunk(10 * sr, 10 * sr + sr),
                Chunk(12 * sr, 15 * sr)]
     chunk = Chunk(0, 15 * sr)
-    words = [Word("a", sr, 2 * sr, 0.9), Word("b", 13 * sr, 14 * sr, 0.9)]
-    # The second region was skipped; the third is too short to be worth a decode.
-    assert unheard(regions, words, chunk) == [Chunk(5 * sr, 8 * sr)]
-    assert unheard(regions, [*words, Word("c", 7 * sr, 9 * sr, 0.9)], chunk) == []
+    said = [Word(f"w{k}", int(t * sr), int(t * sr) + 4000, 0.9)
+            for k, t in enumerate((0.5, 1.0, 1.5, 2.0, 10.2, 12.5, 13.0, 13.5, 14.0))]
+    # The second region's 3 s got one word, stretched over it by the alignment.
+    stretched = [*said[:4], Word("so", int(4.5 * sr), int(7.5 * sr), 0.9), *said[4:]]
+    assert unheard(regions, stretched, chunk) == regions
+    # Each region heard (the 1 s one may be quiet: too short to judge).
+    heard = sorted([*said, *(Word("x", int(t * sr), int(t * sr) + 4000, 0.9)
+                             for t in (5.5, 6.5))], key=lambda w: w.start_sample)
+    assert unheard(regions, heard, chunk) == []
     # A chunk of one region was decoded alone already.
     assert unheard(regions[:1], [], Chunk(0, 3 * sr)) == []

@@ -15,8 +15,9 @@ from earmark.core import SAMPLE_RATE
 from earmark.core.events import Word
 from earmark.core.segmenter import SegmentEnd, Segmenter, SegmenterConfig, SegmentStart
 
-# A region this long that no word of its chunk's decode covers is decoded again on its own.
-MIN_UNHEARD_SAMPLES = SAMPLE_RATE
+# A region this long whose words (by their midpoints) come slower than this was skipped.
+MIN_UNHEARD_SAMPLES = 3 * SAMPLE_RATE // 2
+MIN_WORDS_PER_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -96,15 +97,23 @@ def plan_chunks(
     return chunks
 
 
-def unheard(regions: Sequence[Chunk], words: Sequence[Word], chunk: Chunk,
-            min_samples: int = MIN_UNHEARD_SAMPLES) -> list[Chunk]:
-    """The speech regions inside ``chunk`` (one of several packed into it) that no word of
-    its decode overlaps. Whisper, decoding a long chunk without timestamps, sometimes skips
-    a sentence after a pause (a 2.9 s TIMIT sentence between two others in
-    ``benchmarks/coverage.py``'s file workload); each such region is worth a decode alone."""
+def unheard(regions: Sequence[Chunk], words: Sequence[Word], chunk: Chunk) -> list[Chunk]:
+    """The speech regions packed into ``chunk``, when its decode skipped one of them (else
+    none): Whisper, decoding a long chunk without timestamps, sometimes leaves out a
+    sentence after a pause (a 2.9 s TIMIT sentence between two others in
+    ``benchmarks/coverage.py``'s file workload), and the alignment then stretches a
+    neighbour's words over it. A region of 1.5 s or more holding under 0.5 words a second
+    (by word midpoints) is taken as skipped; the chunk's regions are then decoded one by
+    one instead."""
     inside = [r for r in regions
               if r.start_sample >= chunk.start_sample and r.end_sample <= chunk.end_sample]
     if len(inside) < 2:
         return []  # the chunk is one region: it was decoded alone already
-    return [r for r in inside if r.samples >= min_samples and not any(
-        w.start_sample < r.end_sample and w.end_sample > r.start_sample for w in words)]
+    for r in inside:
+        if r.samples < MIN_UNHEARD_SAMPLES:
+            continue
+        heard = sum(r.start_sample <= (w.start_sample + w.end_sample) // 2 < r.end_sample
+                    for w in words)
+        if heard < MIN_WORDS_PER_S * r.samples / SAMPLE_RATE:
+            return inside
+    return []

@@ -91,8 +91,8 @@ async def recognise_chunks(
     regions: Sequence[Chunk] = (),
 ) -> list[tuple[Word, ...]]:
     """Words of each chunk on the file's timeline, in chunk order. ``regions`` (the speech
-    regions the chunks were packed from): one that no word of its chunk covers is decoded
-    again alone, and its words join the chunk's."""
+    regions the chunks were packed from): a chunk whose decode skipped one of them is
+    decoded again region by region (``core.chunking.unheard``)."""
     results: list[tuple[Word, ...] | None] = [None] * len(chunks)
     music: set[int] = set()  # chunks that scored like a song
     pending: dict[asyncio.Future[Recognition], int] = {}
@@ -137,21 +137,34 @@ async def recognise_chunks(
         again = await asyncio.wrap_future(await _submit(scheduler, owner, request))
         if not is_music(again.music_prob, options.music_threshold):
             results[i] = _placed(again, chunks[i])
-    skipped = [(i, r) for i, chunk in enumerate(chunks) if i not in music
-               for r in unheard(regions, results[i] or (), chunk)]
-    if skipped:
-        logger.debug("%d speech regions got no words in their chunk; decoding them alone",
-                     len(skipped))
+    split = {i: parts for i, chunk in enumerate(chunks) if i not in music
+             if (parts := unheard(regions, results[i] or (), chunk))}
+    if split:
+        logger.debug("%d chunks skipped a region; decoding their regions one by one",
+                     len(split))
+        jobs = [(i, region) for i, parts in split.items() for region in parts]
         futures = []
-        for _, region in skipped:
+        for _, region in jobs:
             request = RecognitionRequest(next(_ids), Priority.FILE, region.start_sample,
                                          row[region.start_sample:region.end_sample],
                                          hotwords=options.hotwords, language=options.language)
             futures.append(asyncio.wrap_future(await _submit(scheduler, owner, request)))
-        for (i, region), got in zip(skipped, await asyncio.gather(*futures), strict=True):
-            if got.words and not is_music(got.music_prob, options.music_threshold):
-                merged = (*(results[i] or ()), *_placed(got, region))
-                results[i] = tuple(sorted(merged, key=lambda w: w.start_sample))
+        words: dict[int, list[Word]] = {i: [] for i in split}
+        for (i, region), got in zip(jobs, await asyncio.gather(*futures), strict=True):
+            before = words[i]
+            if is_music(got.music_prob, options.music_threshold) and before and (
+                    region.start_sample - before[-1].end_sample <= CONTEXT_GAP_SAMPLES):
+                # Alone, a short stretch can score like a song; what was said before decides.
+                request = RecognitionRequest(
+                    next(_ids), Priority.FILE, region.start_sample,
+                    row[region.start_sample:region.end_sample], hotwords=options.hotwords,
+                    language=options.language,
+                    previous_text=" ".join(w.text.strip() for w in before[-40:]))
+                got = await asyncio.wrap_future(await _submit(scheduler, owner, request))
+            if not is_music(got.music_prob, options.music_threshold):
+                words[i].extend(_placed(got, region))
+        for i, found in words.items():
+            results[i] = tuple(found)
     return [r or () for r in results]
 
 
