@@ -484,6 +484,22 @@ def test_long_evaldata_job_matches_offline_wer(jobs_server, client) -> None:
 
 
 @pytest.mark.evaldata
+def test_a_sentence_between_two_others_is_not_skipped(client) -> None:
+    # benchmarks/coverage.py's file workload: packed into one chunk with its neighbours
+    # (1.3-1.6 s apart, as there), TIMIT's sentence got no words, and jfk's "ask not",
+    # decoded alone, scored like music (issue 26).
+    items = {i.id: i for i in evaldata_items("short_read")}
+    parts = [silence_pcm(0.5)]
+    for name, gap in (("lj_LJ050-0131", 1.6), ("timit_LDC93S1", 1.3), ("jfk", 1.0)):
+        audio = read_mono_16k(items[name].path)
+        parts += [(np.clip(audio, -1, 1) * 32767).astype(np.int16), silence_pcm(gap)]
+    r = submit(client, wav_bytes(np.concatenate(parts)))
+    wait_job(client, r.json()["jobId"])
+    text = normalize(" ".join(m["text"] for m in messages(client, r.json()["conversationId"])))
+    assert "greasy wash" in text and "ask not" in text and "system is established" in text, text
+
+
+@pytest.mark.evaldata
 def test_evaldata_stereo_channels(client) -> None:
     reads = sorted(evaldata_items("short_read"), key=lambda i: -i.duration_s)[:2]
     left, right = (read_mono_16k(i.path) for i in reads)
