@@ -61,6 +61,28 @@ def test_bad_options_name_their_parameter(query: str, param: str) -> None:
     assert err.value.param == param
 
 
+def test_detect_language_needs_a_multilingual_model_and_no_language() -> None:
+    from urllib.parse import parse_qsl
+
+    def multi(query: str) -> PrerecordedOptions:
+        return parse_prerecorded_options(parse_qsl(query), multilingual=True)
+
+    options = multi("detect_language=true")
+    assert options.detect_language and options.language == "auto"
+    with pytest.raises(InvalidParameter) as err:
+        multi("detect_language=true&language=de")
+    assert err.value.param == "detect_language"
+    # Each channel names the language most of its words were heard in.
+    records = [record("Hola a todos.", 0.0, language="es", language_confidence=0.9),
+               record("Buenos días, familia.", 1.0, language="es", language_confidence=0.7),
+               record("Okay.", 2.0, language="en", language_confidence=0.6)]
+    channel = body(records, options)["results"]["channels"][0]
+    assert channel["detected_language"] == "es"
+    assert channel["language_confidence"] == pytest.approx((3 * 0.9 + 3 * 0.7) / 6, abs=1e-3)
+    assert "detected_language" not in body(records, PrerecordedOptions())["results"][
+        "channels"][0]
+
+
 def test_a_summary_goes_in_results_when_asked() -> None:
     records = [record("Hello there.", 0.0), record("How are you?", 1.0)]
     options = parse("summarize=v2")

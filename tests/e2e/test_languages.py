@@ -90,6 +90,17 @@ async def test_language_detection_accuracy_on_evaldata(multilingual_server):
     assert correct / len(items) >= 0.9, f"{correct}/{len(items)}"
 
 
+def test_prerecorded_detect_language(multilingual_server):
+    pcm = np.concatenate([silence_pcm(0.3), espeak(SPEECH["es"], "es", 140), silence_pcm(1)])
+    with httpx.Client(base_url=multilingual_server.http, timeout=120) as c:
+        r = c.post("/v1/listen", params={"detect_language": "true", "punctuate": "true"},
+                   content=wav_bytes(pcm), headers={"Content-Type": "audio/wav"})
+    assert r.status_code == 200, r.text
+    channel = r.json()["results"]["channels"][0]
+    assert channel["detected_language"] == "es" and 0 < channel["language_confidence"] <= 1
+    assert wer([SPEECH["es"]], [channel["alternatives"][0]["transcript"]]) < 0.5
+
+
 def test_espeak_has_the_voices():
     assert shutil.which("espeak-ng")
 

@@ -150,7 +150,7 @@ def _job_options(options: PrerecordedOptions, request_id: str, sha256: str) -> d
     return {
         "dialect": "deepgram", "deepgram": options.to_json(), "requestId": request_id,
         "sha256": sha256, "hotwords": options.hotwords,
-        "language": options.language.split("-")[0].lower(),
+        "language": options.language.split("-")[0].lower(),  # "auto": detected per chunk
         "enableSpeakerDiarization": options.diarize,
         "enableSeparateRecognitionPerChannel": options.multichannel,
     }

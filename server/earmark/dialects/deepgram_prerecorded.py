@@ -68,6 +68,7 @@ class PrerecordedOptions:
     detect_entities: bool = False
     summarize: bool = False  # results.summary: an extractive summary (summarize=v2)
     topics: bool = False  # results.topics: IAB topics per passage, as on the socket
+    detect_language: bool = False  # language "auto": each chunk in the language Whisper hears
     extras: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -106,10 +107,14 @@ def parse_prerecorded_options(params: Iterable[tuple[str, str]], *,
     for name in ("numerals", "filler_words", "dictation", "mip_opt_out", "measurements"):
         if name in single:
             _bool(name, single[name])
-    if _bool("detect_language", single.get("detect_language", "false")):
-        raise InvalidParameter("detect_language is not supported by this server on "
-                               "pre-recorded audio; give language", param="detect_language")
-    language = checked_language(single, multilingual=multilingual)
+    detect = _bool("detect_language", single.get("detect_language", "false"))
+    if detect and not multilingual:
+        raise InvalidParameter("detect_language needs a multilingual model (e.g. --model base); "
+                               "the loaded model is English-only", param="detect_language")
+    if detect and "language" in single:
+        raise InvalidParameter("give language or detect_language, not both",
+                               param="detect_language")
+    language = "auto" if detect else checked_language(single, multilingual=multilingual)
     method = single.get("callback_method", "post").lower()
     if method != "post":
         raise InvalidParameter("callback_method must be post", param="callback_method")
@@ -157,7 +162,8 @@ def parse_prerecorded_options(params: Iterable[tuple[str, str]], *,
         utterances=_bool("utterances", single.get("utterances", "false")),
         utt_split_s=utt_split,
         paragraphs=_bool("paragraphs", single.get("paragraphs", "false")),
-        language=language, keyterms=tuple(keyterms), callback=callback,
+        language=language, detect_language=detect, keyterms=tuple(keyterms),
+        callback=callback,
         encoding=encoding, sample_rate=sample_rate, channels=channels,
         redact=tuple(sorted(text.redact)), replace=text.replace,
         profanity_filter=text.profanity, sentiment=text.sentiment,
@@ -320,7 +326,10 @@ def prerecorded_body(*, request_id: str, created: float, duration_s: float, chan
             alternative["paragraphs"] = _paragraphs(recs, options, words)
         if options.detect_entities:
             alternative["entities"] = _entities(recs)
-        out_channels.append({"alternatives": [alternative]})
+        channel: dict[str, Any] = {"alternatives": [alternative]}
+        if options.detect_language:
+            channel.update(detected_language(recs))
+        out_channels.append(channel)
         if options.utterances:
             utterances.extend(_utterances(index, pairs, options, request_id))
     results: dict[str, Any] = {"channels": out_channels}
@@ -346,6 +355,24 @@ def prerecorded_body(*, request_id: str, created: float, duration_s: float, chan
         if wanted:
             metadata[key] = {"model_uuid": model_uuid, "input_tokens": 0, "output_tokens": 0}
     return {"metadata": metadata, "results": results}
+
+
+def detected_language(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Deepgram's ``detected_language`` and ``language_confidence`` of a channel: the
+    language most of its words were decoded in, and the mean probability Whisper gave it
+    over those sentences (weighted by words)."""
+    words: dict[str, float] = {}
+    sure: dict[str, float] = {}
+    for r in records:
+        if r.get("language"):
+            n = len(r["words"]) or 1
+            words[r["language"]] = words.get(r["language"], 0) + n
+            sure[r["language"]] = sure.get(r["language"], 0.0) + n * (
+                r.get("language_confidence") or 0.0)
+    if not words:
+        return {}
+    best = max(words, key=lambda k: words[k])
+    return {"detected_language": best, "language_confidence": _r(sure[best] / words[best])}
 
 
 TOPIC_PASSAGE_WORDS = 120  # the sentence model reads about 250 tokens

@@ -91,6 +91,17 @@ async def listen_summary(tag_worker: Any, records: list[dict[str, Any]]) -> str:
     return summary_of(texts, vectors)
 
 
+def mark_languages(records: list[dict[str, Any]], heard: list[Any]) -> None:
+    """Each stored sentence gets the language (and its probability) of the decode that
+    heard its first word: the narrowest decode span holding it, on its channel."""
+    for record in records:
+        at = int(record["start_s"] * SAMPLE_RATE)
+        spans = [h for h in heard if h[0] == record.get("channel", 1) and h[1] <= at < h[2]]
+        if spans:
+            _, _, _, language, sure = min(spans, key=lambda h: h[2] - h[1])
+            record["language"], record["language_confidence"] = language, sure
+
+
 class JobRunner:
     def __init__(self, store: JobStore, engine: Engine, settings: Settings,
                  notify: Callable[[], None],
@@ -194,7 +205,7 @@ class JobRunner:
             return
         started = time.perf_counter()
         try:
-            messages = await self._transcribe(job, vad)
+            messages, heard = await self._transcribe(job, vad)
         except BadAudio as exc:
             await self._fail(job, exc.message)
             return
@@ -209,6 +220,8 @@ class JobRunner:
         if dialect == "deepgram":
             listen = PrerecordedOptions.from_json(job.options["deepgram"])
             records = await self._text_stage(listen, messages)
+            if listen.detect_language:
+                mark_languages(records, heard)
             if listen.callback:
                 summary = (await listen_summary(self.engine.tag_worker, records)
                            if listen.summarize else "")
@@ -239,7 +252,8 @@ class JobRunner:
             except Exception:  # the summary is asked again on GET; the job is done
                 logger.exception("summary of conversation %s failed", job.conversation_id)
 
-    async def _transcribe(self, job: Job, vad: SileroVad) -> list[Message]:
+    async def _transcribe(self, job: Job, vad: SileroVad) -> tuple[list[Message], list[Any]]:
+        """The messages, and (channel, start, end, language, probability) per decode."""
         if job.audio_path is None or not Path(job.audio_path).exists():
             raise BadAudio("the job's audio is no longer stored")
         per_channel = bool(job.options.get("enableSeparateRecognitionPerChannel"))
@@ -247,18 +261,20 @@ class JobRunner:
                                         keep_channels=per_channel,
                                         max_seconds=self.settings.max_job_audio_s)
         try:
-            return await self._recognise(job, vad, audio)
+            heard: list[Any] = []
+            return await self._recognise(job, vad, audio, heard), heard
         finally:
             audio.remove()
 
-    async def _recognise(self, job: Job, vad: SileroVad, audio: DecodedAudio) -> list[Message]:
+    async def _recognise(self, job: Job, vad: SileroVad, audio: DecodedAudio,
+                         heard: list[Any]) -> list[Message]:
         scheduler = self.engine.scheduler
         assert scheduler is not None
         options = FileOptions(hotwords=job.options.get("hotwords"),
                               vad_threshold=self.settings.vad_threshold,
                               language=job.options.get("language"),
                               music_threshold=self.settings.music_threshold)
-        messages, probs = await transcribe_file(scheduler, vad, audio, options)
+        messages, probs = await transcribe_file(scheduler, vad, audio, options, heard)
         if job.options.get("enableSpeakerDiarization") and messages:
             regions = speech_regions(probs[0], SegmenterConfig(
                 threshold=self.settings.vad_threshold,

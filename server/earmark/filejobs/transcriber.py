@@ -89,10 +89,12 @@ async def recognise_chunks(
     chunks: list[Chunk],
     options: FileOptions,
     regions: Sequence[Chunk] = (),
+    heard: list[tuple[int, int, str | None, float | None]] | None = None,
 ) -> list[tuple[Word, ...]]:
     """Words of each chunk on the file's timeline, in chunk order. ``regions`` (the speech
     regions the chunks were packed from): a chunk whose decode skipped one of them is
-    decoded again region by region (``core.chunking.unheard``)."""
+    decoded again region by region (``core.chunking.unheard``). ``heard`` gets (start,
+    end, language, its probability) of every decode, for language detection."""
     results: list[tuple[Word, ...] | None] = [None] * len(chunks)
     music: set[int] = set()  # chunks that scored like a song
     pending: dict[asyncio.Future[Recognition], int] = {}
@@ -121,6 +123,9 @@ async def recognise_chunks(
                     results[i] = ()
                     continue
                 results[i] = _placed(recognition, chunks[i])
+                if heard is not None:
+                    heard.append((chunks[i].start_sample, chunks[i].end_sample,
+                                  recognition.language, recognition.language_probability))
     finally:
         for fut in pending:
             fut.cancel()
@@ -163,6 +168,9 @@ async def recognise_chunks(
                 got = await asyncio.wrap_future(await _submit(scheduler, owner, request))
             if not is_music(got.music_prob, options.music_threshold):
                 words[i].extend(_placed(got, region))
+                if heard is not None:
+                    heard.append((region.start_sample, region.end_sample, got.language,
+                                  got.language_probability))
         for i, found in words.items():
             results[i] = tuple(found)
     return [r or () for r in results]
@@ -179,17 +187,22 @@ async def transcribe_file(
     vad: SileroVad,
     audio: DecodedAudio,
     options: FileOptions,
+    heard: list[tuple[int, int, int, str | None, float | None]] | None = None,
 ) -> tuple[list[Message], list[list[float]]]:
     """Sentences of every channel row of ``audio`` (16 kHz), merged by start time, and the
     VAD probabilities of each row (for diarization). Each chunk is read from the decoded
-    file when it is queued, so at most ``MAX_IN_FLIGHT`` chunks per row are in memory."""
+    file when it is queued, so at most ``MAX_IN_FLIGHT`` chunks per row are in memory.
+    ``heard`` gets (channel, start, end, language, probability) of every decode."""
     owner = object()
     probs = await asyncio.to_thread(speech_probs, vad, audio)
 
     async def one(channel: int, row: Row, row_probs: list[float]) -> list[Message]:
         chunks = chunks_for(row_probs, options.vad_threshold)
         regions = speech_regions(row_probs, _segmenter(options.vad_threshold))
-        words = await recognise_chunks(scheduler, owner, row, chunks, options, regions)
+        spans: list[tuple[int, int, str | None, float | None]] = []
+        words = await recognise_chunks(scheduler, owner, row, chunks, options, regions, spans)
+        if heard is not None:
+            heard.extend((channel, *span) for span in spans)
         return sentences(words, channel=channel)
 
     per_channel = await asyncio.gather(*(
