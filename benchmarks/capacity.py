@@ -47,7 +47,7 @@ from live_latency import (
 )
 from workloads import trim_silence
 
-from earmark.evaldata import load_items, read_mono_16k, wer
+from earmark_eval import load_items, read_mono_16k, wer
 
 PORT = 8766
 

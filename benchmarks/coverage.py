@@ -39,7 +39,7 @@ from live_latency import run_stream, start_server
 from voice_agent import agent, speech_end
 from workloads import Workload, continuous, gapped
 
-from earmark.evaldata import load_items, normalize, read_mono_16k
+from earmark_eval import load_items, normalize, read_mono_16k
 
 PORT = 8768
 SR = 16000

@@ -28,10 +28,10 @@ from _common import print_table, write_json
 from earmark.core.chunking import speech_regions
 from earmark.core.segmenter import SegmenterConfig
 from earmark.core.speakers import LiveSpeakers, label_at
-from earmark.evaldata import evaldata_dir, load_items, read_mono_16k
-from earmark.evaldata_der import der
 from earmark.inference.speakers import SpeakerModel, diarize, live_clusterer
 from earmark.inference.vad import SileroVad
+from earmark_eval import evaldata_dir, load_items, read_mono_16k
+from earmark_eval.der import der
 
 MAX_UTTERANCE = 15 * 16000
 

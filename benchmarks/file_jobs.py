@@ -22,7 +22,7 @@ import orjson
 from _common import print_table, write_json
 from live_latency import start_server
 
-from earmark.evaldata import load_items, wer
+from earmark_eval import load_items, wer
 
 PORT = 8768
 

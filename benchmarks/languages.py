@@ -16,8 +16,8 @@ import time
 import jiwer
 from _common import print_table, write_json
 
-from earmark.evaldata import load_items, normalize, read_mono_16k
 from earmark.inference.whisper import DecodeOptions, WhisperBackend
+from earmark_eval import load_items, normalize, read_mono_16k
 
 UNSPACED = {"zh", "ja"}
 

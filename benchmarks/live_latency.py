@@ -34,7 +34,7 @@ import numpy as np
 from _common import print_table, write_json
 from workloads import NAMES, build
 
-from earmark.evaldata import normalize, wer
+from earmark_eval import normalize, wer
 
 ROOT = Path(__file__).resolve().parents[1]
 CHUNK_S = 0.1

@@ -28,7 +28,7 @@ from _common import print_table, write_json
 from capacity import sessions
 from live_latency import latencies, proc_peak_rss_mb, start_server
 
-from earmark.evaldata import wer
+from earmark_eval import wer
 
 PORT = 8767
 

@@ -19,10 +19,10 @@ from _common import print_table, write_json
 
 from earmark.core.music import DEFAULT_MUSIC_THRESHOLD
 from earmark.core.session import SessionConfig
-from earmark.evaldata import load_items, read_mono_16k
 from earmark.inference.vad import SileroVad
 from earmark.inference.whisper import WhisperBackend
 from earmark.live.offline import transcribe_samples
+from earmark_eval import load_items, read_mono_16k
 
 KINDS = ("nonspeech", "short_read", "conversation", "long", "speaker", "language")
 

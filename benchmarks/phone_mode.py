@@ -17,10 +17,10 @@ import numpy as np
 from _common import print_table, write_json
 from scipy.signal import butter, resample_poly, sosfilt
 
-from earmark.evaldata import load_items, read_mono_16k, wer
 from earmark.filejobs.transcriber import chunks_for
 from earmark.inference.vad import SileroVad
 from earmark.inference.whisper import DecodeOptions, WhisperBackend
+from earmark_eval import load_items, read_mono_16k, wer
 
 MU = 255.0
 PROMPT = "A recorded telephone call."

@@ -32,9 +32,9 @@ from earmark.core import SAMPLE_RATE, WINDOW_SAMPLES
 from earmark.core.events import Priority, Transcript
 from earmark.core.session import StreamSession
 from earmark.dialects.deepgram import LiveOptions, session_config
-from earmark.evaldata import normalize, wer
 from earmark.inference.vad import SileroVad
 from earmark.inference.whisper import DecodeOptions, WhisperBackend, WindowPolicy
+from earmark_eval import normalize, wer
 
 STEP = 3 * WINDOW_SAMPLES  # 96 ms of audio per client frame
 

@@ -29,9 +29,9 @@ from _common import print_table, write_json
 
 from earmark.core.redacted_audio import beep_out, is_redacted, redacted_spans
 from earmark.core.text_options import TextOptions, redact_kinds
-from earmark.evaldata_pii import PII_SET
 from earmark.inference.understanding import TextModels
 from earmark.inference.whisper import DecodeOptions, WhisperBackend
+from earmark_eval.pii import PII_SET
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 _DIGITS = {"zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4",

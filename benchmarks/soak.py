@@ -24,7 +24,7 @@ from capacity import sessions
 from live_latency import latencies, start_server
 from load_test import one, rss_mb
 
-from earmark.evaldata import wer
+from earmark_eval import wer
 
 PORT = 8771
 

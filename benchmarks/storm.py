@@ -24,7 +24,7 @@ from live_latency import start_server
 from load_test import rss_mb
 from soak import fds
 
-from earmark.evaldata import load_items, read_mono_16k
+from earmark_eval import load_items, read_mono_16k
 
 PORT = 8773
 

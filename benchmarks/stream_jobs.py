@@ -38,7 +38,7 @@ from _common import print_table, write_json
 from live_latency import offline_text, start_server
 from workloads import NAMES, build
 
-from earmark.evaldata import wer
+from earmark_eval import wer
 
 PORT = 8767
 SEGMENT_S = 5.0

@@ -22,7 +22,7 @@ import numpy as np
 from _common import print_table, write_json
 from live_latency import start_server
 
-from earmark.evaldata import load_items, read_mono_16k
+from earmark_eval import load_items, read_mono_16k
 
 PORT = 8767
 CLIP_S = 5.0

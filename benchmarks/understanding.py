@@ -20,9 +20,9 @@ import numpy as np
 from _common import print_table, write_json
 
 from earmark.core.text_options import TextOptions, redact_kinds
-from earmark.evaldata import load_items
-from earmark.evaldata_pii import score, words_of
 from earmark.inference.understanding import TextModels
+from earmark_eval import load_items
+from earmark_eval.pii import score, words_of
 
 OPTIONS = {
     "replace": TextOptions(replace=(("colour", "color"),)),

@@ -16,8 +16,8 @@ import re
 
 from _common import print_table, write_json
 
-from earmark.evaldata import load_items, normalize, read_mono_16k, wer
 from earmark.inference.whisper import DecodeOptions, WhisperBackend
+from earmark_eval import load_items, normalize, read_mono_16k, wer
 
 
 def targets(reference: str) -> list[str]:

@@ -33,7 +33,7 @@ from _common import print_table, write_json
 from capacity import sessions
 from live_latency import CHUNK_S, start_server
 
-from earmark.evaldata import normalize, wer
+from earmark_eval import normalize, wer
 
 PORT = 8767
 PATTERNS = {

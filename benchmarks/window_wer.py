@@ -13,8 +13,8 @@ import time
 
 from _common import print_table, write_json
 
-from earmark.evaldata import load_items, read_mono_16k, wer
 from earmark.inference.whisper import DecodeOptions, WhisperBackend
+from earmark_eval import load_items, read_mono_16k, wer
 
 SETTINGS = [  # (bucket s, minimum trailing pad s, minimum window s)
     (30.0, 0.0, 0.0),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from earmark.evaldata import load_items, read_mono_16k
+from earmark_eval import load_items, read_mono_16k
 
 SR = 16000
 NAMES = ("gapped", "continuous")

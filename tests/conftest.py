@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from earmark.evaldata import evaldata_dir, load_items, read_wav
+from earmark_eval import evaldata_dir, load_items, read_wav
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from earmark.evaldata import normalize, wer
+from earmark_eval import normalize, wer
 from tests.conftest import ARTIFACTS, silence_pcm
 from tests.e2e.test_webrtc import metric, wait_metric, write_wav
 

@@ -17,7 +17,7 @@ import orjson
 import pytest
 import websockets
 
-from earmark.evaldata import wer
+from earmark_eval import wer
 from tests.conftest import running_server, silence_pcm
 from tests.e2e.client import wav_bytes
 from tests.e2e.webhook_receiver import WebhookReceiver

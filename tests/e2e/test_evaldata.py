@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from earmark.evaldata import read_mono_16k, wer
+from earmark_eval import read_mono_16k, wer
 from tests.conftest import evaldata_items, silence_pcm
 from tests.e2e.client import stream
 
@@ -54,7 +54,7 @@ async def test_streaming_wer_is_within_two_points_of_offline(server, offline_mod
 
 
 def _nonspeech_params():
-    from earmark.evaldata import load_items
+    from earmark_eval import load_items
 
     return [pytest.param(item, id=item.id) for item in load_items("nonspeech")] or [
         pytest.param(None, id="no-evaldata")

@@ -13,7 +13,7 @@ import numpy as np
 import orjson
 import pytest
 
-from earmark.evaldata import normalize, read_mono_16k, wer
+from earmark_eval import normalize, read_mono_16k, wer
 from tests.conftest import ROOT, client_example, espeak, evaldata_items, running_server, silence_pcm
 from tests.e2e.client import wait_job as client_wait_job
 from tests.e2e.client import wav_bytes
@@ -576,10 +576,10 @@ def test_diarization_error_rate_on_the_two_speaker_clips(clip: str, most: float)
 
     from earmark.core.chunking import speech_regions
     from earmark.core.segmenter import SegmenterConfig
-    from earmark.evaldata import evaldata_dir
-    from earmark.evaldata_der import der
     from earmark.inference.speakers import SpeakerModel, diarize
     from earmark.inference.vad import SileroVad
+    from earmark_eval import evaldata_dir
+    from earmark_eval.der import der
 
     item = next((i for i in evaldata_items("conversation") if i.id == clip), None)
     if item is None:

@@ -11,7 +11,7 @@ import numpy as np
 import orjson
 import pytest
 
-from earmark.evaldata import wer
+from earmark_eval import wer
 from tests.conftest import ROOT, silence_pcm
 from tests.e2e.client import wav_bytes
 

@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 import pytest
 
-from earmark.evaldata import read_mono_16k, wer
+from earmark_eval import read_mono_16k, wer
 from tests.conftest import espeak, evaldata_items, running_server, silence_pcm
 from tests.e2e.client import stream, wait_job, wav_bytes
 

@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 import pytest
 
-from earmark.evaldata import wer
+from earmark_eval import wer
 from tests.conftest import client_example, espeak, free_port, running_server, silence_pcm
 from tests.e2e.client import stream, wav_bytes
 from tests.e2e.webhook_receiver import WebhookReceiver

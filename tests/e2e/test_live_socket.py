@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import websockets
 
-from earmark.evaldata import wer
+from earmark_eval import wer
 from tests.conftest import running_server, silence_pcm
 from tests.e2e.client import raw_session, stream, url
 

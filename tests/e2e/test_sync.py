@@ -10,7 +10,7 @@ import httpx
 import numpy as np
 import pytest
 
-from earmark.evaldata import read_mono_16k, wer
+from earmark_eval import read_mono_16k, wer
 from tests.conftest import evaldata_items, silence_pcm
 
 TEXT = "Please call me back after lunch tomorrow."

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import websockets
 
-from earmark.evaldata import read_mono_16k, wer
+from earmark_eval import read_mono_16k, wer
 from tests.conftest import evaldata_items, running_server, silence_pcm
 from tests.e2e.client import stream, url
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from aiortc import AudioStreamTrack, MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 
-from earmark.evaldata import read_mono_16k, wer
+from earmark_eval import read_mono_16k, wer
 from tests.conftest import ROOT, client_example, evaldata_items, running_server, silence_pcm
 from tests.e2e.client import stream
 

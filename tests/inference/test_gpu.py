@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from earmark.evaldata import wer
+from earmark_eval import wer
 
 pytestmark = pytest.mark.gpu
 

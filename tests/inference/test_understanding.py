@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from earmark.core.text_options import TextOptions, redact_kinds
-from earmark.evaldata_pii import score, words_of
 from earmark.inference.understanding import TextModels
+from earmark_eval.pii import score, words_of
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from earmark.core.events import Word
-from earmark.evaldata import wer
 from earmark.inference.whisper import (
     DecodeOptions,
     WhisperBackend,
@@ -12,6 +11,7 @@ from earmark.inference.whisper import (
     resolve_model,
     window_frames,
 )
+from earmark_eval import wer
 
 
 @pytest.fixture(scope="module")
