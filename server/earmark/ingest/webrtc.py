@@ -77,6 +77,7 @@ STALL_S = STALL_QUIET_S
 QUIET_PEAK = round(WALL_QUIET_PEAK * 32768)  # int16 peak of a quiet frame (-30 dBFS)
 STALL_TICK_S = TICK_S
 CHANNEL_HIGH_WATER = 1 << 20  # bytes buffered on the data channel before the sender waits
+DRAIN_WAIT_S = 2.0  # for the data channel's buffer to empty before the peer is closed
 RATE = 16000
 
 
@@ -306,6 +307,7 @@ class PeerSession:
         channel.on("message", self._on_message)
         channel.on("bufferedamountlow", self.channel_writable.set)
         channel.on("close", lambda: self._set(self.gone))
+        channel.on("close", self.channel_writable.set)  # a waiting sender or drain wakes
         if channel.readyState == "open":
             self.channel_open.set()
 
@@ -439,9 +441,11 @@ class PeerSession:
             channel = self.channel
             if channel is None or channel.readyState != "open":
                 raise _PeerGone()
-            while channel.bufferedAmount > CHANNEL_HIGH_WATER:
+            while channel.readyState == "open" and channel.bufferedAmount > CHANNEL_HIGH_WATER:
                 self.channel_writable.clear()
                 await self.channel_writable.wait()
+            if channel.readyState != "open":
+                raise _PeerGone()
             channel.send(message.decode())
             self.outbox.sent()
 
@@ -462,12 +466,21 @@ class PeerSession:
         drained.cancel()
         if sender in done:
             sender.result()
-        # What was handed to the channel still has to leave before the peer is closed.
-        for _ in range(100):
-            channel = self.channel
-            if channel is None or channel.readyState != "open" or not channel.bufferedAmount:
-                break
-            await asyncio.sleep(0.02)
+        # What was handed to the channel still has to leave before the peer is closed:
+        # with a threshold of 0, aiortc's "bufferedamountlow" fires when the buffer empties.
+        channel = self.channel
+        if channel is None or channel.readyState != "open" or not channel.bufferedAmount:
+            return
+        channel.bufferedAmountLowThreshold = 0
+        try:
+            await asyncio.wait_for(self._emptied(channel), DRAIN_WAIT_S)
+        except TimeoutError:
+            logger.debug("data channel still had %d bytes buffered", channel.bufferedAmount)
+
+    async def _emptied(self, channel: Any) -> None:
+        while channel.readyState == "open" and channel.bufferedAmount:
+            self.channel_writable.clear()
+            await self.channel_writable.wait()
 
     async def _flush_then_error(self, sender: asyncio.Task[None], err: EarmarkError) -> None:
         if sender.done() or self.channel is None or self.channel.readyState != "open":
