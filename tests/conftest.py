@@ -168,3 +168,78 @@ def evaldata_items(kind: str):
         pytest.skip(f"evaldata not found at {evaldata_dir()} (set EARMARK_EVALDATA)")
     return items
 
+
+
+# ---------------------------------------------------------------------------- PostgreSQL
+def _pg_bin() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return versions[-1].parent if versions else None
+
+
+class Postgres:
+    """A throwaway PostgreSQL server on loopback (``initdb``/``pg_ctl`` in a temp dir), run
+    as the ``postgres`` user when the tests run as root (PostgreSQL refuses root)."""
+
+    def __init__(self, bindir: Path) -> None:
+        import pwd
+
+        self.bin = bindir
+        self.root = Path(tempfile.mkdtemp(prefix="earmark-pg-"))
+        self.root.chmod(0o755)
+        self.data = self.root / "data"
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            os.chown(self.root, user.pw_uid, user.pw_gid)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self.port = free_port()
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "earmark", "-E",
+                  "UTF8", "--no-sync", "--no-instructions")
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-o",
+                  f"-p {self.port} -h 127.0.0.1 -k {self.root} -F", "start")
+        self._databases = 0
+
+    def _run(self, tool: str, *args: str) -> None:
+        subprocess.run([*self.as_user, str(self.bin / tool), *args], check=True,
+                       capture_output=True, timeout=120)
+
+    def new_database(self) -> str:
+        """A fresh, empty database's SQLAlchemy URL."""
+        import psycopg
+
+        self._databases += 1
+        name = f"t{self._databases}"
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=earmark dbname=postgres",
+                             autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return f"postgresql+psycopg://earmark@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        try:
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    bindir = _pg_bin()
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed (the setup installs postgresql-15 from "
+                    "Debian)")
+    server = Postgres(bindir)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request) -> str | None:  # noqa: ANN001
+    """None (the SQLite file in the data dir) or a fresh PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("postgres").new_database()

@@ -80,15 +80,31 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("key_id")
     for p in (create, *keys_sub.choices.values()):
         if not any(a.dest == "data_dir" for a in p._actions):
-            _add_settings_flags(p, ["data_dir"])
+            _add_settings_flags(p, ["data_dir", "database_url"])
+    db = sub.add_parser("db", help="the database's schema", allow_abbrev=False)
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    upgrade = db_sub.add_parser("upgrade", help="create or migrate the schema to this "
+                                "release's (serve does it at start too)", allow_abbrev=False)
+    _add_settings_flags(upgrade, ["data_dir", "database_url"])
     return parser
+
+
+def _db_upgrade(settings: Settings) -> int:
+    from earmark.store.db import migrate, open_database
+
+    db = open_database(settings.data_dir, settings.database_url)
+    try:
+        print(f"database schema at revision {migrate(db)}")
+    finally:
+        db.dispose()
+    return 0
 
 
 def _stored_keys(settings: Settings) -> bool:
     from earmark.store.db import open_database
     from earmark.store.keys import KeyStore
 
-    db = open_database(settings.data_dir)
+    db = open_database(settings.data_dir, settings.database_url)
     try:
         return any(r.revoked is None for r in KeyStore(db).all())
     finally:
@@ -100,7 +116,7 @@ def _keys(args: argparse.Namespace, settings: Settings) -> int:
     from earmark.store.db import open_database
     from earmark.store.keys import KeyLimits, KeyStore
 
-    db = open_database(settings.data_dir)
+    db = open_database(settings.data_dir, settings.database_url)
     store = KeyStore(db)
     try:
         if args.keys_command == "create":
@@ -145,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             return 130
     if args.command == "keys":
         return _keys(args, settings)
+    if args.command == "db":
+        return _db_upgrade(settings)
     from earmark.live.offline import print_file_transcript
 
     return print_file_transcript(settings, args.file, as_json=args.json)

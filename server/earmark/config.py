@@ -139,6 +139,10 @@ class Settings(BaseSettings):
                                          "collection")
     data_dir: str = Field("earmark-data", description="folder for the SQLite database "
                           "(jobs, conversations, webhook outbox, tag collections) and uploads")
+    database_url: str | None = Field(None, description="a SQLAlchemy URL for the database "
+                                     "instead of the SQLite file in data_dir, e.g. "
+                                     "postgresql+psycopg://earmark@db/earmark (the schema "
+                                     "is created or migrated at start)")
     max_upload_bytes: int = Field(1 << 30, ge=1024, description="largest audio file a job "
                                   "may upload (bytes)")
     max_job_audio_s: float = Field(4 * 3600, gt=0, description="longest audio a file job "

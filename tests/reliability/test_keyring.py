@@ -22,8 +22,8 @@ class Clock:
 
 
 @pytest.fixture()
-def store(tmp_path):
-    db = open_database(tmp_path)
+def store(tmp_path, database_url):
+    db = open_database(tmp_path, database_url)
     yield KeyStore(db)
     db.dispose()
 

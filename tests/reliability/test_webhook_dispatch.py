@@ -36,9 +36,9 @@ class StaleReads(Outbox):
         self.recorded.set()
 
 
-async def test_a_delivery_settling_during_the_due_read_is_not_sent_again(tmp_path,
-                                                                          monkeypatch) -> None:
-    db = open_database(str(tmp_path))
+async def test_a_delivery_settling_during_the_due_read_is_not_sent_again(
+        tmp_path, monkeypatch, database_url) -> None:
+    db = open_database(str(tmp_path), database_url)
     outbox = StaleReads(db)
     with db.begin() as conn:
         enqueue(conn, kind="stream", subject="task-1", owner="o",

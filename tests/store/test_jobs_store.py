@@ -1,4 +1,5 @@
-"""JobStore and Outbox over a real SQLite file (no server)."""
+"""JobStore and Outbox over a real SQLite file and a real PostgreSQL server (no Earmark
+server): the same queries on both."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ class Clock:
 
 
 @pytest.fixture()
-def stores(tmp_path):
-    db = open_database(tmp_path)
+def stores(tmp_path, database_url):
+    db = open_database(tmp_path, database_url)
     clock = Clock()
     yield JobStore(db, clock=clock), Outbox(db), clock
     db.dispose()
@@ -67,8 +68,10 @@ def test_final_jobs_never_move_and_results_are_stored(stores) -> None:
 
 
 def test_restart_sees_unfinished_jobs_and_counts_runs(stores) -> None:
-    store, _, _ = stores
-    a, b = new_job(store), new_job(store)
+    store, _, clock = stores
+    a = new_job(store)
+    clock.t += 0.001  # oldest first: by creation time (rows have no order of their own)
+    b = new_job(store)
     store.start(a.id)
     assert [j.id for j in store.unfinished()] == [a.id, b.id]
     assert store.start(a.id).runs == 2  # resumed: no second in_progress webhook

@@ -63,7 +63,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.db = await asyncio.to_thread(open_database, settings.data_dir)
+        app.state.db = await asyncio.to_thread(open_database, settings.data_dir,
+                                               settings.database_url)
         auth.install(app, KeyStore(app.state.db))
         app.state.egress = EgressProxy(parse_networks(settings.url_allow_networks)).start()
         app.state.tag_collections = TagCollections(

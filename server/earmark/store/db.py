@@ -1,16 +1,21 @@
-"""The database: SQLAlchemy Core over a SQLite file by default.
+"""The database: SQLAlchemy Core over a SQLite file by default, or any SQLAlchemy URL
+(``--database-url``; PostgreSQL through psycopg 3 for a cluster).
 
-Every table lives in ``METADATA``; code talks SQL through SQLAlchemy so that a PostgreSQL URL
-can replace the SQLite file later without touching the queries.
+Every table lives in ``METADATA``; code talks SQL through SQLAlchemy, so the queries are the
+same on both. The schema is Alembic's (``store/migrations``): ``open_database`` brings any
+database to this release's head, so an empty database, one of an earlier release, and one
+made before migrations existed (its tables, no ``alembic_version``) all work.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from sqlalchemy import (
     Column,
+    Connection,
     Engine,
     Float,
     ForeignKey,
@@ -22,7 +27,10 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
 )
+
+logger = logging.getLogger(__name__)
 
 METADATA = MetaData()
 
@@ -167,10 +175,24 @@ key_settings = Table(
 )
 
 
-def open_database(data_dir: str | Path) -> Engine:
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+BASELINE = "0001"  # the schema every database had before migrations existed
+
+
+def open_database(data_dir: str | Path, url: str | None = None) -> Engine:
+    """The database (created or migrated to this release's schema). ``url``: a SQLAlchemy
+    URL (``postgresql+psycopg://user@host/db``); None: ``earmark.db`` in ``data_dir``."""
     path = Path(data_dir)
     path.mkdir(mode=0o700, parents=True, exist_ok=True)  # uploads and results: owner only
-    db_file = path / "earmark.db"
+    if url:
+        engine = create_engine(url, pool_pre_ping=True)
+    else:
+        engine = _sqlite(path / "earmark.db")
+    migrate(engine)
+    return engine
+
+
+def _sqlite(db_file: Path) -> Engine:
     # Owner-only before SQLite opens it: its -wal and -shm files copy these permissions.
     os.close(os.open(db_file, os.O_CREAT | os.O_RDWR, 0o600))
     db_file.chmod(0o600)
@@ -185,5 +207,32 @@ def open_database(data_dir: str | Path) -> Engine:
         cur.execute("PRAGMA busy_timeout=5000")
         cur.close()
 
-    METADATA.create_all(engine)
     return engine
+
+
+def migrate(engine: Engine) -> str:
+    """Upgrades the schema to the newest revision and returns it."""
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    # Alembic says which DDL mode it assumes at every start; only a change is news.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        if _made_before_migrations(conn):
+            command.stamp(config, BASELINE)
+            logger.info("database made before migrations: taken as revision %s", BASELINE)
+        before = MigrationContext.configure(conn).get_current_revision()
+        command.upgrade(config, "head")
+        after = str(MigrationContext.configure(conn).get_current_revision())
+    if before != after:
+        logger.info("database schema migrated from %s to %s", before or "empty", after)
+    return after
+
+
+def _made_before_migrations(conn: Connection) -> bool:
+    tables = set(inspect(conn).get_table_names())
+    return "jobs" in tables and "alembic_version" not in tables
