@@ -8,6 +8,7 @@ import subprocess
 import sys
 import urllib.request
 
+import httpx
 import numpy as np
 import pytest
 import websockets
@@ -230,6 +231,10 @@ async def test_three_times_capacity_excess_refused_admitted_keep_their_own_resul
             for text in sentences
         ]
         await asyncio.sleep(0.5)  # both admitted sessions are connected
+        # A full node says so to a load balancer's health check, and takes sessions again
+        # once they end (checked below).
+        full = httpx.get(f"{srv.http}/readyz", timeout=5)
+        assert full.status_code == 503 and full.json()["status"] == "full", full.text
         refused = await asyncio.gather(*(raw_session(srv.ws, []) for _ in range(4)))
         for r in refused:
             assert r.messages[-1]["variant"] == "OVERLOADED" and r.close_code == 1013
@@ -238,6 +243,12 @@ async def test_three_times_capacity_excess_refused_admitted_keep_their_own_resul
             assert r.close_code == 1000 and wer([text], [r.final_text]) < 0.3, r.final_text
         with urllib.request.urlopen(f"{srv.http}/metrics") as resp:
             assert "earmark_sessions_refused_total 4.0" in resp.read().decode()
+        for _ in range(50):
+            ready = httpx.get(f"{srv.http}/readyz", timeout=5)
+            if ready.status_code == 200:
+                break
+            await asyncio.sleep(0.1)
+        assert ready.json()["status"] == "ready" and ready.json()["streams"] == 0
 
 
 async def test_metrics_report_sessions_queues_batches_and_latency(server, speak):

@@ -192,16 +192,25 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
+        """200 while this node takes new live sessions; 503 while it loads, drains or is at
+        capacity, so a load balancer's health check sends new sessions to other nodes (and
+        back here once one ends). The body says which."""
         if not engine.ready:
             return JSONResponse({"status": "loading"}, status_code=503)
+        streams = sum(getattr(s, "streams", 1) for s in app.state.sessions)
+        capacity = engine.capacity()
+        status = ("draining" if app.state.draining else
+                  "full" if streams >= capacity else "ready")
         return JSONResponse(
             {
-                "status": "ready",
+                "status": status,
                 "model": engine.model_name,
                 "device": engine.backend.device if engine.backend else None,
                 "sessions": len(app.state.sessions),
-                "capacity": engine.capacity(),
-            }
+                "streams": streams,
+                "capacity": capacity,
+            },
+            status_code=200 if status == "ready" else 503,
         )
 
     # The try-it page and its static files (shipped in the package; no build step).
