@@ -67,6 +67,11 @@ def _digest_in(digest: str, digests: list[str]) -> str | None:
     return found
 
 
+def key_in(key: str, digests: list[str]) -> bool:
+    """Whether ``key`` is one of ``digests`` (sha256 hex), compared in constant time."""
+    return _digest_in(hash_key(key), digests) is not None
+
+
 class KeyRing:
     """The keys the server accepts: those in settings plus the store's (re-read every
     ``refresh_s``, so ``earmark keys create/revoke`` take effect on a running server)."""

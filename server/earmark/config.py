@@ -36,6 +36,12 @@ class Settings(BaseSettings):
         "", description="comma-separated API keys, each plain or as sha256:<hex of the key>; "
         "keys made with `earmark keys create` are added. None at all: no auth (loopback only)"
     )
+    admin_api_keys: str = Field(
+        "", description="comma-separated keys (plain or sha256:<hex>) for operator routes "
+        "(GET /v1/cluster); without any key configured at all, those routes are open as "
+        "every route is")
+    node_name: str = Field("", max_length=200, description="this node's name in GET "
+                           "/v1/cluster (default: host name and port)")
     rpm_per_key: int = Field(600, ge=0, description="HTTP requests and socket opens per minute "
                              "per API key, bursts up to the whole minute (0: no limit; "
                              "`earmark keys create --rpm` sets one key's)")

@@ -18,6 +18,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from earmark import __version__, auth
 from earmark.api.auth_routes import router as auth_router
+from earmark.api.cluster_routes import Heartbeat
+from earmark.api.cluster_routes import router as cluster_router
 from earmark.api.job_routes import router as job_router
 from earmark.api.listen_routes import router as listen_router
 from earmark.api.request_guard import RequestGuard, body_limits
@@ -79,8 +81,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         app.state.job_runner = JobRunner(app.state.jobs, engine, settings,
                                          app.state.webhooks.wake, app.state.summaries)
         await app.state.job_runner.prepare()
+        app.state.heartbeat = Heartbeat(app)
         background = [asyncio.create_task(app.state.webhooks.run(), name="webhooks"),
                       asyncio.create_task(auth.end_revoked_sessions(app), name="revocations"),
+                      asyncio.create_task(app.state.heartbeat.run(), name="heartbeat"),
                       *app.state.job_runner.start()]
         app.state.live_jobs = LiveJobStore(app.state.db)
         await app.state.tag_sessions.resume()
@@ -95,6 +99,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             for task in background:
                 task.cancel()
             await asyncio.gather(*background, return_exceptions=True)
+            await app.state.heartbeat.leave()
             await app.state.webrtc.close_all()
             engine.close()
             app.state.egress.close()
@@ -127,6 +132,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(tag_session_router)
     app.include_router(stream_job_router)
     app.include_router(stream_task_router)
+    app.include_router(cluster_router)
     app.include_router(stream_task_router, prefix=SEED_BASE, include_in_schema=False)
 
     # Errors leave every HTTP route in one shape: {"code", "message", "param"?}.

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Connection,
     Engine,
@@ -163,6 +164,23 @@ api_keys = Table(
     Column("max_sessions", Integer),
     Column("max_jobs", Integer),
     Column("max_streams", Integer),
+)
+
+# Server processes sharing this database, by their heartbeats (``store/nodes.py``).
+nodes = Table(
+    "nodes",
+    METADATA,
+    Column("node_id", String(36), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("url", Text),
+    Column("version", String(32), nullable=False),
+    Column("started", Float, nullable=False),
+    Column("heartbeat", Float, nullable=False),
+    Column("ready", Boolean, nullable=False),
+    Column("capacity", Integer, nullable=False),
+    Column("sessions", Integer, nullable=False),
+    Column("streams", Integer, nullable=False),
+    Column("jobs_running", Integer, nullable=False),
 )
 
 # Per-key settings (the stream jobs' callback URL).

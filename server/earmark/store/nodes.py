@@ -1,0 +1,63 @@
+"""The node registry: every server process sharing the database writes a heartbeat row with
+its measured capacity and load; any node can list them all (``GET /v1/cluster``)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, delete, insert, select, update
+
+from earmark.store.db import nodes
+
+ALIVE_S = 10.0  # a node whose last heartbeat is older than this is taken as gone
+
+
+@dataclass(frozen=True)
+class NodeState:
+    node_id: str
+    name: str
+    url: str | None
+    version: str
+    started: float
+    heartbeat: float
+    ready: bool
+    capacity: int
+    sessions: int
+    streams: int
+    jobs_running: int
+
+    def alive(self, now: float) -> bool:
+        return now - self.heartbeat <= ALIVE_S
+
+
+class NodeRegistry:
+    def __init__(self, db: Engine, *, clock: Any = time.time) -> None:
+        self.db = db
+        self.clock = clock
+
+    def beat(self, state: NodeState) -> None:
+        """Writes this node's row (an update, or the first insert)."""
+        values = {**state.__dict__, "heartbeat": self.clock()}
+        with self.db.begin() as conn:
+            done = conn.execute(update(nodes).where(nodes.c.node_id == state.node_id)
+                                .values(**values)).rowcount
+            if not done:
+                conn.execute(insert(nodes).values(**values))
+
+    def all(self) -> list[NodeState]:
+        with self.db.connect() as conn:
+            rows = conn.execute(select(nodes).order_by(nodes.c.started)).all()
+        return [NodeState(**r._mapping) for r in rows]
+
+    def forget(self, node_id: str) -> None:
+        """A clean shutdown takes the node's row away at once."""
+        with self.db.begin() as conn:
+            conn.execute(delete(nodes).where(nodes.c.node_id == node_id))
+
+    def expire(self, older_than_s: float = 3600.0) -> int:
+        """Drops rows of nodes dead for a long time (killed, never shut down cleanly)."""
+        with self.db.begin() as conn:
+            return conn.execute(delete(nodes).where(
+                nodes.c.heartbeat < self.clock() - older_than_s)).rowcount
