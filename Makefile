@@ -8,13 +8,14 @@ PORT   ?= 8000
 # Debian packages the tests need: espeak-ng makes synthetic speech, ffmpeg makes and serves
 # streams, GStreamer's RTSP server (for the system Python) serves an RTSP source, headless
 # Chromium and its driver run the browser page tests; PostgreSQL 15 is the store tests'
-# second database (the tests start their own server in a temp dir).
+# second database (the tests start their own server in a temp dir), HAProxy the cluster
+# tests' balancer.
 # The server needs a C compiler and Python headers: webrtcvad (speaker diarization) builds
 # from source.
 SERVER_APT_PACKAGES := build-essential python3-dev
 APT_PACKAGES := $(SERVER_APT_PACKAGES) espeak-ng ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 \
                 gstreamer1.0-plugins-base gstreamer1.0-plugins-good chromium chromium-driver \
-                postgresql-15
+                postgresql-15 haproxy
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Every install is constrained by the lock (requirements.lock, updated with `make lock`), and
 # webrtcvad (via resemblyzer) builds from source and needs setuptools<81 to build.
