@@ -160,6 +160,12 @@ class JobRunner:
     async def prepare(self) -> None:
         """Loads the workers' VAD instances and queues every unfinished job (a restart)."""
         for job in await asyncio.to_thread(self.store.unfinished):
+            # Uploads live in the node's own data dir: on a shared database, another node's
+            # unfinished job is that node's to resume (its audio is not here).
+            shared = bool(self.settings.database_url)
+            if shared and job.audio_path is not None and not Path(job.audio_path).exists():
+                logger.info("file job %s is another node's (its audio is not here)", job.id)
+                continue
             self.enqueue(job.id)
         self._vads = [await asyncio.to_thread(SileroVad) for _ in range(self.settings.job_workers)]
 
