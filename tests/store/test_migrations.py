@@ -3,10 +3,10 @@ earlier release made (its tables by ``create_all``, no ``alembic_version``), and
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, insert, inspect
 
-from earmark.store.db import METADATA, migrate, open_database
-from earmark.store.jobs import JobStore
+from earmark.store.db import BASELINE, METADATA, migrate, open_database, tagging_sessions
+from earmark.store.live_jobs import LiveJobStore
 
 BASELINE_TABLES = {"api_keys", "conversations", "job_results", "jobs", "key_settings",
                    "stream_tasks", "tag_collections", "tagging_sessions", "webhook_attempts",
@@ -26,17 +26,21 @@ def test_an_empty_database_gets_the_whole_schema(tmp_path, database_url) -> None
 def test_a_database_of_the_previous_release_keeps_its_rows(tmp_path, database_url) -> None:
     url = database_url or f"sqlite:///{tmp_path}/earmark.db"
     old = create_engine(url)
-    # What releases before migrations did at start.
-    METADATA.create_all(old, tables=[t for t in METADATA.sorted_tables
-                                     if t.name in BASELINE_TABLES])
-    job = JobStore(old).create_job(owner="o", conversation_id=None, name="kept",
-                                   audio_path="/nowhere", duration_s=1.0, channels=1,
-                                   options={}, webhook_url=None, max_active=5)
+    # What releases before migrations made at start: the baseline's tables, no version row.
+    migrate(old, BASELINE)
+    with old.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE alembic_version")
+    assert set(inspect(old).get_table_names()) == BASELINE_TABLES
+    with old.begin() as conn:
+        conn.execute(insert(tagging_sessions).values(
+            owner="o", convo_id="kept", run_id="r", state="listening", reason=None,
+            request_json="{}", created=1.0, finished=None, result_json=None))
     old.dispose()
     db = open_database(tmp_path, database_url)
     try:
         assert TABLES | {"alembic_version"} <= set(inspect(db).get_table_names())
-        assert JobStore(db).get_job("o", job.id).id == job.id
+        kept = LiveJobStore(db).listening_tag_sessions()
+        assert [s.convo_id for s in kept] == ["kept"]  # its row, now with a null node
     finally:
         db.dispose()
 

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from earmark import __version__, auth
 from earmark.api.auth_routes import router as auth_router
-from earmark.api.cluster_routes import Heartbeat
+from earmark.api.cluster_routes import Heartbeat, node_name
 from earmark.api.cluster_routes import router as cluster_router
 from earmark.api.job_routes import router as job_router
 from earmark.api.listen_routes import router as listen_router
@@ -86,7 +86,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
                       asyncio.create_task(auth.end_revoked_sessions(app), name="revocations"),
                       asyncio.create_task(app.state.heartbeat.run(), name="heartbeat"),
                       *app.state.job_runner.start()]
-        app.state.live_jobs = LiveJobStore(app.state.db)
+        # On a shared database each node marks its live work and resumes only its own.
+        app.state.live_jobs = LiveJobStore(
+            app.state.db, node=node_name(settings) if settings.database_url else None)
         await app.state.tag_sessions.resume()
         await app.state.stream_jobs.resume()
         try:

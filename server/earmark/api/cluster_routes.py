@@ -42,6 +42,11 @@ def require_admin(request: Request) -> None:
         raise Unauthorized("this route needs an admin key (--admin-api-keys)")
 
 
+def node_name(settings: Any) -> str:
+    """This node's stable name: ``--node-name``, else host name and port."""
+    return settings.node_name or f"{socket.gethostname()}:{settings.port}"
+
+
 class Heartbeat:
     """This node's row in the registry, written every ``HEARTBEAT_S`` while it runs."""
 
@@ -50,7 +55,7 @@ class Heartbeat:
         settings = app.state.settings
         self.registry = NodeRegistry(app.state.db)
         self.node_id = str(uuid.uuid4())
-        self.name = settings.node_name or f"{socket.gethostname()}:{settings.port}"
+        self.name = node_name(settings)
         self.started = time.time()
 
     def state(self) -> NodeState:

@@ -104,7 +104,7 @@ class StreamJobs:
 
     async def resume(self) -> None:
         await self.sweep()
-        for task in await asyncio.to_thread(self.store.streams, running_only=True):
+        for task in await asyncio.to_thread(self.store.resumable_streams):
             logger.info("stream task %s: pulling again after a restart (segment %d)", task.id,
                         task.next_segment)
             self.start(task)

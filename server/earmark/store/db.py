@@ -131,6 +131,7 @@ tagging_sessions = Table(
     Column("created", Float, nullable=False),
     Column("finished", Float),
     Column("result_json", Text),  # tags, undocumented tags, transcript, speech seconds
+    Column("node", String(200)),  # the node running it (a shared database); None: one node
 )
 
 # Stream jobs (seed 004).
@@ -149,6 +150,7 @@ stream_tasks = Table(
     Column("next_segment", Integer, nullable=False, default=0),
     # stream time all of whose words were sent: where a resumed run starts
     Column("stream_offset_s", Float, nullable=False, default=0.0),
+    Column("node", String(200)),  # the node running it (a shared database); None: one node
 )
 
 # API keys, by the SHA-256 of the key: the key itself is shown once at creation, never stored.
@@ -228,8 +230,8 @@ def _sqlite(db_file: Path) -> Engine:
     return engine
 
 
-def migrate(engine: Engine) -> str:
-    """Upgrades the schema to the newest revision and returns it."""
+def migrate(engine: Engine, revision: str = "head") -> str:
+    """Upgrades the schema to ``revision`` (the newest) and returns the revision it is at."""
     from alembic import command
     from alembic.config import Config
     from alembic.runtime.migration import MigrationContext
@@ -244,7 +246,7 @@ def migrate(engine: Engine) -> str:
             command.stamp(config, BASELINE)
             logger.info("database made before migrations: taken as revision %s", BASELINE)
         before = MigrationContext.configure(conn).get_current_revision()
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
         after = str(MigrationContext.configure(conn).get_current_revision())
     if before != after:
         logger.info("database schema migrated from %s to %s", before or "empty", after)

@@ -61,9 +61,14 @@ def _stream(row: Any) -> StreamTask:
 
 
 class LiveJobStore:
-    def __init__(self, db: Engine, *, clock: Any = time.time) -> None:
+    """``node``: this node's stable name when the database is shared by several nodes; its
+    live work is marked with it, and only that is resumed after a restart (None: one node,
+    which resumes everything)."""
+
+    def __init__(self, db: Engine, *, clock: Any = time.time, node: str | None = None) -> None:
         self.db = db
         self.clock = clock
+        self.node = node
         self._admit = threading.Lock()
 
     # --------------------------------------------------------- tagging sessions
@@ -73,7 +78,7 @@ class LiveJobStore:
         now = self.clock()
         row = dict(owner=owner, convo_id=convo_id, run_id=str(uuid.uuid4()), state="listening",
                    reason=None, request_json=orjson.dumps(request).decode(), created=now,
-                   finished=None, result_json=None)
+                   finished=None, result_json=None, node=self.node)
         with self.db.begin() as conn:
             conn.execute(delete(tagging_sessions).where(tagging_sessions.c.owner == owner,
                                                         tagging_sessions.c.convo_id == convo_id))
@@ -91,10 +96,12 @@ class LiveJobStore:
         return _tag(row)
 
     def listening_tag_sessions(self) -> list[TagSession]:
+        """The sessions this node should resume after a restart."""
+        query = select(tagging_sessions).where(tagging_sessions.c.state == "listening")
+        if self.node is not None:
+            query = query.where(tagging_sessions.c.node == self.node)
         with self.db.connect() as conn:
-            rows = conn.execute(select(tagging_sessions).where(
-                tagging_sessions.c.state == "listening")).all()
-        return [_tag(r) for r in rows]
+            return [_tag(r) for r in conn.execute(query).all()]
 
     def finish_tag_session(self, session: TagSession, *, state: str, reason: str | None,
                            result: dict[str, Any] | None, webhook_body: str | None) -> bool:
@@ -128,7 +135,8 @@ class LiveJobStore:
             conn.execute(insert(stream_tasks).values(
                 id=task_id, owner=owner, state="running", status=None, reason=None,
                 request_json=orjson.dumps(request).decode(), webhook_url=webhook_url,
-                created=now, updated=now, next_segment=0, stream_offset_s=0.0))
+                created=now, updated=now, next_segment=0, stream_offset_s=0.0,
+                node=self.node))
             return _stream(conn.execute(select(stream_tasks).where(
                 stream_tasks.c.id == task_id)).one())
 
@@ -146,6 +154,15 @@ class LiveJobStore:
             query = query.where(stream_tasks.c.owner == owner)
         if running_only:
             query = query.where(stream_tasks.c.state == "running")
+        with self.db.connect() as conn:
+            return [_stream(r) for r in conn.execute(query).all()]
+
+    def resumable_streams(self) -> list[StreamTask]:
+        """The running tasks this node should resume after a restart."""
+        query = select(stream_tasks).where(stream_tasks.c.state == "running").order_by(
+            stream_tasks.c.created)
+        if self.node is not None:
+            query = query.where(stream_tasks.c.node == self.node)
         with self.db.connect() as conn:
             return [_stream(r) for r in conn.execute(query).all()]
 
