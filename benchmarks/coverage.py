@@ -7,6 +7,8 @@ Streams the evaldata through a local server and checks the finals against the re
   items joined with 0.25 s pauses);
 - ``voice_agent``: the gapped stream with a ``Finalize`` 200 ms after each item's speech
   ends (the pipecat pattern, benchmarks/voice_agent.py);
+- ``webrtc``: the gapped stream as a WAV file sent by an aiortc peer (Opus over RTP,
+  ``client_examples/webrtc_file.py``), results on the data channel;
 - ``file``: the gapped stream as one WAV file through ``POST /v1/listen`` (the file-job
   path);
 - ``nonspeech``: each nonspeech item (music, a bird, room tone) on its own socket: no word
@@ -204,6 +206,23 @@ def wav(audio: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+async def webrtc_finals(http: str, audio: np.ndarray) -> list[list[dict]]:
+    """The finals of ``audio`` sent by an aiortc peer, as the client example sends a file."""
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "client_examples"))
+    import webrtc_file
+
+    with tempfile.NamedTemporaryFile(suffix=".wav") as f:
+        f.write(wav(audio))
+        f.flush()
+        messages = await webrtc_file.stream_file(http, f.name)
+    return [m["channel"]["alternatives"][0]["words"] for m in messages
+            if m.get("type") == "Results" and m["is_final"]]
+
+
 def file_finals(http: str, audio: np.ndarray) -> list[list[dict]]:
     request = urllib.request.Request(f"{http}/v1/listen?utterances=true", data=wav(audio),
                                      headers={"Content-Type": "audio/wav"})
@@ -214,7 +233,7 @@ def file_finals(http: str, audio: np.ndarray) -> list[list[dict]]:
 
 async def run(names: list[str], ws: str, http: str) -> list[dict]:
     rows = []
-    if {"gapped", "voice_agent", "file"} & set(names):
+    if {"gapped", "voice_agent", "file", "webrtc"} & set(names):
         gapped = gapped_all()
     if "gapped" in names:
         received = await run_stream(ws, gapped.audio, 500, tagging=False)
@@ -230,6 +249,9 @@ async def run(names: list[str], ws: str, http: str) -> list[dict]:
         received, _ = await agent(ws, gapped.audio, ends,
                                   "interim_results=true&smart_format=true&punctuate=true", 0.2)
         rows.append(row("voice_agent", gapped, final_words(received)))
+        show(rows[-1])
+    if "webrtc" in names:
+        rows.append(row("webrtc", gapped, await webrtc_finals(http, gapped.audio)))
         show(rows[-1])
     if "file" in names:
         finals = await asyncio.to_thread(file_finals, http, gapped.audio)
@@ -253,7 +275,8 @@ async def run(names: list[str], ws: str, http: str) -> list[dict]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--workloads", default="gapped,continuous,voice_agent,file,nonspeech")
+    ap.add_argument("--workloads",
+                    default="gapped,continuous,voice_agent,webrtc,file,nonspeech")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     names = args.workloads.split(",")

@@ -57,23 +57,35 @@ class Heartbeat:
         self.node_id = str(uuid.uuid4())
         self.name = node_name(settings)
         self.started = time.time()
+        # Live sessions per key on the other nodes, as of the last beat (a shared database
+        # only): per-key session limits count them too.
+        self.elsewhere: dict[str, int] = {}
+        self.shared = bool(settings.database_url)
 
     def state(self) -> NodeState:
         app = self.app
         engine = app.state.engine
         streams = sum(getattr(s, "streams", 1) for s in app.state.sessions)
+        owners: dict[str, int] = {}
+        for session in app.state.sessions:
+            owner = getattr(session, "owner", None)
+            if owner is not None:
+                owners[owner] = owners.get(owner, 0) + 1
         return NodeState(
             node_id=self.node_id, name=self.name, url=app.state.settings.public_url or None,
             version=__version__, started=self.started, heartbeat=0.0,
             ready=bool(engine.ready and not app.state.draining),
             capacity=engine.capacity(), sessions=len(app.state.sessions), streams=streams,
-            jobs_running=app.state.job_runner.running)
+            jobs_running=app.state.job_runner.running, owners=owners)
 
     async def run(self) -> None:
         await asyncio.to_thread(self.registry.expire)  # nodes killed long ago
         while True:
             try:
                 await asyncio.to_thread(self.registry.beat, self.state())
+                if self.shared:
+                    self.elsewhere = await asyncio.to_thread(self.registry.sessions_elsewhere,
+                                                             self.node_id)
             except Exception:  # the database may be away for a moment; the next beat retries
                 logger.exception("node heartbeat failed")
             await asyncio.sleep(HEARTBEAT_S)

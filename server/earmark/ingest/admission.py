@@ -50,11 +50,16 @@ def admit_caller(app: Any, key: str | None) -> Principal:
     principal = authenticate(app, key, allow_token=True)
     spend_request(app, principal)
     most = limit(app.state.settings, principal, "max_sessions")
-    if principal.owner != LOCAL and sum(
-        1 for s in app.state.sessions if getattr(s, "owner", None) == principal.owner
-    ) >= most:
-        raise RateLimited(f"this key already has {most} live sessions open",
-                          retry_after_s=5.0)
+    if principal.owner != LOCAL:
+        here = sum(1 for s in app.state.sessions if getattr(s, "owner", None) == principal.owner)
+        # On a shared database, the key's sessions on the other nodes count too (as of
+        # their last heartbeats, at most ~2 s old).
+        heartbeat = getattr(app.state, "heartbeat", None)
+        elsewhere = heartbeat.elsewhere.get(principal.owner, 0) if heartbeat else 0
+        if here + elsewhere >= most:
+            where = f" ({elsewhere} on other nodes)" if elsewhere else ""
+            raise RateLimited(f"this key already has {most} live sessions open{where}",
+                              retry_after_s=5.0)
     return principal
 
 

@@ -183,6 +183,7 @@ nodes = Table(
     Column("sessions", Integer, nullable=False),
     Column("streams", Integer, nullable=False),
     Column("jobs_running", Integer, nullable=False),
+    Column("owners_json", Text, nullable=False, server_default="{}"),  # sessions per key
 )
 
 # Per-key settings (the stream jobs' callback URL).

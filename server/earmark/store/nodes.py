@@ -4,9 +4,10 @@ its measured capacity and load; any node can list them all (``GET /v1/cluster``)
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, delete, insert, select, update
 
 from earmark.store.db import nodes
@@ -27,6 +28,7 @@ class NodeState:
     sessions: int
     streams: int
     jobs_running: int
+    owners: dict[str, int] = field(default_factory=dict)  # live sessions per key (owner)
 
     def alive(self, now: float) -> bool:
         return now - self.heartbeat <= ALIVE_S
@@ -39,7 +41,8 @@ class NodeRegistry:
 
     def beat(self, state: NodeState) -> None:
         """Writes this node's row (an update, or the first insert)."""
-        values = {**state.__dict__, "heartbeat": self.clock()}
+        values = {**asdict(state), "heartbeat": self.clock()}
+        values["owners_json"] = orjson.dumps(values.pop("owners")).decode()
         with self.db.begin() as conn:
             done = conn.execute(update(nodes).where(nodes.c.node_id == state.node_id)
                                 .values(**values)).rowcount
@@ -49,7 +52,22 @@ class NodeRegistry:
     def all(self) -> list[NodeState]:
         with self.db.connect() as conn:
             rows = conn.execute(select(nodes).order_by(nodes.c.started)).all()
-        return [NodeState(**r._mapping) for r in rows]
+        out = []
+        for r in rows:
+            fields = dict(r._mapping)
+            fields["owners"] = orjson.loads(fields.pop("owners_json") or "{}")
+            out.append(NodeState(**fields))
+        return out
+
+    def sessions_elsewhere(self, node_id: str) -> dict[str, int]:
+        """Live sessions per key on the other nodes that are alive."""
+        now = self.clock()
+        total: dict[str, int] = {}
+        for node in self.all():
+            if node.node_id != node_id and node.alive(now):
+                for owner, n in node.owners.items():
+                    total[owner] = total.get(owner, 0) + n
+        return total
 
     def forget(self, node_id: str) -> None:
         """A clean shutdown takes the node's row away at once."""
