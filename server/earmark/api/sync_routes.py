@@ -113,6 +113,9 @@ def decode_audio(data: bytes, raw_rate: int = RAW_RATE) -> np.ndarray:
         import soxr
 
         audio = soxr.resample(audio, rate, RATE).astype(np.float32)
+        if not len(audio):  # one sample at 32 kHz is none at 16 kHz (found by the fuzz test)
+            raise BadAudio("the audio is too short to hold one sample at 16 kHz",
+                           param="audio_data")
     return audio
 
 

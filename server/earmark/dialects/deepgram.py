@@ -188,6 +188,18 @@ def checked_language(single: dict[str, str], *, multilingual: bool) -> str:
     return language
 
 
+def checked_detection(single: dict[str, str], *, multilingual: bool) -> bool:
+    """The ``detect_language`` parameter: it needs a multilingual model, and no ``language``."""
+    detect = _bool("detect_language", single.get("detect_language", "false"))
+    if detect and not multilingual:
+        raise InvalidParameter("detect_language needs a multilingual model (e.g. --model base); "
+                               "the loaded model is English-only", param="detect_language")
+    if detect and "language" in single:
+        raise InvalidParameter("give language or detect_language, not both",
+                               param="detect_language")
+    return detect
+
+
 def with_defaults(params: Iterable[tuple[str, str]],
                   defaults: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     """The client's parameters, plus each default the client did not name (a repeatable one
@@ -231,13 +243,7 @@ def parse_live_options(params: Iterable[tuple[str, str]], *, multilingual: bool,
     if "utterance_end_ms" in single:
         utterance_end = _int("utterance_end_ms", single["utterance_end_ms"], 1000, 10_000)
     language = checked_language(single, multilingual=multilingual)
-    detect = _bool("detect_language", single.get("detect_language", "false"))
-    if detect and not multilingual:
-        raise InvalidParameter("detect_language needs a multilingual model (e.g. --model base); "
-                               "the loaded model is English-only", param="detect_language")
-    if detect and "language" in single:
-        raise InvalidParameter("give language or detect_language, not both",
-                               param="detect_language")
+    detect = checked_detection(single, multilingual=multilingual)
     url = single.get("url")
     headers: tuple[tuple[str, str], ...] = ()
     if "url_headers" in single:

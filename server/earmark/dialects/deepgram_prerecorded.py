@@ -20,6 +20,7 @@ from earmark.dialects.deepgram import (
     _bool,
     _int,
     bare_word,
+    checked_detection,
     checked_language,
     collect_params,
     text_options,
@@ -107,13 +108,7 @@ def parse_prerecorded_options(params: Iterable[tuple[str, str]], *,
     for name in ("numerals", "filler_words", "dictation", "mip_opt_out", "measurements"):
         if name in single:
             _bool(name, single[name])
-    detect = _bool("detect_language", single.get("detect_language", "false"))
-    if detect and not multilingual:
-        raise InvalidParameter("detect_language needs a multilingual model (e.g. --model base); "
-                               "the loaded model is English-only", param="detect_language")
-    if detect and "language" in single:
-        raise InvalidParameter("give language or detect_language, not both",
-                               param="detect_language")
+    detect = checked_detection(single, multilingual=multilingual)
     language = "auto" if detect else checked_language(single, multilingual=multilingual)
     method = single.get("callback_method", "post").lower()
     if method != "post":
