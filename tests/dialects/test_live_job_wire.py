@@ -202,6 +202,26 @@ def test_sentiment_is_one_result_per_sentence() -> None:
     assert results[1]["confidence"] == 0.4
 
 
+def test_content_safety_labels_carry_a_severity_and_its_summary() -> None:
+    options = stream_options(StreamStartRequest(audio_url="rtmp://x/live", content_safety=True),
+                             ModelLanguages())
+    said = tuple(Word(f" {w}", k * 4000, (k + 1) * 4000, 0.9) for k, w in
+                 enumerate("the gunman shot two people dead".split()))
+    got = segment_callback("t1", Segment(0, 0, 5 * S, said), options,
+                           safety=(("crime_violence", 0.61), ("weapons", 0.44)))
+    labels = got["data"]["transcript"]["content_safety_labels"]
+    assert labels["summary"] == {"crime_violence": 0.61, "weapons": 0.44}
+    [result] = labels["results"]
+    assert [(x["label"], x["severity"]) for x in result["labels"]] == [
+        ("crime_violence", 0.9), ("weapons", 0.9)]
+    assert result["timestamp"] == {"start": 0, "end": 1500}
+    assert labels["severity_score_summary"]["crime_violence"] == {
+        "low": 0.0, "medium": 0.0, "high": 1.0}
+    clean = segment_callback("t1", Segment(0, 0, 5 * S, said[:2]), options)
+    assert clean["data"]["transcript"]["content_safety_labels"] == {
+        "status": "success", "results": [], "summary": {}, "severity_score_summary": {}}
+
+
 # Seed 004's own request example, verbatim: every feature off, its refinements filled with
 # placeholders. The hosted API starts it; so must Earmark (only the host and key change).
 SEED_004_EXAMPLE = {

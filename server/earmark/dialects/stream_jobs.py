@@ -17,6 +17,7 @@ from earmark.core import SAMPLE_RATE
 from earmark.core.events import Word
 from earmark.core.languages import ModelLanguages
 from earmark.core.segments import Segment
+from earmark.core.severity import LEVEL_SCORE, level_of, severity
 from earmark.core.text_options import TextOptions, redact_kinds
 from earmark.errors import InvalidParameter
 
@@ -373,14 +374,7 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
             for phrase, rank, times in highlights]}
     if options.content_safety:
         transcript["content_safety"] = True
-        transcript["content_safety_labels"] = {
-            "status": "success",
-            "results": [{"text": transcript["text"],
-                         "labels": [{"label": name, "confidence": score, "severity": None}
-                                    for name, score in safety],
-                         "timestamp": {"start": words[0]["start"], "end": words[-1]["end"]}}]
-            if safety and words else [],
-            "summary": dict(safety), "severity_score_summary": {}}
+        transcript["content_safety_labels"] = _safety_labels(transcript["text"], words, safety)
     if options.summarization:
         transcript["summarization"] = True
         transcript["summary"] = summary or ""
@@ -470,6 +464,27 @@ def sentences_of(words: Sequence[Word]) -> list[tuple[Word, ...]]:
     if current:
         out.append(tuple(current))
     return out
+
+
+def _safety_labels(text: str, words: list[dict[str, Any]],
+                   safety: Sequence[tuple[str, float]]) -> dict[str, Any]:
+    """AssemblyAI's ``content_safety_labels``: one result for the segment's text, each label
+    with its severity (``core/severity``), and per label the share of results at each level."""
+    if not (safety and words):
+        return {"status": "success", "results": [], "summary": {},
+                "severity_score_summary": {}}
+    graded = [(name, score, severity(name, text)) for name, score in safety]
+    return {
+        "status": "success",
+        "results": [{"text": text,
+                     "labels": [{"label": name, "confidence": score, "severity": grade}
+                                for name, score, grade in graded],
+                     "timestamp": {"start": words[0]["start"], "end": words[-1]["end"]}}],
+        "summary": {name: score for name, score, _ in graded},
+        "severity_score_summary": {
+            name: {level: float(level_of(grade) == level) for level in LEVEL_SCORE}
+            for name, _, grade in graded},
+    }
 
 
 def _sentiment_results(sentiment: Any, said: Sequence[Word],
