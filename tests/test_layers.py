@@ -20,7 +20,10 @@ ALLOWED = {
     "live": {"core", "errors", "config", "inference"},
     "filejobs": {"core", "errors", "config", "inference", "store", "dialects", "live"},
     "ingest": {"core", "errors", "config", "inference", "dialects", "live", "store", "auth",
-               "metrics"},
+               "metrics", "outbound"},
+    "outbound": {"core", "errors", "config", "dialects", "store"},
+    "livejobs": {"core", "errors", "config", "inference", "dialects", "live", "store",
+                 "ingest", "outbound"},
 }
 # Only these may import the HTTP layer.
 API_USERS = {"api", "cli"}
@@ -80,3 +83,25 @@ def test_every_error_a_client_can_see_is_in_errors_py() -> None:
                     for b in node.bases):
                 outside.append(f"{path.relative_to(PACKAGE)}: {node.name}")
     assert not outside, outside
+
+
+# The layers a request passes through stay small enough to read: a module of the live,
+# ingest, job-service and HTTP layers over this many lines, or a function over the other
+# limit, is split (issue 21).
+SIZED = ("live", "ingest", "livejobs", "outbound", "api")
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 400, 60
+
+
+def test_modules_and_functions_stay_small() -> None:
+    big: list[str] = []
+    for layer in SIZED:
+        for path in sorted((PACKAGE / layer).glob("*.py")):
+            source = path.read_text()
+            if (n := len(source.splitlines())) > MAX_MODULE_LINES:
+                big.append(f"{path.relative_to(PACKAGE)}: {n} lines")
+            for node in ast.walk(ast.parse(source, str(path))):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    length = (node.end_lineno or node.lineno) - node.lineno + 1
+                    if length > MAX_FUNCTION_LINES:
+                        big.append(f"{path.relative_to(PACKAGE)}: {node.name}() {length} lines")
+    assert not big, "over the size limits:\n" + "\n".join(big)

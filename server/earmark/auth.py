@@ -188,8 +188,8 @@ async def end_revoked_sessions(app: Any, every_s: float = REVOCATION_CHECK_S) ->
             await asyncio.to_thread(ring.refresh)
         except Exception:  # noqa: BLE001 - a locked or full database: try again next time
             continue
-        for session in list(app.state.sessions):
-            owner = getattr(session, "owner", None)
+        for session in app.state.sessions:
+            owner = session.owner
             if owner is not None and not ring.is_active(owner):
                 session.revoke(Unauthorized("the API key of this session was revoked"))
 

@@ -229,8 +229,6 @@ def _raise_descriptor_limit() -> None:
 def _graceful_server_class():  # noqa: ANN202 - uvicorn is imported lazily
     import uvicorn
 
-    from earmark.ingest.websocket import drain_sessions
-
     class GracefulServer(uvicorn.Server):
         """On SIGTERM/SIGINT, live sessions get their last finals before uvicorn closes the
         sockets (it would otherwise fail them with 1012 at once)."""
@@ -240,7 +238,12 @@ def _graceful_server_class():  # noqa: ANN202 - uvicorn is imported lazily
             self.app = app
 
         async def shutdown(self, sockets: Any = None) -> None:
-            left = await drain_sessions(self.app, timeout_s=DRAIN_TIMEOUT_S)
+            # uvicorn's order: stop listening first, then let the open sessions finish.
+            for server in self.servers:
+                server.close()
+            for sock in sockets or []:
+                sock.close()
+            left = await self.app.state.sessions.drain(DRAIN_TIMEOUT_S)
             if left:
                 logger.warning("%d live sessions did not finish within %d s", left,
                                DRAIN_TIMEOUT_S)

@@ -7,7 +7,7 @@ drift; a registry per app keeps several apps in one process apart.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
@@ -24,7 +24,7 @@ from earmark.inference.scheduler import BATCH_SIZE_BUCKETS, LATENCY_BUCKETS_S
 
 
 class AppMetrics:
-    def __init__(self, engine: Engine, sessions: set[Any]) -> None:
+    def __init__(self, engine: Engine, sessions: Iterable[Any]) -> None:
         self.registry = CollectorRegistry()
         self.sessions_refused = Counter(
             "earmark_sessions_refused", "Live sessions refused at capacity",
@@ -70,7 +70,7 @@ def _histogram(name: str, doc: str, bounds: tuple[float, ...], counts: list[int]
 
 
 class _StateCollector(Collector):
-    def __init__(self, engine: Engine, sessions: set[Any]) -> None:
+    def __init__(self, engine: Engine, sessions: Iterable[Any]) -> None:
         self.engine = engine
         self.sessions = sessions
 

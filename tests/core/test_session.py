@@ -286,6 +286,29 @@ def test_sung_utterances_give_no_text_but_speech_around_them_does():
     assert f"w{SUNG_FROM}" in " ".join(texts(d.finals))
 
 
+def test_a_song_piece_near_the_bar_after_music_is_music_and_speech_after_it_is_not():
+    """Pieces of one song score near the bar one by one ("Let's Go Fishin'": 0.0226, then
+    0.0044 after 4.3 s of instrumental): after music the bar is lower, and only for a while."""
+    from tests.core.fakes import fake_recognize
+
+    def recognize(request):  # noqa: ANN001, ANN202
+        heard = fake_recognize(request)
+        first = int(heard.words[0].text[1:]) if heard.words else 0
+        # w200..: a song piece that scores between the lower bar and the default one.
+        return type(heard)(heard.words, music_prob=0.0045 if first >= 200 else heard.music_prob)
+
+    audio = np.concatenate([utterance(SUNG_FROM, 6), silence(4.5), utterance(200, 4),
+                            silence(1.0), utterance(0, 3), silence(11.0), utterance(204, 3),
+                            silence(1.0)])
+    d = Driver(StreamSession(config()), recognize=recognize)
+    d.feed(audio)
+    got = [t for t in texts(d.finals) if t]
+    # The near-bar piece right after the song is dropped, speech after it is kept, and a
+    # near-bar piece long after any music is taken as speech.
+    assert got == ["w0 w1 w2", "w204 w205 w206"], got
+    check_invariants(d.events, len(audio))
+
+
 def test_a_stale_early_final_is_handed_back_for_cancelling():
     d = Driver(StreamSession(config(early_final_samples=3200)), hold=True)
     d.feed(np.concatenate([utterance(0, 2), silence(0.3)]))

@@ -328,6 +328,11 @@ async def test_sigterm_flushes_finals_and_metadata_before_closing(speak):
                 await ws.send(pcm[i : i + 1600].tobytes())
             await asyncio.sleep(0.5)  # the server has taken the audio
             srv.proc.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.3)
+            # uvicorn's order: the server stops listening before its sessions drain.
+            with pytest.raises(OSError):
+                async with websockets.connect(url(srv.ws), open_timeout=5):
+                    pass
             messages = []
             try:
                 async for raw in ws:

@@ -222,7 +222,7 @@ async def test_webrtc_wer_within_two_points_of_the_socket(server):
 
 
 def test_the_opus_delay_is_dropped_only_for_opus():
-    from earmark.ingest.webrtc import OPUS_DELAY_SAMPLES, codec_delay_samples
+    from earmark.ingest.webrtc_peer import OPUS_DELAY_SAMPLES, codec_delay_samples
 
     opus = ("v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\na=rtpmap:111 opus/48000/2\r\n"
             "a=rtpmap:0 PCMU/8000\r\n")

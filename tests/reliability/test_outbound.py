@@ -17,12 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from earmark.api.webhooks import MAX_RESPONSE_BYTES, post_pinned
 from earmark.config import Settings
 from earmark.errors import InvalidParameter
 from earmark.ingest.egress_proxy import EgressProxy
-from earmark.ingest.url_safety import check_url, parse_networks
 from earmark.ingest.url_source import SourceConfig, UrlSource
+from earmark.outbound.url_safety import check_url, parse_networks
+from earmark.outbound.webhooks import MAX_RESPONSE_BYTES, post_pinned
 
 LOOPBACK = parse_networks("127.0.0.0/8")
 

@@ -7,9 +7,9 @@ import asyncio
 import threading
 import time
 
-from earmark.api import webhooks
-from earmark.api.webhooks import WebhookDispatcher
+from earmark.outbound import webhooks
 from earmark.config import Settings
+from earmark.outbound.webhooks import WebhookDispatcher
 from earmark.store.db import open_database
 from earmark.store.webhooks import Outbox, enqueue
 
@@ -118,8 +118,8 @@ async def test_an_attempt_that_cannot_be_recorded_is_not_sent_again(tmp_path, mo
 
 async def test_a_tag_webhook_retried_later_is_signed_at_its_own_time(tmp_path,
                                                                      monkeypatch) -> None:
-    from earmark.api.webhooks import owner_secret
     from earmark.dialects.chatsight import webhook_body, webhook_payload
+    from earmark.outbound.webhooks import owner_secret
     from tests.conftest import client_example
 
     verify = client_example("verify_webhook")

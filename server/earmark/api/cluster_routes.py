@@ -65,18 +65,13 @@ class Heartbeat:
     def state(self) -> NodeState:
         app = self.app
         engine = app.state.engine
-        streams = sum(getattr(s, "streams", 1) for s in app.state.sessions)
-        owners: dict[str, int] = {}
-        for session in app.state.sessions:
-            owner = getattr(session, "owner", None)
-            if owner is not None:
-                owners[owner] = owners.get(owner, 0) + 1
+        sessions = app.state.sessions
         return NodeState(
             node_id=self.node_id, name=self.name, url=app.state.settings.public_url or None,
             version=__version__, started=self.started, heartbeat=0.0,
-            ready=bool(engine.ready and not app.state.draining),
-            capacity=engine.capacity(), sessions=len(app.state.sessions), streams=streams,
-            jobs_running=app.state.job_runner.running, owners=owners)
+            ready=bool(engine.ready and not sessions.draining),
+            capacity=engine.capacity(), sessions=len(sessions), streams=sessions.streams,
+            jobs_running=app.state.job_runner.running, owners=sessions.per_owner())
 
     async def run(self) -> None:
         await asyncio.to_thread(self.registry.expire)  # nodes killed long ago

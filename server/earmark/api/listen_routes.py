@@ -26,7 +26,6 @@ from fastapi.responses import JSONResponse
 
 from earmark.api.auth import request_principal
 from earmark.api.job_routes import receive_upload
-from earmark.api.webhooks import check_webhook_url
 from earmark.auth import limit
 from earmark.dialects.deepgram_prerecorded import (
     PrerecordedOptions,
@@ -45,6 +44,7 @@ from earmark.errors import (
 from earmark.filejobs.audio_file import AudioInfo, probe
 from earmark.filejobs.runner import listen_summary, listen_topics
 from earmark.ingest.url_download import download
+from earmark.outbound.webhooks import check_webhook_url
 from earmark.store.jobs import JobStore
 
 logger = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ async def _listen(request: Request, request_id: str) -> JSONResponse:
     app = request.app
     settings = app.state.settings
     store: JobStore | None = app.state.jobs
-    if store is None or not app.state.engine.ready or app.state.draining:
+    if store is None or not app.state.engine.ready or app.state.sessions.draining:
         raise NotReady("the server is starting or shutting down")
     principal = request_principal(request)
     options = parse_prerecorded_options(

@@ -125,7 +125,7 @@ async def stream(request: Request, body: StreamRequest) -> StreamResponse:
     settings = app.state.settings
     request_principal(request)
     engine = app.state.engine
-    if not engine.ready or engine.scheduler is None or app.state.draining:
+    if not engine.ready or engine.scheduler is None or app.state.sessions.draining:
         raise NotReady("the server is starting or shutting down")
     try:
         raw = base64.b64decode(body.audio_data, validate=True)

@@ -31,7 +31,12 @@ from earmark.core.events import (
     UtteranceEnd,
     Word,
 )
-from earmark.core.music import DEFAULT_MUSIC_THRESHOLD, is_music
+from earmark.core.music import (
+    AFTER_MUSIC_S,
+    AFTER_MUSIC_THRESHOLD,
+    DEFAULT_MUSIC_THRESHOLD,
+    is_music,
+)
 from earmark.core.segmenter import SegmentEnd, Segmenter, SegmenterConfig, SegmentStart
 from earmark.errors import RecognitionFailed
 
@@ -153,6 +158,7 @@ class StreamSession:
         self._owes_speech_final = False  # finals of this region went out before its endpoint
         self._quiet_since_cut = False  # no speech window since the last pause cut
         self._context: deque[tuple[int, str]] = deque()  # (end sample, text) of recent finals
+        self._music_end: int | None = None  # where the last final judged music ended
         # Local agreement: words of the open piece already sent as final, where the piece's
         # audio starts (requests still decode from there), and the last interim decode.
         self._agreed: list[Word] = []
@@ -525,7 +531,7 @@ class StreamSession:
             max(self.committed_sample, self._speech_start)
         ):
             return
-        if is_music(recognition.music_prob, self.config.music_threshold):
+        if is_music(recognition.music_prob, self._music_bar(request.start_sample)):
             return  # a sung interim; its final will say so too, or bring the text
         words = self._agree(request, self._place_words(request, recognition),
                             recognition.language)
@@ -539,8 +545,9 @@ class StreamSession:
 
     def _commit(self, request: RecognitionRequest, job: _FinalJob, result: Recognition) -> None:
         words = self._place_words(request, result)
-        if is_music(result.music_prob, self.config.music_threshold):
+        if is_music(result.music_prob, self._music_bar(request.start_sample)):
             words = []
+            self._music_end = request.end_sample
         boundary = request.end_sample
         if job.forced and words:
             tail = request.end_sample - self.config.hold_back_samples
@@ -554,6 +561,15 @@ class StreamSession:
                 boundary = keep[-1].end_sample
         self._emit_final(max(request.start_sample, self.committed_sample), boundary, words, job,
                          result.language, result.language_probability)
+
+    def _music_bar(self, start: int) -> float | None:
+        """The music threshold for a decode from ``start``: lower just after music."""
+        bar = self.config.music_threshold
+        if bar is None or bar >= 1.0 or self._music_end is None:
+            return bar
+        if start - self._music_end <= AFTER_MUSIC_S * SAMPLE_RATE:
+            return min(bar, AFTER_MUSIC_THRESHOLD)
+        return bar
 
     def _after_final_words(self, words: list[Word]) -> None:
         """Words went out final before the endpoint: it will still say speech_final."""

@@ -553,6 +553,10 @@ class DeepgramEncoder:
             }] if t.topics and t.words else []}
         return extra
 
+    @staticmethod
+    def error(err: EarmarkError) -> bytes:
+        return error_message(err)
+
     def summary(self, text: str, short: str) -> bytes:
         """Earmark's ``Summary`` message (``summarize=true``), sent before Metadata."""
         return orjson.dumps({"type": "Summary", "channel_index": self._channel_index,

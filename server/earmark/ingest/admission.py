@@ -1,4 +1,4 @@
-"""What every live ingest (socket, WebRTC) shares: who may start a session, and its runner."""
+"""What every live ingest shares: who may start a session, and the factory of its parts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from earmark.auth import LOCAL, Principal, authenticate, limit, spend_request
 from earmark.config import Settings
 from earmark.core.audio import PcmDecoder
-from earmark.core.events import Event, Transcript
+from earmark.core.events import Event
 from earmark.core.tagging import TaggingConfig
 from earmark.dialects.deepgram import DeepgramEncoder, LiveOptions, session_config
 from earmark.errors import (
@@ -17,29 +17,20 @@ from earmark.errors import (
     InvalidParameter,
     NotFound,
     NotReady,
-    Overloaded,
     RateLimited,
 )
 from earmark.inference.engine import Engine
 from earmark.inference.tagger import Tag
-from earmark.live.outbox import Outbox
 from earmark.live.runner import LiveRunner
+from earmark.live.session import LiveSession, SessionParts, Transport
 from earmark.live.speakers import SpeakerStage
 from earmark.live.tagging import TagFeed
 from earmark.live.topics import TopicStage
 from earmark.live.understanding import TextStage
 
 
-def queue_event(encoder: DeepgramEncoder, outbox: Outbox, event: Event) -> None:
-    """One session event -> its JSON message in the client's outbox (interims collapse)."""
-    message = encoder.encode(event)
-    if message is not None:
-        outbox.put(message, interim=isinstance(event, Transcript) and not event.is_final,
-                   channel=encoder.channel)
-
-
 def not_ready(app: Any) -> EarmarkError | None:
-    if not app.state.engine.ready or app.state.draining:
+    if not app.state.engine.ready or app.state.sessions.draining:
         return NotReady("the server is starting or shutting down")
     return None
 
@@ -51,7 +42,7 @@ def admit_caller(app: Any, key: str | None) -> Principal:
     spend_request(app, principal)
     most = limit(app.state.settings, principal, "max_sessions")
     if principal.owner != LOCAL:
-        here = sum(1 for s in app.state.sessions if getattr(s, "owner", None) == principal.owner)
+        here = app.state.sessions.of_owner(principal.owner)
         # On a shared database, the key's sessions on the other nodes count too (as of
         # their last heartbeats, at most ~2 s old).
         heartbeat = getattr(app.state, "heartbeat", None)
@@ -61,18 +52,6 @@ def admit_caller(app: Any, key: str | None) -> Principal:
             raise RateLimited(f"this key already has {most} live sessions open{where}",
                               retry_after_s=5.0)
     return principal
-
-
-def over_capacity(app: Any, streams: int = 1) -> EarmarkError | None:
-    """Live sessions of every ingest count against one capacity; a multichannel session counts
-    once per channel (each is a stream for the model)."""
-    capacity = app.state.engine.capacity()
-    if sum(getattr(s, "streams", 1) for s in app.state.sessions) + streams > capacity:
-        app.state.metrics.sessions_refused.inc()
-        return Overloaded(
-            f"the server is at its capacity of {capacity} live sessions; retry later"
-        )
-    return None
 
 
 def check_models(app: Any, options: LiveOptions) -> None:
@@ -99,6 +78,29 @@ async def resolve_tags(app: Any, owner: str, options: LiveOptions) -> tuple[Tag,
         raise InvalidParameter(f"no tag collection named {options.tag_collection!r} for this "
                                "API key", param="tag_collection") from None
     return found.tags
+
+
+def open_session(app: Any, options: LiveOptions, transport: Transport, *, request_id: str,
+                 owner: str | None, tags: tuple[Tag, ...] | None,
+                 decoder_for: Callable[[int | None], PcmDecoder]) -> LiveSession:
+    """The one factory of client sessions: the client's options (the Deepgram dialect's
+    spec) joined with the server's settings and models. ``decoder_for(channel)`` reads the
+    transport's audio (channel None: every channel mixed to one stream)."""
+    settings: Settings = app.state.settings
+    engine: Engine = app.state.engine
+    n = options.channels if options.multichannel else 1
+    encoders = [DeepgramEncoder(request_id=request_id, model_name=engine.model_name,
+                                options=options, channel=i, channels=n) for i in range(n)]
+
+    def build(channel: int | None, emit: Callable[[Event], None]) -> LiveRunner:
+        return new_runner(settings, engine, options, decoder_for(channel), emit, tags)
+
+    parts = SessionParts(
+        encoders=encoders, build_runner=build, metadata_channels=options.channels,
+        outbox_max_messages=settings.outbox_max_messages, summarize=options.summarize,
+        embed=engine.tag_worker.embed if engine.tag_worker is not None else None)
+    return LiveSession(transport, parts, request_id=request_id, owner=owner,
+                       pulls_url=options.url is not None)
 
 
 def new_runner(

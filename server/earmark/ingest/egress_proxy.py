@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from earmark.errors import InvalidParameter
 from earmark.ingest.pipes import pipe, until_either_ends
 from earmark.ingest.rtsp_relay import RtspRelay
-from earmark.ingest.url_safety import resolve_checked
+from earmark.outbound.url_safety import resolve_checked
 
 logger = logging.getLogger(__name__)
 

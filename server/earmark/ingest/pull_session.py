@@ -2,7 +2,7 @@
 
 It is the socket's URL pull without the socket: UrlSource -> LiveRunner (finals only; tags when
 asked) -> ``on_event``. It counts against the same live capacity and URL-pull limit as the
-socket's sessions (it sits in ``app.state.sessions``), and it ends in one of these ways:
+socket's sessions (it sits in the app's ``SessionRegistry``), and it ends in one of these ways:
 
 - ``ended``: the source ended, or the audio limit (``max_audio_s``) was reached
 - ``silent``: no audio arrived for ``silence_timeout_s`` (wall clock; silence, music and
@@ -29,10 +29,10 @@ from earmark.dialects.deepgram import LiveOptions
 from earmark.errors import EarmarkError
 from earmark.inference.tagger import Tag
 from earmark.ingest.admission import new_runner
-from earmark.ingest.url_safety import parse_networks
 from earmark.ingest.url_source import SourceConfig, UrlSource
 from earmark.live.channels import ChannelGroup
 from earmark.live.runner import LiveRunner
+from earmark.outbound.url_safety import parse_networks
 
 logger = logging.getLogger(__name__)
 FINISH_TIMEOUT_S = 30.0
@@ -94,6 +94,8 @@ class PullSession:
         self.silence_timeout_s = silence_timeout_s
         self.channels = channels
         self.streams = channels  # for capacity, each channel is a stream
+        self.owner: str | None = None  # run by the server for a job, not a client's key
+        self.pulls_url = True
         self._skip_bytes = int(skip_s * SAMPLE_RATE) * 2 * channels  # not wanted
         self.skip_s = skip_s
         self.resume_at_s = resume_at_s  # source time a resumed job had reached (finite ones)
@@ -115,7 +117,7 @@ class PullSession:
         self._wake = asyncio.Event()
         self._last_audio_at = time.monotonic()
 
-    # What app.state.sessions' readers (metrics, drain) expect of a session.
+    # What the session registry's readers (metrics, drain) expect of a session.
     @property
     def lag_s(self) -> float:
         return self.runner.lag_samples / SAMPLE_RATE
@@ -127,6 +129,9 @@ class PullSession:
     def drain(self) -> None:
         self._drained = True
         self.stop("the server is shutting down")
+
+    def revoke(self, err: EarmarkError) -> None:
+        """Jobs are stopped through their own API, not by key revocation here."""
 
     def stop(self, reason: str) -> None:
         self._stop_reason = self._stop_reason or reason

@@ -16,7 +16,7 @@ from urllib.parse import urljoin
 import httpx
 
 from earmark.errors import BadAudio, InvalidParameter, PayloadTooLarge
-from earmark.ingest.url_safety import parse_networks, pinned_url, resolve_checked
+from earmark.outbound.url_safety import parse_networks, pinned_url, resolve_checked
 
 SCHEMES = ("http", "https")
 MAX_REDIRECTS = 5

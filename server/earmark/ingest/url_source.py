@@ -22,7 +22,7 @@ from urllib.parse import urlunsplit
 from earmark.core.events import SourceStatus
 from earmark.errors import InvalidParameter, SourceError
 from earmark.ingest.egress_proxy import ignore_no_proxy
-from earmark.ingest.url_safety import pinned_url, resolve_checked
+from earmark.outbound.url_safety import pinned_url, resolve_checked
 
 logger = logging.getLogger(__name__)
 

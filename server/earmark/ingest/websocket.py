@@ -1,8 +1,9 @@
-"""The live socket, ``/v1/listen``, in Deepgram's dialect.
+"""The live socket, ``/v1/listen``, in Deepgram's dialect: a thin adapter over
+``live/session.LiveSession``.
 
-One connection: a receive loop (audio and control frames), a sender task (outbox -> socket),
-and the LiveRunner's failure future; whichever fails first ends the connection, and the
-``finally`` always cancels queued model work.
+The route admits the caller and parses the options; the session sends the results as text
+frames (``SocketTransport``); ``LiveConnection`` is the input loop (audio and control
+frames, or a pulled URL, and the wall clock while the client pauses its audio).
 """
 
 from __future__ import annotations
@@ -19,11 +20,7 @@ from starlette.websockets import WebSocketState
 from earmark.auth import key_from_request
 from earmark.config import Settings
 from earmark.core.audio import PcmDecoder
-from earmark.core.events import Event, Transcript
-from earmark.core.story import StorySoFar
-from earmark.core.summary import pick_sentences, summary_of
 from earmark.dialects.deepgram import (
-    DeepgramEncoder,
     LiveOptions,
     error_message,
     parse_control,
@@ -34,37 +31,27 @@ from earmark.errors import (
     EarmarkError,
     FrameTooLarge,
     IdleTimeout,
-    Overloaded,
     SourceError,
     retry_headers,
 )
 from earmark.inference.engine import Engine
-from earmark.inference.tagger import Tag
 from earmark.ingest.admission import (
     admit_caller,
     check_models,
-    new_runner,
     not_ready,
-    over_capacity,
-    queue_event,
+    open_session,
     resolve_tags,
 )
-from earmark.ingest.url_safety import check_url, parse_networks
 from earmark.ingest.url_source import SourceConfig, UrlSource
-from earmark.live.channels import ChannelGroup
-from earmark.live.outbox import Outbox
+from earmark.live.registry import SessionRegistry
 from earmark.live.runner import LiveRunner
+from earmark.live.session import CLOSE_WAIT_S, LiveSession, TransportGone
 from earmark.live.wall_clock import TICK_S, WallClockFollow
 from earmark.metrics import AppMetrics
+from earmark.outbound.url_safety import check_url, parse_networks
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
-
-CLOSE_WAIT_S = 120.0  # upper bound for the last finals after CloseStream
-
-
-class _ClientGone(Exception):
-    pass
 
 
 def _deny(err: EarmarkError, request_id: str) -> JSONResponse:
@@ -113,24 +100,32 @@ async def listen(websocket: WebSocket) -> None:
         except EarmarkError as err:
             await websocket.send_denial_response(_deny(err, request_id))
             return
-        pulls = sum(1 for c in app.state.sessions if c.options.url is not None)
-        if pulls >= settings.max_url_pulls:
-            await websocket.send_denial_response(_deny(
-                Overloaded(f"at the limit of {settings.max_url_pulls} URL pulls"), request_id))
+        refusal = app.state.sessions.over_pull_limit()
+        if refusal is not None:
+            await websocket.send_denial_response(_deny(refusal, request_id))
             return
     await websocket.accept(subprotocol=subprotocol)
-    sessions: set[Any] = app.state.sessions
-    refusal = over_capacity(app, options.channels if options.multichannel else 1)
+    sessions: SessionRegistry = app.state.sessions
+    refusal = sessions.over_capacity(options.channels if options.multichannel else 1)
     if refusal is not None:
         await _close_with_error(websocket, refusal)
         return
-    connection = LiveConnection(websocket, settings, engine, options, request_id,
-                                app.state.metrics, tags, owner=principal.owner)
-    sessions.add(connection)
+    session = open_session(app, options, SocketTransport(websocket), request_id=request_id,
+                           owner=principal.owner, tags=tags,
+                           decoder_for=lambda channel: _decoder(options, channel))
+    sessions.add(session)
     try:
-        await connection.run()
+        await session.run(LiveConnection(websocket, settings, session, options,
+                                         app.state.metrics).consume)
     finally:
-        sessions.discard(connection)
+        sessions.discard(session)
+
+
+def _decoder(options: LiveOptions, channel: int | None) -> PcmDecoder:
+    if options.url is not None:  # a pulled URL arrives as 16 kHz mono linear16
+        return PcmDecoder(encoding="linear16", sample_rate=16000, channels=1)
+    return PcmDecoder(encoding=options.encoding, sample_rate=options.sample_rate,
+                      channels=options.channels, channel=channel)
 
 
 async def _close_with_error(websocket: WebSocket, err: EarmarkError) -> None:
@@ -143,159 +138,94 @@ async def _close_with_error(websocket: WebSocket, err: EarmarkError) -> None:
         pass
 
 
+class SocketTransport:
+    """The session's messages as WebSocket text frames."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.ws = websocket
+
+    async def opened(self) -> None:
+        return  # accepted before the session starts
+
+    async def send(self, message: bytes) -> None:
+        try:
+            await self.ws.send_text(message.decode())
+        except Exception as exc:
+            raise TransportGone() from exc
+
+    async def flushed(self) -> None:
+        return  # a sent frame is with the socket already
+
+    async def close(self, code: int, reason: str) -> None:
+        if self.open:
+            try:
+                await self.ws.close(code, reason or None)
+            except Exception:  # noqa: BLE001 - the client may already be gone
+                pass
+
+    @property
+    def open(self) -> bool:
+        return self.ws.application_state == WebSocketState.CONNECTED
+
+
 class LiveConnection:
-    def __init__(
-        self,
-        websocket: WebSocket,
-        settings: Settings,
-        engine: Engine,
-        options: LiveOptions,
-        request_id: str,
-        metrics: AppMetrics,
-        tags: tuple[Tag, ...] | None = None,
-        *,
-        owner: str | None = None,
-    ) -> None:
-        self.owner = owner  # the API key's owner (per-key session limits)
-        self.metrics = metrics
+    """The socket's input: audio frames, control messages, a pulled URL, the wall clock."""
+
+    def __init__(self, websocket: WebSocket, settings: Settings, session: LiveSession,
+                 options: LiveOptions, metrics: AppMetrics) -> None:
         self.ws = websocket
         self.settings = settings
+        self.session = session
         self.options = options
-        self.log = logging.LoggerAdapter(logger, {"session": request_id})
-        self.outbox = Outbox(settings.outbox_max_messages)
+        self.metrics = metrics
         self.puller: asyncio.Task[None] | None = None
-        # Set at server shutdown: finish like CloseStream, then close 1012.
-        self.draining: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.finished = asyncio.Event()
-        self.encoder = DeepgramEncoder(
-            request_id=request_id, model_name=engine.model_name, options=options
-        )
-        self.story = StorySoFar() if options.summarize else None
         # A pulled URL is its own clock; a client's pauses in sending are followed.
         self.clock = WallClockFollow() if options.url is None else None
-        self.engine = engine
-        self.runner: LiveRunner | ChannelGroup
-        self.streams = 1
-        if options.multichannel:
-            self.streams = options.channels  # each channel is a stream for capacity
-            self.runner = ChannelGroup([self._channel_runner(engine, tags, i)
-                                        for i in range(options.channels)])
-            return
-        # A pulled URL arrives as 16 kHz mono linear16 whatever the query said.
-        decoder = (
-            PcmDecoder(encoding="linear16", sample_rate=16000, channels=1)
-            if options.url is not None
-            else PcmDecoder(encoding=options.encoding, sample_rate=options.sample_rate,
-                            channels=options.channels)
-        )
-        self.runner = new_runner(settings, engine, options, decoder, self._emit, tags)
 
-    def _channel_runner(self, engine: Engine, tags: tuple[Tag, ...] | None,
-                        channel: int) -> LiveRunner:
-        encoder = DeepgramEncoder(request_id=self.encoder.request_id,
-                                  model_name=engine.model_name, options=self.options,
-                                  channel=channel, channels=self.options.channels)
-        decoder = PcmDecoder(encoding=self.options.encoding, sample_rate=self.options.sample_rate,
-                             channels=self.options.channels, channel=channel)
-        def emit(event: Event) -> None:
-            self._record(event)
-            queue_event(encoder, self.outbox, event)
-
-        return new_runner(self.settings, engine, self.options, decoder, emit, tags)
-
-    @property
-    def lag_s(self) -> float:
-        return self.runner.lag_samples / 16000
-
-    @property
-    def partials_shed(self) -> bool:
-        return self.runner.partials_shed
-
-    def _emit(self, event: Event) -> None:
-        self._record(event)
-        queue_event(self.encoder, self.outbox, event)
-
-    def _record(self, event: Event) -> None:
-        """Finals (as sent: redacted words stay redacted) for the closing Summary."""
-        if self.story is not None and isinstance(event, Transcript) and event.is_final:
-            self.story.add(event.words)
-
-    def drain(self) -> None:
-        """Server shutdown: stop taking audio, flush every final, send Metadata, close 1012."""
-        if not self.draining.done():
-            self.draining.set_result(None)
-
-    def revoke(self, err: EarmarkError) -> None:
-        """The key was revoked: the results so far, then ``err`` and its close code."""
-        if not self.runner.failed.done():
-            self.runner.failed.set_exception(err)
-
-    async def run(self) -> None:
-        try:
-            await self._run()
-        finally:
-            self.finished.set()
-
-    async def _run(self) -> None:
-        sender = asyncio.create_task(self._send_loop())
+    async def consume(self) -> None:
+        """Returns after CloseStream, the pulled source's end or a drain; raises for errors
+        and disconnects."""
         self.puller = asyncio.create_task(self._pull_loop()) if self.options.url else None
         try:
-            await self._receive_loop(sender)
-            await self._finish(sender)
-        except _ClientGone:
-            self.log.info("client went away")
-        except EarmarkError as err:
-            self.log.info("closing with %s: %s", err.code, err.message)
-            await self._flush_then_error(sender, err)
-        except Exception:
-            self.log.exception("live session failed")
-            await _close_with_error(self.ws, EarmarkError("internal server error"))
+            await self._receive_loop()
         finally:
-            sender.cancel()
             if self.puller is not None:
                 self.puller.cancel()
-            self.runner.abandon()
-
-    async def _send_loop(self) -> None:
-        while True:
-            message = await self.outbox.get()
-            try:
-                await self.ws.send_text(message.decode())
-            except Exception as exc:
-                raise _ClientGone() from exc
-            self.outbox.sent()
 
     async def _pull_loop(self) -> None:
-        """Feeds the pulled source into the runner; returns when the source has ended."""
+        """Feeds the pulled source into the session; returns when the source has ended."""
         assert self.options.url is not None
+        state = self.ws.app.state
         source = UrlSource(self.options.url, SourceConfig(
             headers=dict(self.options.url_headers),
             reconnect_budget_s=self.settings.url_reconnect_budget_s,
-            proxy_url=self.ws.app.state.egress.url, egress=self.ws.app.state.egress,
+            proxy_url=state.egress.url, egress=state.egress,
             allow_networks=tuple(parse_networks(self.settings.url_allow_networks)),
             rtsp_transport=self.options.rtsp_transport,
         ))
+        runner = self.session.runner
         async for item in source.chunks():
             if isinstance(item, bytes):
                 # A file is read faster than real time: wait while finals queue up, so neither
                 # the session's audio buffer nor the scheduler queue grows without bound.
-                await self.runner.wait_for_finals(2)
-                await self.runner.feed(item)
+                await runner.wait_for_finals(2)
+                await self.session.feed(item)
                 continue
-            self._emit(item)
+            self.session.put(item)
             if item.state == "failed":
                 # What was heard before the failure is still the client's: finalize it first.
-                assert isinstance(self.runner, LiveRunner)  # pulled sources are one channel
-                await self.runner.close()
-                await asyncio.wait({self.runner.closed, self.runner.failed},
+                assert isinstance(runner, LiveRunner)  # pulled sources are one channel
+                await runner.close()
+                await asyncio.wait({runner.closed, runner.failed},
                                    timeout=CLOSE_WAIT_S, return_when=asyncio.FIRST_COMPLETED)
                 raise SourceError(f"source failed: {item.reason}")
             if item.state == "ended":
                 return
 
-    async def _next_message(self, sender: asyncio.Task[None]) -> dict[str, Any]:
+    async def _next_message(self) -> dict[str, Any]:
         receive = asyncio.ensure_future(self.ws.receive())
-        waits: set[asyncio.Future[Any]] = {receive, sender, self.runner.failed, self.draining}
+        stops = self.session.stops
+        waits: set[asyncio.Future[Any]] = {receive, *stops}
         if self.puller is not None:
             waits.add(self.puller)
         loop = asyncio.get_running_loop()
@@ -310,7 +240,7 @@ class LiveConnection:
             if done or (idle_at is not None and loop.time() >= idle_at):
                 break
             await self._follow_wall_clock(loop.time())
-        if self.draining in done:
+        if self.session.draining in done:
             receive.cancel()
             return {"type": "earmark.drain"}
         if self.puller is not None and self.puller in done:
@@ -319,49 +249,52 @@ class LiveConnection:
             return {"type": "earmark.source_ended"}
         if receive not in done:
             receive.cancel()
-            if sender in done:
-                sender.result()
-            if self.runner.failed in done:
-                self.runner.failed.result()
+            for stop in stops & done:
+                stop.result()  # raises what failed
             raise IdleTimeout(
                 f"no audio or KeepAlive for {self.settings.idle_timeout_s:g} s; closing"
             )
         return receive.result()
 
-    async def _receive_loop(self, sender: asyncio.Task[None]) -> None:
-        """Returns after CloseStream; raises for errors and disconnects."""
+    async def _receive_loop(self) -> None:
         while True:
-            message = await self._next_message(sender)
+            message = await self._next_message()
             if message["type"] == "websocket.disconnect":
-                raise _ClientGone()
+                raise TransportGone()
             if message["type"] in ("earmark.source_ended", "earmark.drain"):
                 return
             data = message.get("bytes")
-            if data is not None and self.puller is not None:
-                raise BadMessage("this session pulls a URL; it takes no audio frames")
             if data is not None:
-                if len(data) > self.settings.max_frame_bytes:
-                    raise FrameTooLarge(
-                        f"binary frame of {len(data)} bytes is over the "
-                        f"{self.settings.max_frame_bytes}-byte limit"
-                    )
-                if not data:  # Deepgram's legacy end-of-stream: an empty binary frame
+                if not await self._audio(data):
                     return
-                samples, peak = await self.runner.feed(data)
-                if self.clock is not None:
-                    self.clock.on_audio(asyncio.get_running_loop().time(), samples, peak)
-                self.metrics.audio_received.inc(
-                    len(data) / self.runner.decoder.frame_bytes / self.options.sample_rate
-                )
                 continue
             if await self._control(message.get("text") or ""):
                 return
+
+    async def _audio(self, data: bytes) -> bool:
+        """One binary frame; False for Deepgram's legacy end of stream (an empty frame)."""
+        if self.puller is not None:
+            raise BadMessage("this session pulls a URL; it takes no audio frames")
+        if len(data) > self.settings.max_frame_bytes:
+            raise FrameTooLarge(
+                f"binary frame of {len(data)} bytes is over the "
+                f"{self.settings.max_frame_bytes}-byte limit"
+            )
+        if not data:
+            return False
+        samples, peak = await self.session.feed(data)
+        if self.clock is not None:
+            self.clock.on_audio(asyncio.get_running_loop().time(), samples, peak)
+        self.metrics.audio_received.inc(
+            len(data) / self.session.runner.decoder.frame_bytes / self.options.sample_rate
+        )
+        return True
 
     async def _control(self, text: str) -> bool:
         """Handles one text frame; True when the client asked to close the stream."""
         kind = parse_control(text)
         if kind == "Finalize":
-            self.runner.finalize()
+            self.session.finalize()
         elif kind == "KeepAlive" and self.clock is not None:
             self.clock.on_keepalive()  # the client says it is not sending audio
             await self._follow_wall_clock(asyncio.get_running_loop().time())
@@ -372,66 +305,4 @@ class LiveConnection:
         owed = self.clock.owed(now) if self.clock is not None else 0
         if owed and self.clock is not None:
             self.clock.filled(owed)
-            await self.runner.feed_silence(owed)
-
-    async def _finish(self, sender: asyncio.Task[None]) -> None:
-        """CloseStream: flush every final, send Metadata, close 1000."""
-        duration = await self.runner.finish(sender, CLOSE_WAIT_S)
-        if self.story is not None:
-            self.outbox.put(await self._summary())
-        self.outbox.put(
-            self.encoder.metadata(
-                duration_samples=duration,
-                sha256=self.runner.sha256.hexdigest(),
-                channels=self.options.channels,
-            )
-        )
-        await self._drain(sender)
-        if self.draining.done():
-            await self.ws.close(1012, "server shutting down; results so far were sent")
-        else:
-            await self.ws.close(1000)
-
-    async def _summary(self) -> bytes:
-        """An extractive summary of the whole stream and its most representative sentence."""
-        assert self.story is not None
-        found = self.story.sentences()
-        texts = [m.text for m in found]
-        if not texts:
-            return self.encoder.summary("", "")
-        vectors = await asyncio.wrap_future(self.engine.tag_worker.embed(texts))
-        best = pick_sentences(vectors, 1, min_words=[len(t.split()) for t in texts])[0]
-        return self.encoder.summary(summary_of(texts, vectors), texts[best])
-
-    async def _drain(self, sender: asyncio.Task[None]) -> None:
-        drained = asyncio.ensure_future(self.outbox.drained())
-        done, _ = await asyncio.wait({drained, sender}, timeout=10.0,
-                                     return_when=asyncio.FIRST_COMPLETED)
-        drained.cancel()
-        if sender in done:
-            sender.result()
-
-    async def _flush_then_error(self, sender: asyncio.Task[None], err: EarmarkError) -> None:
-        # Results already decided are still the client's: send them before the Error.
-        if not sender.done():
-            try:
-                await self._drain(sender)
-            except Exception:  # noqa: BLE001
-                return
-        await _close_with_error(self.ws, err)
-
-
-async def drain_sessions(app: Any, timeout_s: float) -> int:
-    """Asks every live session to finish (finals, Metadata, close 1012) and waits for them, up
-    to ``timeout_s``. Returns how many were still running at the deadline."""
-    app.state.draining = True
-    connections = list(app.state.sessions)
-    for connection in connections:
-        connection.drain()
-    if not connections:
-        return 0
-    waits = [asyncio.ensure_future(c.finished.wait()) for c in connections]
-    _, pending = await asyncio.wait(waits, timeout=timeout_s)
-    for task in pending:
-        task.cancel()
-    return len(pending)
+            await self.session.feed_silence(owed)

@@ -28,7 +28,7 @@ from earmark.config import Settings
 from earmark.core.jobs import gives_up, retry_delay_s
 from earmark.dialects.chatsight import restamp
 from earmark.errors import InvalidParameter
-from earmark.ingest.url_safety import check_url, parse_networks, pinned_url, resolve_checked
+from earmark.outbound.url_safety import check_url, parse_networks, pinned_url, resolve_checked
 from earmark.store.webhooks import Delivery, Outbox
 
 logger = logging.getLogger(__name__)
