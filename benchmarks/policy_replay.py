@@ -31,9 +31,10 @@ from workloads import NAMES, Workload, build
 from earmark.core import SAMPLE_RATE, WINDOW_SAMPLES
 from earmark.core.events import Priority, Transcript
 from earmark.core.session import StreamSession
-from earmark.dialects.deepgram import LiveOptions, session_config
+from earmark.dialects.deepgram import LiveOptions
 from earmark.inference.vad import SileroVad
 from earmark.inference.whisper import DecodeOptions, WhisperBackend, WindowPolicy
+from earmark.live.factory import LivePolicy, session_config
 from earmark_eval import normalize, wer
 
 STEP = 3 * WINDOW_SAMPLES  # 96 ms of audio per client frame
@@ -44,9 +45,8 @@ def replay(workload: Workload, backend: WhisperBackend, vad: SileroVad, *,
            partial_beam: int = 1, overrides: dict | None = None,
            final_window: WindowPolicy | None = None,
            partial_window: WindowPolicy | None = None) -> dict:
-    config = session_config(LiveOptions(interim_results=interim, endpointing_ms=endpointing),
-                            partial_interval_ms=400, max_utterance_s=15.0,
-                            vad_threshold=0.5, music_threshold=0.007)
+    config = session_config(LiveOptions(interim_results=interim, endpointing_ms=endpointing).spec(),
+                            LivePolicy(music_threshold=0.007))
     config = dataclasses.replace(config, **(overrides or {}))
     session = StreamSession(config)
     state = vad.new_state()

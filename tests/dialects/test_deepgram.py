@@ -7,9 +7,9 @@ from earmark.dialects.deepgram import (
     DeepgramEncoder,
     LiveOptions,
     parse_live_options,
-    session_config,
 )
 from earmark.errors import InvalidParameter
+from earmark.live.factory import LivePolicy, session_config
 
 
 def parse(query: str, multilingual: bool = False) -> LiveOptions:
@@ -37,8 +37,7 @@ def test_sdk_style_query_is_accepted():
 def test_endpointing_false_and_f32():
     o = parse("endpointing=false&encoding=f32")
     assert o.endpointing_ms is None and o.encoding == "f32"
-    assert session_config(o, partial_interval_ms=400, max_utterance_s=15,
-                          vad_threshold=0.5).speech_final is False
+    assert session_config(o.spec(), LivePolicy()).speech_final is False
 
 
 @pytest.mark.parametrize(
@@ -118,11 +117,10 @@ def test_other_messages():
 
 def test_text_analyses_keep_finals_whole():
     """Redaction, topics and sentiment read whole phrases: no finals inside an utterance."""
-    from earmark.dialects.deepgram import LiveOptions, session_config
+    from earmark.dialects.deepgram import LiveOptions
 
     def config(**kw):
-        return session_config(LiveOptions(**kw), partial_interval_ms=400, max_utterance_s=15,
-                              vad_threshold=0.5)
+        return session_config(LiveOptions(**kw).spec(), LivePolicy())
 
     plain = config()
     assert plain.agreement_margin_samples and plain.pause_cut_after_samples
@@ -152,10 +150,10 @@ def test_server_defaults_fill_only_what_the_client_did_not_name() -> None:
 
 
 def test_a_very_short_endpointing_still_waits_100_ms_of_silence() -> None:
-    from earmark.dialects.deepgram import LiveOptions, session_config
+    from earmark.dialects.deepgram import LiveOptions
 
     def silence(ms: int) -> int:
-        return session_config(LiveOptions(endpointing_ms=ms), partial_interval_ms=400,
-                              max_utterance_s=15, vad_threshold=0.5).segmenter.silence_samples
+        return session_config(LiveOptions(endpointing_ms=ms).spec(),
+                              LivePolicy()).segmenter.silence_samples
 
     assert silence(10) == silence(25) == silence(100) == 1600 and silence(300) == 4800

@@ -7,8 +7,8 @@ import asyncio
 import threading
 import time
 
-from earmark.outbound import webhooks
 from earmark.config import Settings
+from earmark.outbound import webhooks
 from earmark.outbound.webhooks import WebhookDispatcher
 from earmark.store.db import open_database
 from earmark.store.webhooks import Outbox, enqueue

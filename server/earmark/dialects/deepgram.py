@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from earmark import __version__
-from earmark.core import SAMPLE_RATE, WINDOW_SAMPLES
+from earmark.core import SAMPLE_RATE
 from earmark.core.events import (
     Event,
     SourceStatus,
@@ -27,8 +27,7 @@ from earmark.core.events import (
     UtteranceEnd,
     Word,
 )
-from earmark.core.segmenter import SegmenterConfig
-from earmark.core.session import SessionConfig
+from earmark.core.session_spec import SessionSpec, SpeakersSpec, TagsSpec, TopicsSpec
 from earmark.core.text_options import TextOptions, redact_kinds
 from earmark.errors import BadMessage, EarmarkError, FrameTooLarge, InvalidParameter
 
@@ -94,16 +93,23 @@ class LiveOptions:
     def hotwords(self) -> str | None:
         return ", ".join(self.keyterms) if self.keyterms else None
 
-    @property
-    def reads_whole_sentences(self) -> bool:
-        """Analyses of each final (redaction, topics, sentiment, entities, the speaker of its
-        audio) need whole phrases: a phone number said "555 ... 4567" and cut at the pause
-        into two finals was no longer recognised as one (its first half was heard in
-        redacted audio), and a voice is told less well from a short final."""
-        return bool(self.whole_sentences or self.diarize or self.text.redact
-                    or self.text.sentiment
-                    or self.text.entities or self.text.highlights or self.topics
-                    or self.custom_topics or self.summarize)
+    def spec(self) -> SessionSpec:
+        """The session these options ask for (milliseconds -> samples)."""
+        return SessionSpec(
+            interim_results=self.interim_results,
+            endpointing_samples=None if self.endpointing_ms is None
+            else self.endpointing_ms * SAMPLE_RATE // 1000,
+            utterance_end_samples=None if self.utterance_end_ms is None
+            else self.utterance_end_ms * SAMPLE_RATE // 1000,
+            vad_events=self.vad_events,
+            language="auto" if self.detect_language else self.language.split("-")[0].lower(),
+            hotwords=self.hotwords, agreement=self.agreement,
+            whole_sentences=self.whole_sentences, text=self.text,
+            speakers=SpeakersSpec(self.diarize_speakers) if self.diarize else None,
+            topics=TopicsSpec(self.custom_topics, self.custom_topics_only)
+            if self.topics or self.custom_topics else None,
+            tags=TagsSpec(self.seed_sentence) if self.tagging else None,
+            summarize=self.summarize)
 
 
 def _bool(name: str, value: str) -> bool:
@@ -360,59 +366,6 @@ def _headers(raw: str) -> tuple[tuple[str, str], ...]:
             raise InvalidParameter(f"url_headers: bad header {name!r}", param="url_headers")
         out.append((name, value))
     return tuple(out)
-
-
-# The shortest silence that ends an utterance, whatever ``endpointing`` asks: each endpoint
-# cuts the audio the final is decoded from. LiveKit's plugin sends endpointing=25, and on
-# continuous talk (benchmarks/policy_replay.py, tiny.en) finals' WER was 9.5 % at 25 ms,
-# 7.3 % at 100, 6.6 % at 200 and 6.8 % at 300 (offline 7.5 %): a 32 ms dip between two
-# words ended the utterance ("Today we will..." / "So I'll come out of the weather").
-# Gapped speech: 5.6 / 6.1 / 6.6 / 6.6 %.
-MIN_ENDPOINT_SAMPLES = SAMPLE_RATE // 10
-
-
-def session_config(
-    options: LiveOptions,
-    *,
-    partial_interval_ms: int,
-    max_utterance_s: float,
-    vad_threshold: float,
-    music_threshold: float | None = None,
-    finalize_beam_size: int | None = None,
-    finalize_early_ms: int | None = None,
-) -> SessionConfig:
-    """Maps wire options onto the core's policy (milliseconds -> samples)."""
-    silence_ms = options.endpointing_ms if options.endpointing_ms is not None else 500
-    silence = max(MIN_ENDPOINT_SAMPLES, silence_ms * SAMPLE_RATE // 1000)
-    return SessionConfig(
-        interim_results=options.interim_results,
-        partial_interval_samples=partial_interval_ms * SAMPLE_RATE // 1000,
-        speech_final=options.endpointing_ms is not None,
-        max_utterance_samples=int(max_utterance_s * SAMPLE_RATE),
-        utterance_end_samples=(
-            None if options.utterance_end_ms is None
-            else options.utterance_end_ms * SAMPLE_RATE // 1000
-        ),
-        vad_events=options.vad_events,
-        hotwords=options.hotwords,
-        language="auto" if options.detect_language else options.language.split("-")[0].lower(),
-        music_threshold=music_threshold,
-        finalize_beam_size=finalize_beam_size,
-        finalize_early_samples=(None if finalize_early_ms is None
-                                else max(WINDOW_SAMPLES, finalize_early_ms * SAMPLE_RATE // 1000)),
-        # Finals inside an utterance (local agreement, pause cuts) only where nothing reads
-        # whole sentences; otherwise at endpoints, as before.
-        agreement_margin_samples=(None if options.reads_whole_sentences or not options.agreement
-                                  else SessionConfig.agreement_margin_samples),
-        pause_cut_after_samples=(None if options.reads_whole_sentences
-                                 else SessionConfig.pause_cut_after_samples),
-        segmenter=SegmenterConfig(
-            threshold=vad_threshold,
-            neg_threshold=max(0.01, vad_threshold - 0.15),
-            silence_samples=silence,
-            pad_samples=min(3200, silence),
-        ),
-    )
 
 
 def _s(samples: int) -> float:

@@ -10,8 +10,7 @@ from earmark.auth import LOCAL, Principal, authenticate, limit, spend_request
 from earmark.config import Settings
 from earmark.core.audio import PcmDecoder
 from earmark.core.events import Event
-from earmark.core.tagging import TaggingConfig
-from earmark.dialects.deepgram import DeepgramEncoder, LiveOptions, session_config
+from earmark.dialects.deepgram import DeepgramEncoder, LiveOptions
 from earmark.errors import (
     EarmarkError,
     InvalidParameter,
@@ -21,12 +20,9 @@ from earmark.errors import (
 )
 from earmark.inference.engine import Engine
 from earmark.inference.tagger import Tag
+from earmark.live.factory import LivePolicy, new_runner
 from earmark.live.runner import LiveRunner
 from earmark.live.session import LiveSession, SessionParts, Transport
-from earmark.live.speakers import SpeakerStage
-from earmark.live.tagging import TagFeed
-from earmark.live.topics import TopicStage
-from earmark.live.understanding import TextStage
 
 
 def not_ready(app: Any) -> EarmarkError | None:
@@ -92,8 +88,10 @@ def open_session(app: Any, options: LiveOptions, transport: Transport, *, reques
     encoders = [DeepgramEncoder(request_id=request_id, model_name=engine.model_name,
                                 options=options, channel=i, channels=n) for i in range(n)]
 
+    spec, policy = options.spec(), LivePolicy.from_settings(settings)
+
     def build(channel: int | None, emit: Callable[[Event], None]) -> LiveRunner:
-        return new_runner(settings, engine, options, decoder_for(channel), emit, tags)
+        return new_runner(policy, engine, spec, decoder_for(channel), emit, tags)
 
     parts = SessionParts(
         encoders=encoders, build_runner=build, metadata_channels=options.channels,
@@ -101,53 +99,3 @@ def open_session(app: Any, options: LiveOptions, transport: Transport, *, reques
         embed=engine.tag_worker.embed if engine.tag_worker is not None else None)
     return LiveSession(transport, parts, request_id=request_id, owner=owner,
                        pulls_url=options.url is not None)
-
-
-def new_runner(
-    settings: Settings,
-    engine: Engine,
-    options: LiveOptions,
-    decoder: PcmDecoder,
-    emit: Callable[[Event], None],
-    tags: tuple[Tag, ...] | None = None,
-) -> LiveRunner:
-    assert engine.vad_worker is not None and engine.scheduler is not None
-    topics = None
-    if options.topics and engine.tag_worker is not None:
-        topics = TopicStage(engine.tag_worker, emit, custom=options.custom_topics,
-                            custom_only=options.custom_topics_only)
-        emit = topics.on_event
-    stage = None
-    if options.text.active:
-        stage = TextStage(engine.understanding, options.text, emit)
-        emit = stage.on_event
-    speakers = None
-    if options.diarize:
-        speakers = SpeakerStage(engine.speaker_worker, emit,
-                                max_speakers=options.diarize_speakers)
-        emit = speakers.on_event
-    feed = None
-    if tags is not None and engine.tag_worker is not None:
-        feed = TagFeed(engine.tag_worker, tags, options.seed_sentence, emit,
-                       TaggingConfig(window_s=settings.tag_window_s,
-                                     min_interval_s=settings.tag_interval_s))
-    return LiveRunner(
-        config=session_config(
-            options,
-            partial_interval_ms=settings.partial_interval_ms,
-            max_utterance_s=settings.max_utterance_s,
-            vad_threshold=settings.vad_threshold,
-            music_threshold=settings.music_threshold,
-            finalize_beam_size=settings.finalize_beam_size,
-            finalize_early_ms=settings.finalize_early_ms,
-        ),
-        decoder=decoder,
-        vad=engine.vad_worker,
-        scheduler=engine.scheduler,
-        emit=emit,
-        load_policy=engine.load_policy,
-        tag_feed=feed,
-        text_stage=stage,
-        speaker_stage=speakers,
-        topic_stage=topics,
-    )

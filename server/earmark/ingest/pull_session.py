@@ -25,12 +25,12 @@ from typing import Any
 from earmark.core import SAMPLE_RATE
 from earmark.core.audio import PcmDecoder
 from earmark.core.events import Event, SourceStatus, Transcript
-from earmark.dialects.deepgram import LiveOptions
+from earmark.core.session_spec import SessionSpec, SpeakersSpec, TagsSpec
 from earmark.errors import EarmarkError
 from earmark.inference.tagger import Tag
-from earmark.ingest.admission import new_runner
 from earmark.ingest.url_source import SourceConfig, UrlSource
 from earmark.live.channels import ChannelGroup
+from earmark.live.factory import LivePolicy, new_runner
 from earmark.live.runner import LiveRunner
 from earmark.outbound.url_safety import parse_networks
 
@@ -79,14 +79,14 @@ class PullSession:
         continuous talk, not only at pauses; they pause under load like any interims."""
         self.app = app
         self.settings = app.state.settings
-        self.options = LiveOptions(url=url, url_headers=tuple(headers.items()),
-                                   interim_results=early_finals and not whole_sentences,
-                                   tagging=tags is not None,
-                                   seed_sentence=seed_sentence, keyterms=hotwords,
-                                   language=language if language not in (None, "auto")
-                                   else "en", detect_language=language == "auto",
-                                   diarize=diarize, diarize_speakers=speakers,
-                                   whole_sentences=whole_sentences)
+        self.url, self.headers = url, dict(headers)
+        self.spec = SessionSpec(
+            interim_results=early_finals and not whole_sentences,
+            language=(language or "en").split("-")[0].lower(),  # a code, or "auto"
+            hotwords=", ".join(hotwords) if hotwords else None,
+            whole_sentences=whole_sentences,
+            speakers=SpeakersSpec(speakers) if diarize else None,
+            tags=TagsSpec(seed_sentence) if tags is not None else None)
         self.on_event = on_event
         self.on_progress = on_progress  # (settled sample, received sample) after each chunk
         self.on_audio = on_audio  # each chunk of 16 kHz mono s16le, as the session gets it
@@ -99,16 +99,17 @@ class PullSession:
         self._skip_bytes = int(skip_s * SAMPLE_RATE) * 2 * channels  # not wanted
         self.skip_s = skip_s
         self.resume_at_s = resume_at_s  # source time a resumed job had reached (finite ones)
-        settings = self.settings if vad_threshold is None else self.settings.model_copy(
-            update={"vad_threshold": vad_threshold})
+        policy = LivePolicy.from_settings(self.settings)
+        if vad_threshold is not None:  # the job's own speech_threshold
+            policy = replace(policy, vad_threshold=vad_threshold)
         self.runner: LiveRunner | ChannelGroup
         if channels == 1:
-            self.runner = new_runner(settings, app.state.engine, self.options,
+            self.runner = new_runner(policy, app.state.engine, self.spec,
                                      PcmDecoder(encoding="linear16", sample_rate=SAMPLE_RATE,
                                                 channels=1), self._emit, tags)
         else:
             self.runner = ChannelGroup([new_runner(
-                settings, app.state.engine, self.options,
+                policy, app.state.engine, self.spec,
                 PcmDecoder(encoding="linear16", sample_rate=SAMPLE_RATE, channels=channels,
                            channel=i), self._channel_emit(i), tags) for i in range(channels)])
         self.finished = asyncio.Event()
@@ -158,8 +159,8 @@ class PullSession:
             self.finished.set()
 
     async def _run(self) -> PullOutcome:
-        source = UrlSource(self.options.url or "", source_config(
-            self.app, dict(self.options.url_headers),
+        source = UrlSource(self.url, source_config(
+            self.app, self.headers,
             # The source counts the audio skipped here too: the limit is on what is kept.
             max_duration_s=(self.max_audio_s + self.skip_s) if self.max_audio_s
             else 4 * 3600.0, channels=self.channels,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError, Future
 
 import numpy as np
@@ -25,8 +25,6 @@ from earmark.inference.vad import VadWorker
 from earmark.live.ordered import OrderedStage
 from earmark.live.speakers import SpeakerStage
 from earmark.live.tagging import TagFeed
-from earmark.live.topics import TopicStage
-from earmark.live.understanding import TextStage
 
 logger = logging.getLogger(__name__)
 MAX_PENDING_FINALS = 2  # queued finals before a too-fast client is read no further
@@ -49,9 +47,7 @@ class LiveRunner:
         emit: Callable[[Event], None],
         load_policy: Callable[[], LoadPolicy] | None = None,
         tag_feed: TagFeed | None = None,
-        text_stage: TextStage | None = None,
-        speaker_stage: SpeakerStage | None = None,
-        topic_stage: TopicStage | None = None,
+        stages: Sequence[OrderedStage] = (),
     ) -> None:
         self.session = StreamSession(config)
         self.decoder = decoder
@@ -62,9 +58,10 @@ class LiveRunner:
         self.emit = emit
         self._load_policy = load_policy
         self.tag_feed = tag_feed
-        self.text_stage = text_stage  # emit goes through it when the client set text options
-        self.speaker_stage = speaker_stage  # and through this one first, for speaker labels
-        self.topic_stage = topic_stage  # and last through this one (topics of the final text)
+        # What events pass through before ``emit``, in order (live/factory builds them); the
+        # ones that read the audio (speakers) get every window too.
+        self.stages = tuple(stages)
+        self._listeners = [s for s in self.stages if isinstance(s, SpeakerStage)]
         self._base_interval = config.partial_interval_samples
         self.partials_shed = False
         self.sha256 = hashlib.sha256()
@@ -123,9 +120,8 @@ class LiveRunner:
                 future.result()
         if self.tag_feed is not None:
             await self.tag_feed.flush()
-        for stage in self._stages:
-            if stage is not None:
-                await stage.flush()
+        for stage in self.stages:
+            await stage.flush()
         return self.closed.result() if self.closed.done() else 0
 
     def abandon(self) -> None:
@@ -135,14 +131,8 @@ class LiveRunner:
         self._futures.clear()
         if self.tag_feed is not None:
             self.tag_feed.close()
-        for stage in self._stages:
-            if stage is not None:
-                stage.close()
-
-    @property
-    def _stages(self) -> tuple[OrderedStage | None, ...]:
-        """In the order events pass through them."""
-        return (self.speaker_stage, self.text_stage, self.topic_stage)
+        for stage in self.stages:
+            stage.close()
 
     @property
     def lag_samples(self) -> int:
@@ -168,8 +158,8 @@ class LiveRunner:
         """Everything before this has been emitted: the session's committed point, or the
         first transcript a stage still holds."""
         settled = self.session.committed_sample
-        for stage in self._stages:
-            held = stage.held_from if stage is not None else None
+        for stage in self.stages:
+            held = stage.held_from
             if held is not None:
                 settled = min(settled, held)
         return settled
@@ -188,8 +178,8 @@ class LiveRunner:
         if not len(windows):
             return
         self._apply_load()
-        if self.speaker_stage is not None:
-            self.speaker_stage.receive_audio(windows)
+        for listener in self._listeners:
+            listener.receive_audio(windows)
         probs = await asyncio.wrap_future(self.vad.submit(self.vad_state, windows))
         self.session.receive_audio(windows, probs)
         self._pump()
