@@ -1,8 +1,10 @@
 """A server-side live session on a URL with no client socket: tagging sessions and stream jobs.
 
-It is the socket's URL pull without the socket: UrlSource -> LiveRunner (finals only; tags when
-asked) -> ``on_event``. It counts against the same live capacity and URL-pull limit as the
-socket's sessions (it sits in the app's ``SessionRegistry``), and it ends in one of these ways:
+It is the socket's URL pull without the socket: UrlSource -> ``LiveSession`` (finals, and
+interims when asked; tags when asked), whose transport is the job: each event goes to
+``on_event`` as it is emitted. It counts against the same live capacity and URL-pull limit as
+the socket's sessions (its session sits in the app's ``SessionRegistry``), and it ends in one
+of these ways:
 
 - ``ended``: the source ended, or the audio limit (``max_audio_s``) was reached
 - ``silent``: no audio arrived for ``silence_timeout_s`` (wall clock; silence, music and
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -32,6 +35,7 @@ from earmark.ingest.url_source import SourceConfig, UrlSource
 from earmark.live.channels import ChannelGroup
 from earmark.live.factory import LivePolicy, new_runner
 from earmark.live.runner import LiveRunner
+from earmark.live.session import LiveSession, SessionParts
 from earmark.outbound.url_safety import parse_networks
 
 logger = logging.getLogger(__name__)
@@ -59,6 +63,48 @@ async def probe_channels(app: Any, url: str, headers: dict[str, str]) -> int:
     """The channel count of a source's audio (one short connection). Raises SourceError."""
     source = UrlSource(url, source_config(app, headers))
     return await asyncio.to_thread(source.probe_channels)
+
+
+class _JobEncoder:
+    """A job's "dialect": the events themselves (its words labelled with their channel when
+    the source has several); no closing messages."""
+
+    def __init__(self, channel: int | None) -> None:
+        self.channel = channel or 0
+        self._label = channel
+
+    def encode(self, event: Event) -> Event:
+        if self._label is not None and isinstance(event, Transcript):
+            return replace(event, words=tuple(replace(w, channel=self._label)
+                                              for w in event.words))
+        return event
+
+    def metadata(self, **_: Any) -> None:
+        return None
+
+    def summary(self, summary: str, short: str) -> None:
+        return None
+
+    def error(self, err: EarmarkError) -> None:
+        return None
+
+
+class _JobTransport:
+    """Nothing to send over: the session delivers to ``on_event`` directly."""
+
+    open = False
+
+    async def opened(self) -> None:
+        await asyncio.Event().wait()  # never: the outbox is not used
+
+    async def send(self, message: bytes) -> None:
+        raise AssertionError("a job session delivers directly")
+
+    async def flushed(self) -> None:
+        return
+
+    async def close(self, code: int, reason: str) -> None:
+        return
 
 
 class PullSession:
@@ -93,144 +139,141 @@ class PullSession:
         self.max_audio_s = max_audio_s
         self.silence_timeout_s = silence_timeout_s
         self.channels = channels
-        self.streams = channels  # for capacity, each channel is a stream
-        self.owner: str | None = None  # run by the server for a job, not a client's key
-        self.pulls_url = True
         self._skip_bytes = int(skip_s * SAMPLE_RATE) * 2 * channels  # not wanted
         self.skip_s = skip_s
         self.resume_at_s = resume_at_s  # source time a resumed job had reached (finite ones)
+        self.session = self._session(tags, vad_threshold)
+        self.finished = asyncio.Event()
+        self._stop_reason: str | None = None
+        self._wake = asyncio.Event()
+        self._last_audio_at = time.monotonic()
+        self._outcome: PullOutcome | None = None
+
+    def _session(self, tags: tuple[Tag, ...] | None, vad_threshold: float | None) -> LiveSession:
         policy = LivePolicy.from_settings(self.settings)
         if vad_threshold is not None:  # the job's own speech_threshold
             policy = replace(policy, vad_threshold=vad_threshold)
-        self.runner: LiveRunner | ChannelGroup
-        if channels == 1:
-            self.runner = new_runner(policy, app.state.engine, self.spec,
-                                     PcmDecoder(encoding="linear16", sample_rate=SAMPLE_RATE,
-                                                channels=1), self._emit, tags)
-        else:
-            self.runner = ChannelGroup([new_runner(
-                policy, app.state.engine, self.spec,
-                PcmDecoder(encoding="linear16", sample_rate=SAMPLE_RATE, channels=channels,
-                           channel=i), self._channel_emit(i), tags) for i in range(channels)])
-        self.finished = asyncio.Event()
-        self._stop_reason: str | None = None
-        self._drained = False
-        self._wake = asyncio.Event()
-        self._last_audio_at = time.monotonic()
+        channels = self.channels
+        engine = self.app.state.engine
 
-    # What the session registry's readers (metrics, drain) expect of a session.
-    @property
-    def lag_s(self) -> float:
-        return self.runner.lag_samples / SAMPLE_RATE
+        def build(channel: int | None, emit: Callable[[Event], None]) -> LiveRunner:
+            return new_runner(policy, engine, self.spec, PcmDecoder(
+                encoding="linear16", sample_rate=SAMPLE_RATE, channels=channels,
+                channel=channel), emit, tags)
+
+        parts = SessionParts(
+            encoders=[_JobEncoder(None)] if channels == 1
+            else [_JobEncoder(i) for i in range(channels)],
+            build_runner=build, metadata_channels=channels,
+            outbox_max_messages=self.settings.outbox_max_messages,
+            deliver=self.on_event, close_wait_s=FINISH_TIMEOUT_S)
+        return LiveSession(_JobTransport(), parts, request_id=f"pull-{uuid.uuid4()}",
+                           pulls_url=True)
 
     @property
-    def partials_shed(self) -> bool:
-        return self.runner.partials_shed
+    def runner(self) -> LiveRunner | ChannelGroup:
+        return self.session.runner
 
     def drain(self) -> None:
-        self._drained = True
-        self.stop("the server is shutting down")
-
-    def revoke(self, err: EarmarkError) -> None:
-        """Jobs are stopped through their own API, not by key revocation here."""
+        self.session.drain()
+        self._wake.set()
 
     def stop(self, reason: str) -> None:
         self._stop_reason = self._stop_reason or reason
         self._wake.set()
 
-    def _channel_emit(self, channel: int) -> Callable[[Event], None]:
-        def emit(event: Event) -> None:
-            if isinstance(event, Transcript):
-                event = replace(event, words=tuple(replace(w, channel=channel)
-                                                   for w in event.words))
-            self._emit(event)
-
-        return emit
-
-    def _emit(self, event: Event) -> None:
-        self.on_event(event)
-
     async def run(self) -> PullOutcome:
-        self.app.state.sessions.add(self)
+        self.app.state.sessions.add(self.session)
         try:
-            return await self._run()
+            await self.session.run(self._consume)
+            return self._result()
         finally:
-            self.app.state.sessions.discard(self)
+            self.app.state.sessions.discard(self.session)
             self.finished.set()
 
-    async def _run(self) -> PullOutcome:
+    def _result(self) -> PullOutcome:
+        now = self.runner.now_sample
+        outcome = self._outcome or PullOutcome("failed", "the session ended early", now)
+        if self.session.error is not None:  # recognition failed, before or while finishing
+            return outcome if outcome.state == "failed" else PullOutcome(
+                "failed", self.session.error.message, now)
+        if self.on_progress is not None:
+            self.on_progress(now, now)
+        return outcome
+
+    async def _consume(self) -> None:
+        """Pulls until an outcome; a recognition failure is raised after it is recorded, so
+        the session ends without finishing."""
         source = UrlSource(self.url, source_config(
             self.app, self.headers,
             # The source counts the audio skipped here too: the limit is on what is kept.
             max_duration_s=(self.max_audio_s + self.skip_s) if self.max_audio_s
             else 4 * 3600.0, channels=self.channels,
             skip_if_finite_s=self.resume_at_s))
-        outcome: PullOutcome | None = None
         chunks = source.chunks().__aiter__()
         try:
-            while outcome is None:
-                outcome = await self._next(chunks)
+            while self._outcome is None:
+                self._outcome = await self._next(chunks)
         except EarmarkError as err:
-            outcome = PullOutcome("failed", err.message, self.runner.now_sample)
+            self._outcome = PullOutcome("failed", err.message, self.runner.now_sample)
+            if self.runner.failed.done():
+                raise
         finally:
             source.close()
-        if outcome.state == "failed" and self.runner.failed.done():
-            self.runner.abandon()
-            return outcome
-        try:
-            never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            await self.runner.finish(never, FINISH_TIMEOUT_S)
-        except EarmarkError as err:
-            self.runner.abandon()
-            return PullOutcome("failed", err.message, self.runner.now_sample)
-        if self.on_progress is not None:
-            self.on_progress(self.runner.now_sample, self.runner.now_sample)
-        return outcome
 
     async def _next(self, chunks: Any) -> PullOutcome | None:
         """One chunk (or status) from the source; an outcome when the session should end."""
         now = self.runner.now_sample
+        if self.session.draining.done():
+            return PullOutcome("drained", self._stop_reason or "the server is shutting down",
+                               now)
         if self._stop_reason is not None:
-            return PullOutcome("drained" if self._drained else "stopped", self._stop_reason, now)
+            return PullOutcome("stopped", self._stop_reason, now)
         if self.runner.failed.done():
             self.runner.failed.result()  # raises the recognition error
         nxt = asyncio.ensure_future(chunks.__anext__())
         wake = asyncio.ensure_future(self._wake.wait())
         timeout = None if self.silence_timeout_s is None else max(
             0.0, self._last_audio_at + self.silence_timeout_s - time.monotonic())
-        done, _ = await asyncio.wait({nxt, wake, self.runner.failed}, timeout=timeout,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait({nxt, wake, self.runner.failed, self.session.draining},
+                                     timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         wake.cancel()
         if not done:  # the session ends here, and the source with it
             nxt.cancel()
             return PullOutcome("silent", f"no audio for {self.silence_timeout_s:g} s", now)
         if nxt not in done:
             nxt.cancel()
-            return None  # a stop or a failure: handled on the next call
+            return None  # a stop, a drain or a failure: handled on the next call
         try:
             item = nxt.result()
         except StopAsyncIteration:
             return PullOutcome("ended", "the source ended", now)
         if isinstance(item, SourceStatus):
-            self.on_event(item)
-            if item.state == "failed":
-                return PullOutcome("failed", f"source failed: {item.reason}", now,
-                                   source_failed=True)
-            if item.state == "ended":
-                return PullOutcome("ended", item.reason, now)
-            return None
+            return self._status(item, now)
+        await self._feed(item)
+        return None
+
+    def _status(self, item: SourceStatus, now: int) -> PullOutcome | None:
+        self.on_event(item)
+        if item.state == "failed":
+            return PullOutcome("failed", f"source failed: {item.reason}", now,
+                               source_failed=True)
+        if item.state == "ended":
+            return PullOutcome("ended", item.reason, now)
+        return None
+
+    async def _feed(self, item: bytes) -> None:
         if self._skip_bytes:
             dropped = min(self._skip_bytes, len(item))
             self._skip_bytes -= dropped
             item = item[dropped:]
             if not item:
-                return None
+                return
         # A file is read faster than real time: let the finals keep up (bounded buffers).
         await self.runner.wait_for_finals(2)
         if self.on_audio is not None:
             self.on_audio(item)
         self._last_audio_at = time.monotonic()
-        await self.runner.feed(item)
+        await self.session.feed(item)
         if self.on_progress is not None:
             self.on_progress(self.runner.settled_sample, self.runner.now_sample)
-        return None

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -55,17 +55,18 @@ class Transport(Protocol):
 
 
 class Encoder(Protocol):
-    """A dialect's writer of one channel's events (``dialects/deepgram.DeepgramEncoder``)."""
+    """A dialect's writer of one channel's events (``dialects/deepgram.DeepgramEncoder``).
+    None: nothing to send (a job's encoder passes events on and has no closing messages)."""
 
     channel: int
 
-    def encode(self, event: Event) -> bytes | None: ...
+    def encode(self, event: Event) -> Any: ...
 
-    def metadata(self, *, duration_samples: int, sha256: str, channels: int) -> bytes: ...
+    def metadata(self, *, duration_samples: int, sha256: str, channels: int) -> Any: ...
 
-    def summary(self, summary: str, short: str) -> bytes: ...
+    def summary(self, summary: str, short: str) -> Any: ...
 
-    def error(self, err: EarmarkError) -> bytes: ...
+    def error(self, err: EarmarkError) -> Any: ...
 
 
 RunnerFactory = Callable[[int | None, Callable[[Event], None]], LiveRunner]
@@ -81,6 +82,10 @@ class SessionParts:
     outbox_max_messages: int
     summarize: bool = False
     embed: Callable[[list[str]], Future[np.ndarray]] | None = None  # for the summary
+    # A job's session: messages go to this at once, in order, instead of through the outbox
+    # (no socket to wait on, and its caller reads progress right after each chunk).
+    deliver: Callable[[Any], None] | None = None
+    close_wait_s: float = CLOSE_WAIT_S  # for the last finals once the input has ended
 
 
 class LiveSession:
@@ -100,6 +105,8 @@ class LiveSession:
         self.draining: asyncio.Future[None] = loop.create_future()
         self.finished = asyncio.Event()
         self.sender: asyncio.Task[None] | None = None
+        self.error: EarmarkError | None = None  # what ended the session, if not its input
+        self.duration_samples = 0  # of the audio received, once finished
         self.streams = len(parts.encoders)  # each channel is a stream for capacity
         self.runner: LiveRunner | ChannelGroup
         if self.streams == 1:
@@ -155,7 +162,11 @@ class LiveSession:
             if self.story is not None and isinstance(event, Transcript) and event.is_final:
                 self.story.add(event.words)  # as sent: redacted words stay redacted
             message = encoder.encode(event)
-            if message is not None:
+            if message is None:
+                return
+            if self._parts.deliver is not None:
+                self._parts.deliver(message)
+            else:
                 self.outbox.put(message, channel=encoder.channel,
                                 interim=isinstance(event, Transcript) and not event.is_final)
 
@@ -173,12 +184,14 @@ class LiveSession:
             self.log.info("client went away")
         except EarmarkError as err:
             self.log.info("closing with %s: %s", err.code, err.message)
+            self.error = err
             await self._flush_then_error(err)
         except asyncio.CancelledError:
             raise
         except Exception:
             self.log.exception("live session failed")
-            await self._flush_then_error(EarmarkError("internal server error"))
+            self.error = EarmarkError("internal server error")
+            await self._flush_then_error(self.error)
         finally:
             self.sender.cancel()
             self.runner.abandon()
@@ -193,19 +206,27 @@ class LiveSession:
 
     async def _finish(self) -> None:
         assert self.sender is not None
-        duration = await self.runner.finish(self.sender, CLOSE_WAIT_S)
+        self.duration_samples = await self.runner.finish(self.sender, self._parts.close_wait_s)
         if self.story is not None:
-            self.outbox.put(await self._summary())
-        self.outbox.put(self.encoder.metadata(duration_samples=duration,
-                                              sha256=self.runner.sha256.hexdigest(),
-                                              channels=self._parts.metadata_channels))
+            self._put(await self._summary())
+        self._put(self.encoder.metadata(duration_samples=self.duration_samples,
+                                        sha256=self.runner.sha256.hexdigest(),
+                                        channels=self._parts.metadata_channels))
         await self._drain()
         if self.draining.done():
             await self.transport.close(1012, "server shutting down; results so far were sent")
         else:
             await self.transport.close(1000, "")
 
-    async def _summary(self) -> bytes:
+    def _put(self, message: Any) -> None:
+        if message is None:
+            return
+        if self._parts.deliver is not None:
+            self._parts.deliver(message)
+        else:
+            self.outbox.put(message)
+
+    async def _summary(self) -> Any:
         """An extractive summary of the whole stream and its most representative sentence."""
         assert self.story is not None
         texts = [m.text for m in self.story.sentences()]
@@ -235,8 +256,9 @@ class LiveSession:
         """Results already decided are still the client's: they go before the Error."""
         try:
             await self._drain()
-            if self.transport.open:
-                await self.transport.send(self.encoder.error(err))
+            message = self.encoder.error(err)
+            if self.transport.open and message is not None:
+                await self.transport.send(message)
                 await self.transport.flushed()
             await self.transport.close(err.close_code, err.message[:120])
         except Exception:  # noqa: BLE001 - the client may already be gone
