@@ -8,6 +8,7 @@ from earmark.core.events import Word
 from earmark.core.text_options import (
     Span,
     apply_replacements,
+    as_numerals,
     joined,
     luhn_ok,
     mask_profanity,
@@ -101,3 +102,20 @@ def test_every_assemblyai_policy_is_redacted_or_refused_with_a_reason() -> None:
     assert "person_name" not in refused and "location_city" not in refused
     assert "blood_type" in refused and "password" in refused
     assert redact_kinds(["location_zip"]) == {"number"}
+
+
+def test_numerals_merge_the_words_of_a_number_and_keep_their_times() -> None:
+    def convert(t: str) -> str:  # what text2num does to these sentences
+        return (t.replace("nine hundred ninety nine", "999")
+                .replace("nineteen sixty two", "19 62"))
+
+    out = as_numerals(ws("I paid nine hundred ninety nine dollars"), convert)
+    assert text(out) == "I paid 999 dollars"
+    assert (out[2].start_sample, out[2].end_sample) == (200, 580)  # "nine" .. "nine"
+    assert out[3].start_sample == 600
+    years = as_numerals(ws("in nineteen sixty two"), convert)
+    assert text(years) == "in 19 62"
+    assert [(w.start_sample, w.end_sample) for w in years[1:]] == [(100, 180), (200, 380)]
+    assert as_numerals([], convert) == []
+    plain = ws("no numbers here")
+    assert as_numerals(plain, convert) == plain

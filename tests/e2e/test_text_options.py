@@ -56,3 +56,19 @@ async def test_replace_and_no_options_leave_text_alone(server, speak) -> None:
     replaced = await stream(server.ws, pcm, interim_results=False, replace="london:Paris",
                             punctuate=True)
     assert "Paris" in replaced.final_text and "London" not in replaced.final_text
+
+
+async def test_numerals_give_digits_with_the_words_times(server, speak) -> None:
+    # Whisper writes most numbers as digits already; these it spells out (tiny.en, espeak).
+    lines = ["I have three cats and four dogs.", "We walked seven miles before lunch."]
+    pcm = spoken_lines(speak, lines)
+    plain = await stream(server.ws, pcm, interim_results=False, punctuate=True)
+    assert "three" in plain.final_text and "seven" in plain.final_text, plain.final_text
+    digits = await stream(server.ws, pcm, interim_results=False, punctuate=True,
+                          numerals=True)
+    assert "3 cats" in digits.final_text and "7 miles" in digits.final_text, \
+        digits.final_text
+    words = [w for r in digits.finals for w in r["channel"]["alternatives"][0]["words"]]
+    plain_words = [w for r in plain.finals for w in r["channel"]["alternatives"][0]["words"]]
+    assert [(w["start"], w["end"]) for w in words] == \
+        [(w["start"], w["end"]) for w in plain_words]  # one word each: times unchanged

@@ -45,3 +45,13 @@ def test_redacted_entities_do_not_leak(models) -> None:
                           TextOptions(redact=redact_kinds(["pii"]), entities=True))
     assert all("Maria" not in e.text for e in done.entities)
     assert "Maria" not in " ".join(w.text for w in done.words)
+
+
+def test_numerals_turn_spoken_numbers_into_digits(models) -> None:
+    words = words_of("I paid nine hundred ninety nine dollars on the twenty first of May "
+                     "for one of the two boxes.")
+    got = models.process(words, TextOptions(numerals=True)).words
+    said = " ".join(w.text.strip() for w in got)
+    assert said == "I paid 999 dollars on the 21st of May for one of the two boxes.", said
+    assert got[2].start_sample == words[2].start_sample
+    assert got[2].end_sample == words[5].end_sample

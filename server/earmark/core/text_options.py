@@ -9,6 +9,7 @@ as character spans from ``inference/understanding.py``.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -79,6 +80,7 @@ class TextOptions:
     sentiment: bool = False
     entities: bool = False
     highlights: bool = False  # key phrases (YAKE)
+    numerals: bool = False  # spoken numbers as digits ("twenty first" -> "21st")
 
     @property
     def needs_model(self) -> bool:
@@ -88,7 +90,7 @@ class TextOptions:
     @property
     def active(self) -> bool:
         return bool(self.replace or self.profanity or self.redact or self.sentiment
-                    or self.entities or self.highlights)
+                    or self.entities or self.highlights or self.numerals)
 
 
 def redact_kinds(values: Iterable[str]) -> frozenset[str]:
@@ -233,6 +235,35 @@ def apply_replacements(words: Sequence[Word], table: Sequence[tuple[str, str]]) 
                               first.channel)
                 out[i:i + n] = [merged]
             i += 1
+    return out
+
+
+def as_numerals(words: Sequence[Word], convert: Callable[[str], str]) -> list[Word]:
+    """Spoken numbers as digits, with times kept: ``convert`` rewrites the text (text2num's
+    ``alpha2digit``), and the words it merged become one word from the first one's start to
+    the last one's end ("nine hundred ninety nine" -> "999"). Where the digits come out as
+    several tokens ("nineteen sixty two" -> "19 62"), the span is shared among them."""
+    if not words:
+        return []
+    source = [w.text.strip() for w in words]
+    target = convert(" ".join(source)).split()
+    out: list[Word] = []
+    matcher = difflib.SequenceMatcher(a=source, b=target, autojunk=False)
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            out += words[i1:i2]
+            continue
+        if op == "delete" or j1 == j2:
+            continue  # (not produced by the converter: it only merges words)
+        group = words[i1:i2] if i2 > i1 else words[max(0, i1 - 1):i1]
+        n = j2 - j1
+        for k in range(n):
+            part = group[k * len(group) // n:max(k * len(group) // n + 1,
+                                                  (k + 1) * len(group) // n)]
+            first, last = part[0], part[-1]
+            lead = first.text[: len(first.text) - len(first.text.lstrip())]
+            out.append(Word(lead + target[j1 + k], first.start_sample, last.end_sample,
+                            min(w.probability for w in part), first.speaker, first.channel))
     return out
 
 

@@ -34,13 +34,13 @@ from earmark.errors import BadMessage, EarmarkError, FrameTooLarge, InvalidParam
 _ENCODINGS = {"linear16": "linear16", "f32": "f32", "float32": "f32"}
 # Accepted so SDKs and apps that send them keep working; they change nothing here (documented).
 _ACCEPTED_NO_EFFECT = {
-    "model", "version", "tier", "tag", "mip_opt_out", "numerals", "filler_words", "dictation",
+    "model", "version", "tier", "tag", "mip_opt_out", "filler_words", "dictation",
     "no_delay", "punctuate", "smart_format", "extra",
 }
 # Features a later release adds; asking for them on today's server is an error, off is fine.
 _NOT_YET = {"intents"}
 _NOT_YET_VALUED = {"search", "callback", "callback_method", "diarize_model"}
-_TEXT_FLAGS = {"profanity_filter", "sentiment", "detect_entities"}
+_TEXT_FLAGS = {"profanity_filter", "sentiment", "detect_entities", "numerals"}
 _KNOWN = (
     {"encoding", "sample_rate", "channels", "interim_results", "endpointing", "utterance_end_ms",
      "vad_events", "language", "keywords", "keyterm", "token", "url", "url_headers",
@@ -228,7 +228,7 @@ def parse_live_options(params: Iterable[tuple[str, str]], *, multilingual: bool,
     for name in _NOT_YET_VALUED:
         if name in single:
             raise InvalidParameter(f"{name} is not supported by this server yet", param=name)
-    for name in ("punctuate", "smart_format", "numerals", "filler_words", "dictation",
+    for name in ("punctuate", "smart_format", "filler_words", "dictation",
                  "mip_opt_out", "no_delay"):
         if name in single:
             _bool(name, single[name])
@@ -326,7 +326,7 @@ def parse_live_options(params: Iterable[tuple[str, str]], *, multilingual: bool,
 
 def text_options(redact: list[str], replace: list[str], single: dict[str, str]) -> TextOptions:
     """``redact`` (pci, ssn, numbers, pii, true; repeatable), ``replace=term:replacement``
-    (repeatable), ``profanity_filter``, ``sentiment``, ``detect_entities``."""
+    (repeatable), ``profanity_filter``, ``sentiment``, ``detect_entities``, ``numerals``."""
     kinds: frozenset[str] = frozenset()
     wanted = [r for r in redact if r.strip().lower() != "false"]
     try:
@@ -346,7 +346,8 @@ def text_options(redact: list[str], replace: list[str], single: dict[str, str]) 
         replace=tuple(table), redact=kinds,
         profanity=_bool("profanity_filter", single.get("profanity_filter", "false")),
         sentiment=_bool("sentiment", single.get("sentiment", "false")),
-        entities=_bool("detect_entities", single.get("detect_entities", "false")))
+        entities=_bool("detect_entities", single.get("detect_entities", "false")),
+        numerals=_bool("numerals", single.get("numerals", "false")))
 
 
 def _headers(raw: str) -> tuple[tuple[str, str], ...]:

@@ -28,9 +28,8 @@ from earmark.dialects.deepgram import (
 from earmark.errors import InvalidParameter
 
 # Accepted so SDK calls that send them work; they change nothing here (docs/protocol.md).
-_ACCEPTED_NO_EFFECT = {"model", "version", "tier", "tag", "mip_opt_out", "numerals",
-                       "filler_words", "dictation", "extra", "measurements", "token",
-                       "language_hint"}
+_ACCEPTED_NO_EFFECT = {"model", "version", "tier", "tag", "mip_opt_out", "filler_words",
+                       "dictation", "extra", "measurements", "token", "language_hint"}
 # Deepgram features this server does not have: asking for them is a 400, not a silent no-op.
 _NOT_SUPPORTED = {"intents", "custom_topic", "custom_topic_mode",
                   "custom_intent", "custom_intent_mode", "search", "diarize_model",
@@ -38,7 +37,8 @@ _NOT_SUPPORTED = {"intents", "custom_topic", "custom_topic_mode",
 _KNOWN = ({"punctuate", "smart_format", "diarize", "multichannel", "utterances", "utt_split",
            "paragraphs", "language", "keywords", "keyterm", "callback", "callback_method",
            "redact", "replace", "profanity_filter", "sentiment", "detect_entities",
-           "encoding", "sample_rate", "channels", "detect_language", "summarize", "topics"}
+           "encoding", "sample_rate", "channels", "detect_language", "summarize", "topics",
+           "numerals"}
           | _ACCEPTED_NO_EFFECT | _NOT_SUPPORTED)
 RAW_ENCODINGS = ("linear16",)
 DEFAULT_UTT_SPLIT_S = 0.8  # Deepgram's default pause between utterances
@@ -67,6 +67,7 @@ class PrerecordedOptions:
     profanity_filter: bool = False
     sentiment: bool = False
     detect_entities: bool = False
+    numerals: bool = False  # spoken numbers as digits
     summarize: bool = False  # results.summary: an extractive summary (summarize=v2)
     topics: bool = False  # results.topics: IAB topics per passage, as on the socket
     detect_language: bool = False  # language "auto": each chunk in the language Whisper hears
@@ -83,7 +84,7 @@ class PrerecordedOptions:
     @property
     def text_stage(self) -> bool:
         return bool(self.redact or self.replace or self.profanity_filter or self.sentiment
-                    or self.detect_entities)
+                    or self.detect_entities or self.numerals)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,7 +106,7 @@ def parse_prerecorded_options(params: Iterable[tuple[str, str]], *,
         if single[name].strip().lower() not in ("false", "0"):
             raise InvalidParameter(f"{name} is not supported by this server on pre-recorded "
                                    "audio", param=name)
-    for name in ("numerals", "filler_words", "dictation", "mip_opt_out", "measurements"):
+    for name in ("filler_words", "dictation", "mip_opt_out", "measurements"):
         if name in single:
             _bool(name, single[name])
     detect = checked_detection(single, multilingual=multilingual)
@@ -162,7 +163,7 @@ def parse_prerecorded_options(params: Iterable[tuple[str, str]], *,
         encoding=encoding, sample_rate=sample_rate, channels=channels,
         redact=tuple(sorted(text.redact)), replace=text.replace,
         profanity_filter=text.profanity, sentiment=text.sentiment,
-        detect_entities=text.entities,
+        detect_entities=text.entities, numerals=text.numerals,
     )
 
 

@@ -300,7 +300,7 @@ class JobRunner:
         worker = self.engine.understanding
         wanted = TextOptions(replace=options.replace, redact=frozenset(options.redact),
                              profanity=options.profanity_filter, sentiment=options.sentiment,
-                             entities=options.detect_entities)
+                             entities=options.detect_entities, numerals=options.numerals)
         records = []
         for message in messages:
             found = await asyncio.wrap_future(worker.submit(message.words, wanted))

@@ -21,6 +21,7 @@ from earmark.core.text_options import (
     Span,
     TextOptions,
     apply_replacements,
+    as_numerals,
     joined,
     mask_profanity,
     pattern_spans,
@@ -65,6 +66,13 @@ class Understood:
     sentiment: Sentiment | None
     entities: tuple[Entity, ...]
     highlights: tuple[Highlight, ...] = ()
+
+
+def _alpha2digit(text: str) -> str:
+    from text_to_num import alpha2digit
+
+    # "one" alone stays a word ("one of them"); Deepgram's numerals do the same.
+    return alpha2digit(text, "en")
 
 
 def sentiment_of(compound: float) -> Sentiment:
@@ -123,6 +131,8 @@ class TextModels:
         out = apply_replacements(words, options.replace) if options.replace else list(words)
         if options.profanity:
             out = mask_profanity(out, self.is_profane)
+        if options.numerals:
+            out = as_numerals(out, _alpha2digit)
         text, starts = joined(out)
         spans = pattern_spans(text, options.redact & frozenset(PATTERN_KINDS))
         spans += spoken_number_spans(out, options.redact)
