@@ -1,30 +1,19 @@
-"""Loads the models once per process, owns the scheduler, and reads its load.
-
-Capacity and load policy (documented in docs/design.md):
-- Each live session may cost, at worst (someone talking all the time), the model time of its
-  finals: ``final_cost`` model-seconds per audio-second, measured from the finals decoded so
-  far (batch costs shared out per item). With ``workers`` model calls at once,
-  ``capacity = capacity_headroom * workers / final_cost`` sessions; new sessions past it are
-  refused. Until 20 s of finals are measured, only the configured ``max_sessions`` applies.
-- Interims use what is left: their interval stretches with how long the oldest queued partial
-  has waited, and they pause while the oldest queued final has waited longer than
-  ``shed_partials_after_s``. Speculative (early) finals stop while a final has been queued
-  for ``SPECULATE_BELOW_S``.
-"""
+"""Loads the models once per process and owns them and the scheduler. How each lane decodes
+is ``DecodePolicy`` (inference/decode_policy.py); capacity and load are ``LoadGauge``
+(inference/load_gauge.py, documented in docs/design.md)."""
 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
 from earmark.config import Settings
-from earmark.core.events import Priority, Recognition, RecognitionRequest
 from earmark.core.languages import ModelLanguages
+from earmark.inference.decode_policy import DecodePolicy
+from earmark.inference.load_gauge import LoadGauge, LoadPolicy
 from earmark.inference.scheduler import InferenceScheduler
 from earmark.inference.speakers import SpeakerModel, SpeakerWorker
 from earmark.inference.tagger import Tag, TagModel, TagWorker, load_catalogue
@@ -33,24 +22,10 @@ from earmark.inference.vad import SileroVad, VadWorker
 from earmark.inference.whisper import (
     DecodeOptions,
     WhisperBackend,
-    WindowPolicy,
     choose_device,
 )
 
 logger = logging.getLogger(__name__)
-
-MIN_MEASURED_FINAL_S = 20.0
-MAX_STRETCH = 8
-SPECULATE_BELOW_S = 0.1  # oldest queued final's wait under which early finals are decoded
-
-
-@dataclass(frozen=True)
-class LoadPolicy:
-    """What a session should do about interims right now."""
-
-    partial_stretch: float  # multiply the partial interval by this
-    shed_partials: bool  # ask for none at all
-    speculate: bool = True  # decode finals early, during the endpoint silence
 
 
 def limit_blas_threads() -> None:
@@ -79,7 +54,8 @@ class Engine:
         self.speakers = SpeakerModel()  # loads on the first diarization
         self.speaker_worker = SpeakerWorker(self.speakers)  # live speaker labels
         self.ready = False
-        self.workers = 1
+        self.decode = DecodePolicy(settings)
+        self.gauge = LoadGauge(settings)  # measures once the scheduler runs
 
     def load(self) -> None:
         s = self.settings
@@ -88,7 +64,6 @@ class Engine:
         device, _ = choose_device(s.device, s.compute_type)
         cores = os.cpu_count() or 2
         workers = s.model_workers or (1 if device == "cuda" else min(2, cores))
-        self.workers = workers
         self.backend = WhisperBackend(
             s.model,
             device=s.device,
@@ -105,9 +80,10 @@ class Engine:
         self.vad = SileroVad()
         self.vad_worker = VadWorker(self.vad)
         self.vad_worker.start()
+        backend = self.backend
         self.scheduler = InferenceScheduler(
-            self._recognize_batch,
-            batch_key=self._batch_key,
+            lambda requests: self.decode.decode(backend, requests),
+            batch_key=lambda request: self.decode.batch_key(backend, request),
             max_batch=s.max_batch or (32 if on_gpu else 4),
             max_wait_ms=s.max_wait_ms if s.max_wait_ms is not None else (10.0 if on_gpu else 0.0),
             workers=workers,
@@ -117,6 +93,7 @@ class Engine:
         noise = np.random.default_rng(0).normal(0, 0.05, 16000).astype(np.float32)
         self.backend.transcribe(noise, DecodeOptions(beam_size=s.beam_size))
         self.scheduler.start()
+        self.gauge = LoadGauge(s, self.scheduler, workers)
         if s.tagging:
             self.catalogue = load_catalogue()
             self.tag_worker = TagWorker(TagModel(s.tag_model), nice=s.background_nice)
@@ -143,70 +120,12 @@ class Engine:
     def multilingual(self) -> bool:
         return bool(self.backend and self.backend.multilingual)
 
-    # ------------------------------------------------------------------ model
-    def _beam(self, priority: Priority, asked: int | None = None) -> int:
-        if asked is not None:
-            return asked
-        if priority is Priority.PARTIAL:
-            return self.settings.partial_beam_size
-        if priority is Priority.SYNC:
-            return self.settings.sync_beam_size
-        return self.settings.beam_size
-
-    def _window(self, priority: Priority) -> WindowPolicy:
-        s = self.settings
-        if priority is Priority.PARTIAL:
-            return WindowPolicy(s.partial_window_bucket_s, s.partial_min_pad_s,
-                                s.partial_min_window_s)
-        return WindowPolicy(s.window_bucket_s, s.min_pad_s, s.min_window_s)
-
-    def _batch_key(self, request: RecognitionRequest) -> tuple[int, int, str]:
-        assert self.backend is not None
-        frames = self.backend.frames_for(len(request.audio), self._window(request.priority))
-        # One language per batch: a batch shares its start sequence ("auto" detects per item).
-        return frames, self._beam(request.priority, request.beam_size), request.language or ""
-
-    def _recognize_batch(self, requests: list[RecognitionRequest]) -> list[Recognition]:
-        assert self.backend is not None
-        priority = requests[0].priority
-        return self.backend.transcribe_batch(
-            [r.audio for r in requests],
-            # Each item's own lane and beam: the batch key made them equal, but a partial
-            # (greedy) may share a batch with a greedy final, and must not take its lane's.
-            [DecodeOptions(self._beam(r.priority, r.beam_size), r.hotwords, r.language,
-                           r.previous_text)
-             for r in requests],
-            window=self._window(priority),
-        )
-
     # ------------------------------------------------------------------- load
     def final_cost(self) -> float | None:
-        """Measured model-seconds per audio-second of finals (None until enough is seen)."""
-        if self.scheduler is None:
-            return None
-        lane = self.scheduler.stats.lanes["final"]
-        if lane.audio_s < MIN_MEASURED_FINAL_S:
-            return None
-        return lane.busy_s / lane.audio_s
+        return self.gauge.final_cost()
 
     def capacity(self) -> int:
-        """Sessions this machine can hold with finals on time (at most ``max_sessions``)."""
-        cost = self.final_cost()
-        if cost is None or cost <= 0 or not self.settings.admit_by_capacity:
-            return self.settings.max_sessions
-        budget = self.settings.capacity_headroom * self.workers  # model-seconds per second
-        return max(1, min(self.settings.max_sessions, math.floor(budget / cost)))
+        return self.gauge.capacity()
 
     def load_policy(self) -> LoadPolicy:
-        if self.scheduler is None:
-            return LoadPolicy(1.0, False)
-        # Live queue ages, not averages: a signal that stops when the backlog clears.
-        age = self.scheduler.queue_age_s()
-        # A speculative final only pays while finals start at once; queued, it is not early
-        # and, whenever the speaker goes on, it is model time thrown away.
-        speculate = age["final"] < SPECULATE_BELOW_S
-        if age["final"] > self.settings.shed_partials_after_s:
-            return LoadPolicy(MAX_STRETCH, True, speculate)
-        interval_s = self.settings.partial_interval_ms / 1000
-        stretch = 1.0 + age["partial"] / interval_s
-        return LoadPolicy(min(MAX_STRETCH, stretch), False, speculate)
+        return self.gauge.load_policy()

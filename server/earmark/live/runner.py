@@ -19,7 +19,7 @@ from earmark.core.audio import PcmDecoder, WindowFramer
 from earmark.core.events import Event, Recognition, RecognitionRequest, StreamClosed
 from earmark.core.session import SessionConfig, StreamSession
 from earmark.errors import EarmarkError
-from earmark.inference.engine import LoadPolicy
+from earmark.inference.load_gauge import LoadPolicy
 from earmark.inference.scheduler import InferenceScheduler
 from earmark.inference.vad import VadWorker
 from earmark.live.ordered import OrderedStage
