@@ -83,7 +83,8 @@ def main() -> None:
                 print(f"[{split}] {it['label']} {it['severity']} -> {level_of(s)}: {it['text']}")
         confusion[split] = table
         if worker is not None:
-            flagged = [dict(worker.content_safety(it["text"]).result()) for it in items]
+            flagged = [{s.label for s in worker.content_safety(it["text"]).result()}
+                       for it in items]
             seen = [k for k, f in enumerate(flagged) if items[k]["label"] in f]
             row["flagged_with_category"] = len(seen)
             row["level_accuracy_flagged"] = round(float(np.mean([hits[k] for k in seen])), 3) \

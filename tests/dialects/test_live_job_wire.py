@@ -14,12 +14,15 @@ from earmark.core.languages import ModelLanguages
 from earmark.core.segments import Segment
 from earmark.dialects.chatsight import restamp, tag_fields, webhook_body, webhook_payload
 from earmark.dialects.stream_jobs import (
+    SentenceSentiment,
     StreamStartRequest,
     segment_callback,
     stop_callback,
     stream_options,
 )
 from earmark.errors import InvalidParameter
+from earmark.inference.tagger import SafetyLabel
+from earmark.inference.understanding import Entity, Sentiment
 from tests.conftest import client_example
 
 verify_webhook = client_example("verify_webhook")
@@ -98,7 +101,8 @@ def test_entity_types_have_assemblyai_names() -> None:
     found = (("PERSON", "Ann", 0, 4000), ("GPE", "London", 0, 4000),
              ("ORG", "Acme", 0, 4000), ("EMAIL_ADDRESS", "a@b.co", 0, 4000),
              ("MONEY", "ten pounds", 0, 4000), ("WORK_OF_ART", "Hamlet", 0, 4000))
-    got = segment_callback("t1", seg, options, entities=found)["data"]["transcript"]
+    got = segment_callback("t1", seg, options, entities=[Entity(*e) for e in found])[
+        "data"]["transcript"]
     assert [e["entity_type"] for e in got["entities"]] == [
         "person_name", "location", "organization", "email_address", "money_amount",
         "work_of_art"]
@@ -194,8 +198,9 @@ def test_sentiment_is_one_result_per_sentence() -> None:
     parts = sentences_of(said)
     assert [len(p) for p in parts] == [3, 3]
     seg = Segment(0, 0, 5 * S, said)
-    got = segment_callback("t1", seg, options, sentiment=((3, "positive", 0.6),
-                                                           (3, "negative", -0.4)))
+    got = segment_callback("t1", seg, options, sentiment=(
+        SentenceSentiment(3, Sentiment("positive", 0.6)),
+        SentenceSentiment(3, Sentiment("negative", -0.4))))
     results = got["data"]["transcript"]["sentiment_analysis_results"]
     assert [(r["text"], r["sentiment"], r["start"], r["end"]) for r in results] == [
         ("What a goal!", "POSITIVE", 0, 500), ("The keeper slipped.", "NEGATIVE", 562, 1250)]
@@ -208,7 +213,8 @@ def test_content_safety_labels_carry_a_severity_and_its_summary() -> None:
     said = tuple(Word(f" {w}", k * 4000, (k + 1) * 4000, 0.9) for k, w in
                  enumerate("the gunman shot two people dead".split()))
     got = segment_callback("t1", Segment(0, 0, 5 * S, said), options,
-                           safety=(("crime_violence", 0.61), ("weapons", 0.44)))
+                           safety=(SafetyLabel("crime_violence", 0.61),
+                                   SafetyLabel("weapons", 0.44)))
     labels = got["data"]["transcript"]["content_safety_labels"]
     assert labels["summary"] == {"crime_violence": 0.61, "weapons": 0.44}
     [result] = labels["results"]

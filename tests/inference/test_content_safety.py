@@ -23,7 +23,7 @@ def test_precision_and_recall_on_the_labelled_set(worker) -> None:
     tp = fp = fn = 0
     for line in SET.read_text().splitlines():
         item = json.loads(line)
-        found = {name for name, _ in worker.content_safety(item["text"]).result()}
+        found = {s.label for s in worker.content_safety(item["text"]).result()}
         gold = set(item["labels"])
         tp += len(found & gold)
         fp += len(found - gold)

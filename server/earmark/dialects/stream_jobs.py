@@ -20,6 +20,8 @@ from earmark.core.segments import Segment
 from earmark.core.severity import LEVEL_SCORE, level_of, severity
 from earmark.core.text_options import TextOptions, redact_kinds
 from earmark.errors import InvalidParameter
+from earmark.inference.tagger import SafetyLabel
+from earmark.inference.understanding import Entity, Highlight, Sentiment
 
 # Status codes of the callbacks (seed 004).
 SUCCESS, ERROR, USER_STOPPED, NO_DATA, CAPACITY = 0, -1, 14, 15, 16
@@ -308,12 +310,11 @@ def _ms(sample: int, offset_s: float) -> int:
 
 def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
                      status: int = SUCCESS, message: str = "success",
-                     sentiment: tuple[str, float] | tuple[tuple[int, str, float], ...]
-                     | None = None,
+                     sentiment: Sequence[SentenceSentiment] = (),
                      language: str | None = None,
-                     highlights: tuple[tuple[str, float, tuple[tuple[int, int], ...]], ...] = (),
-                     safety: tuple[tuple[str, float], ...] = (),
-                     entities: tuple[tuple[str, str, int, int], ...] = (),
+                     highlights: Sequence[Highlight] = (),
+                     safety: Sequence[SafetyLabel] = (),
+                     entities: Sequence[Entity] = (),
                      summary: str | None = None,
                      chapters: tuple[Chapter, ...] = (),
                      topics: SegmentTopics | None = None,
@@ -369,9 +370,10 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
     if options.text.highlights:
         transcript["auto_highlights"] = True
         transcript["auto_highlights_result"] = {"status": "success", "results": [
-            {"count": len(times), "rank": rank, "text": phrase,
-             "timestamps": [{"start": _ms(a, offset), "end": _ms(b, offset)} for a, b in times]}
-            for phrase, rank, times in highlights]}
+            {"count": len(h.times), "rank": h.rank, "text": h.text,
+             "timestamps": [{"start": _ms(a, offset), "end": _ms(b, offset)}
+                            for a, b in h.times]}
+            for h in highlights]}
     if options.content_safety:
         transcript["content_safety"] = True
         transcript["content_safety_labels"] = _safety_labels(transcript["text"], words, safety)
@@ -396,10 +398,9 @@ def segment_callback(task_id: str, segment: Segment, options: StreamOptions, *,
             topics.custom_so_far if topics else {})
     if options.text.entities:
         transcript["entity_detection"] = True
-        transcript["entities"] = [{"entity_type": ENTITY_TYPES.get(label, label.lower()),
-                                   "text": text,
-                                   "start": _ms(start, offset), "end": _ms(end, offset)}
-                                  for label, text, start, end in entities]
+        transcript["entities"] = [{"entity_type": ENTITY_TYPES.get(e.label, e.label.lower()),
+                                   "text": e.text, "start": _ms(e.start_sample, offset),
+                                   "end": _ms(e.end_sample, offset)} for e in entities]
     if partial:  # the open segment so far: its final callback follows with the same index
         transcript["status"] = "processing"
     body = _envelope(task_id, segment.index, segment.start_sample, segment.end_sample, offset,
@@ -467,13 +468,13 @@ def sentences_of(words: Sequence[Word]) -> list[tuple[Word, ...]]:
 
 
 def _safety_labels(text: str, words: list[dict[str, Any]],
-                   safety: Sequence[tuple[str, float]]) -> dict[str, Any]:
+                   safety: Sequence[SafetyLabel]) -> dict[str, Any]:
     """AssemblyAI's ``content_safety_labels``: one result for the segment's text, each label
     with its severity (``core/severity``), and per label the share of results at each level."""
     if not (safety and words):
         return {"status": "success", "results": [], "summary": {},
                 "severity_score_summary": {}}
-    graded = [(name, score, severity(name, text)) for name, score in safety]
+    graded = [(s.label, s.confidence, severity(s.label, text)) for s in safety]
     return {
         "status": "success",
         "results": [{"text": text,
@@ -487,19 +488,24 @@ def _safety_labels(text: str, words: list[dict[str, Any]],
     }
 
 
-def _sentiment_results(sentiment: Any, said: Sequence[Word],
+@dataclass(frozen=True)
+class SentenceSentiment:
+    """The sentiment of one sentence of a segment: its first ``words`` words after the
+    sentences before it."""
+
+    words: int
+    sentiment: Sentiment
+
+
+def _sentiment_results(sentiment: Sequence[SentenceSentiment], said: Sequence[Word],
                        options: StreamOptions) -> list[dict[str, Any]]:
-    """``sentiment``: per sentence (word count, label, score) in the order of ``said``, or
-    one (label, score) for the whole segment."""
-    if not sentiment:
-        return []
-    if isinstance(sentiment[0], str):  # one for the segment
-        sentiment = ((len(said), sentiment[0], sentiment[1]),)
+    """One result per sentence, in the order of ``said``."""
     results, at = [], 0
     offset = options.start_from_s
-    for count, label, score in sentiment:
-        part = said[at:at + count]
-        at += count
+    for found in sentiment:
+        part = said[at:at + found.words]
+        at += found.words
+        label, score = found.sentiment.label, found.sentiment.score
         shown = [(w, t) for w, spelled in _spelled(part, options)
                  if (t := _word_text(w, options, spelled))]
         if not shown:

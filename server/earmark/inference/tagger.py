@@ -274,20 +274,28 @@ class TagWorker:
         """Unit-length sentence embeddings (summaries, trackers), on the tag thread."""
         return self._worker.submit(self.model.embed, texts, urgent=True)
 
-    def content_safety(self, text: str) -> Future[list[tuple[str, float]]]:
+    def content_safety(self, text: str) -> Future[list[SafetyLabel]]:
         """The content-safety categories whose score passes the bar, best first."""
         return self._worker.submit(self._safety, text, urgent=True)
 
-    def _safety(self, text: str) -> list[tuple[str, float]]:
+    def _safety(self, text: str) -> list[SafetyLabel]:
         tags, bar = load_safety_categories()
         prepared = self.model.prepare(tags)
         scores = self.model._topic_scores(prepared, self.model.embed([text])[0])
-        found = [(t.name, round(float(s), 3)) for t, s in zip(tags, scores, strict=True)
-                 if s >= bar]
-        return sorted(found, key=lambda x: -x[1])
+        found = [SafetyLabel(t.name, round(float(s), 3))
+                 for t, s in zip(tags, scores, strict=True) if s >= bar]
+        return sorted(found, key=lambda x: -x.confidence)
 
     def close(self) -> None:
         self._worker.close()
+
+
+@dataclass(frozen=True)
+class SafetyLabel:
+    """A content-safety category a text was flagged with, and the tagger's score for it."""
+
+    label: str
+    confidence: float
 
 
 def load_safety_categories() -> tuple[tuple[Tag, ...], float]:

@@ -26,6 +26,7 @@ from earmark.dialects.stream_jobs import (
     FILLER_PROMPT,
     NO_DATA,
     USER_STOPPED,
+    SentenceSentiment,
     StreamOptions,
     StreamStartRequest,
     error_callback,
@@ -284,7 +285,7 @@ class StreamJobs:
         """The segment after the text options, and what they and content safety found."""
         options, engine = run.options, self.app.state.engine
         worker = engine.understanding
-        out: dict[str, Any] = {"segment": seg, "sentiment": None, "entities": (),
+        out: dict[str, Any] = {"segment": seg, "sentiment": (), "entities": (),
                                "highlights": (), "safety": (), "redacted_audio_url": None}
         if run.redacted is not None:
             # Words of the next segment may start in this one: their audio is beeped here.
@@ -297,16 +298,12 @@ class StreamJobs:
         if options.text.active and seg.words:
             done = await asyncio.wrap_future(worker.submit(seg.words, options.text))
             out["segment"] = seg = replace(seg, words=done.words)
-            out["sentiment"] = (done.sentiment.label, done.sentiment.score) \
-                if done.sentiment else None
-            out["entities"] = tuple((e.label, e.text, e.start_sample, e.end_sample)
-                                    for e in done.entities)
-            out["highlights"] = tuple((h.text, h.rank, h.times) for h in done.highlights)
+            out["entities"], out["highlights"] = done.entities, done.highlights
             if options.text.sentiment:  # one result per sentence, as the hosted API
                 parts = sentences_of(seg.words)
                 found = await asyncio.wrap_future(worker.sentiments(
                     [" ".join(w.text.strip() for w in p) for p in parts]))
-                out["sentiment"] = tuple((len(p), f.label, f.score)
+                out["sentiment"] = tuple(SentenceSentiment(len(p), f)
                                          for p, f in zip(parts, found, strict=True))
         if options.content_safety and seg.words and engine.tag_worker is not None:
             said = " ".join(w.text.strip() for w in seg.words)
