@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from earmark.api.auth import request_owner
 from earmark.core.insights import ACTION_ITEM, FOLLOW_UP, QUESTION
 from earmark.core.insights import find as find_insights
-from earmark.core.summary import chapter_spans, pick_sentences
+from earmark.core.summary import chapters_of
 from earmark.dialects.file_jobs import (
     ActionItemsOut,
     ChapterOut,
@@ -222,10 +222,8 @@ async def chapters(request: Request, conversationId: str) -> ChaptersOut:  # noq
     if not out:
         return ChaptersOut(chapters=[])
     found = []
-    for a, b in chapter_spans(vectors):
-        part = out[a:b]
-        gist = part[pick_sentences(vectors[a:b], 1,
-                                   min_words=[len(m.text.split()) for m in part])[0]]
+    for a, b, best in chapters_of([m.text for m in out], vectors):
+        part, gist = out[a:b], out[best]
         found.append(ChapterOut(start=part[0].timeOffset,
                                 end=round(part[-1].timeOffset + part[-1].duration, 3),
                                 gist=gist.text, messageIds=[m.id for m in part]))

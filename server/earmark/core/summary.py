@@ -76,9 +76,7 @@ def chapter_breaks(vectors: npt.NDArray[np.float32], *, window: int = 3,
 
 def summary_of(texts: list[str], vectors: npt.NDArray[np.float32]) -> str:
     """The extractive summary as one string: the picked sentences in speaking order."""
-    picks = pick_sentences(vectors, summary_size(len(texts)),
-                           min_words=[len(t.split()) for t in texts])
-    return " ".join(texts[i] for i in picks)
+    return " ".join(texts[i] for i in summary_picks(texts, vectors))
 
 
 def chapter_spans(vectors: npt.NDArray[np.float32]) -> list[tuple[int, int]]:
@@ -87,3 +85,27 @@ def chapter_spans(vectors: npt.NDArray[np.float32]) -> list[tuple[int, int]]:
         return []
     starts = [0, *chapter_breaks(vectors), len(vectors)]
     return list(zip(starts, starts[1:], strict=False))
+
+
+# Every summary Earmark gives is picked here, whichever API asks (the socket's Summary, seed
+# 003's summary and chapters, seed 004's summary types and chapters, /v1/listen's summary).
+def headline_index(texts: list[str], vectors: npt.NDArray[np.float32]) -> int:
+    """The most representative sentence (the socket's ``short``, a chapter's gist)."""
+    return pick_sentences(vectors, 1, min_words=[len(t.split()) for t in texts])[0]
+
+
+def summary_picks(texts: list[str], vectors: npt.NDArray[np.float32], *,
+                  verbose: bool = False) -> list[int]:
+    """The summary's sentences, in speaking order; ``verbose``: twice as many (AssemblyAI's
+    ``bullets_verbose``)."""
+    size = summary_size(len(texts))
+    if verbose:
+        size = min(len(texts), 2 * size)
+    return pick_sentences(vectors, size, min_words=[len(t.split()) for t in texts])
+
+
+def chapters_of(texts: list[str], vectors: npt.NDArray[np.float32]
+                ) -> list[tuple[int, int, int]]:
+    """Each chapter's [start, end) sentences and the index of its headline sentence."""
+    return [(a, b, a + headline_index(texts[a:b], vectors[a:b]))
+            for a, b in chapter_spans(vectors)]

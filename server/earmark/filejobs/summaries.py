@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 
-from earmark.core.summary import pick_sentences, summary_size
+from earmark.core.summary import summary_picks
 from earmark.dialects.file_jobs import MessageRef, SummaryItem, SummaryOut, messages_body
 from earmark.errors import NotReady
 from earmark.inference.engine import Engine
@@ -46,8 +46,7 @@ class ConversationSummaries:
         summary = SummaryOut(summary=[])
         if out:
             vectors = await asyncio.wrap_future(worker.embed([m.text for m in out]))
-            picks = pick_sentences(vectors, summary_size(len(out)),
-                                   min_words=[len(m.text.split()) for m in out])
+            picks = summary_picks([m.text for m in out], vectors)
             summary = SummaryOut(summary=[
                 SummaryItem(id=f"summary-{k}", text=out[i].text,
                             messageRefs=[MessageRef(id=out[i].id, text=out[i].text, offset=0)])

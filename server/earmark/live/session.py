@@ -21,7 +21,7 @@ import numpy as np
 
 from earmark.core.events import Event, Transcript
 from earmark.core.story import StorySoFar
-from earmark.core.summary import pick_sentences, summary_of
+from earmark.core.summary import headline_index, summary_of
 from earmark.errors import EarmarkError
 from earmark.live.channels import ChannelGroup
 from earmark.live.outbox import Outbox
@@ -233,8 +233,8 @@ class LiveSession:
         if not texts or self._parts.embed is None:
             return self.encoder.summary("", "")
         vectors = await asyncio.wrap_future(self._parts.embed(texts))
-        best = pick_sentences(vectors, 1, min_words=[len(t.split()) for t in texts])[0]
-        return self.encoder.summary(summary_of(texts, vectors), texts[best])
+        return self.encoder.summary(summary_of(texts, vectors),
+                                    texts[headline_index(texts, vectors)])
 
     async def _drain(self) -> None:
         """Waits for the outbox to empty and the transport to pass it on (bounded)."""

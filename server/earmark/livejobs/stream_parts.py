@@ -15,7 +15,7 @@ from earmark.core.messages import Message
 from earmark.core.redacted_audio import beep_out, redacted_spans
 from earmark.core.segments import Segment
 from earmark.core.story import StorySoFar
-from earmark.core.summary import chapter_spans, pick_sentences, summary_of, summary_size
+from earmark.core.summary import chapters_of, headline_index, summary_of, summary_picks
 from earmark.core.text_options import TextOptions
 from earmark.dialects.stream_jobs import Chapter, SegmentTopics, StreamOptions
 from earmark.store.redacted_audio import write_segment
@@ -112,12 +112,10 @@ class StreamStory:
             summary = await self._summary(found, texts, vectors)
         chapters: list[Chapter] = []
         if self.options.auto_chapters:
-            for a, b in chapter_spans(vectors):
+            for a, b, best in chapters_of(texts, vectors):
                 part = texts[a:b]
-                headline = part[pick_sentences(vectors[a:b], 1,
-                                               min_words=[len(t.split()) for t in part])[0]]
                 chapters.append(Chapter(found[a].start_sample, found[b - 1].end_sample,
-                                        headline, await self._gist(found[a:b], headline),
+                                        texts[best], await self._gist(found[a:b], texts[best]),
                                         summary_of(part, vectors[a:b])))
         return summary, tuple(chapters)
 
@@ -125,14 +123,11 @@ class StreamStory:
                        vectors: np.ndarray) -> str:
         kind = self.options.summary_type
         if kind in ("headline", "gist"):
-            best = texts[pick_sentences(vectors, 1, min_words=[len(t.split()) for t in texts])[0]]
+            best = texts[headline_index(texts, vectors)]
             return best if kind == "headline" else await self._gist(found, best)
         if kind not in ("bullets", "bullets_verbose"):
             return summary_of(texts, vectors)
-        size = summary_size(len(texts))
-        if kind == "bullets_verbose":  # the hosted API's longer list: twice the bullets
-            size = min(len(texts), 2 * size)
-        picks = pick_sentences(vectors, size, min_words=[len(t.split()) for t in texts])
+        picks = summary_picks(texts, vectors, verbose=kind == "bullets_verbose")
         return "\n".join(f"- {texts[i]}" for i in picks)
 
     async def _gist(self, part: list[Message], headline: str) -> str:
