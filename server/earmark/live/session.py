@@ -161,14 +161,8 @@ class LiveSession:
         def emit(event: Event) -> None:
             if self.story is not None and isinstance(event, Transcript) and event.is_final:
                 self.story.add(event.words)  # as sent: redacted words stay redacted
-            message = encoder.encode(event)
-            if message is None:
-                return
-            if self._parts.deliver is not None:
-                self._parts.deliver(message)
-            else:
-                self.outbox.put(message, channel=encoder.channel,
-                                interim=isinstance(event, Transcript) and not event.is_final)
+            self._put(encoder.encode(event), channel=encoder.channel,
+                      interim=isinstance(event, Transcript) and not event.is_final)
 
         return emit
 
@@ -218,13 +212,15 @@ class LiveSession:
         else:
             await self.transport.close(1000, "")
 
-    def _put(self, message: Any) -> None:
+    def _put(self, message: Any, *, channel: int = 0, interim: bool = False) -> None:
+        """One encoded message to the client: through the outbox (an interim replaces a
+        pending one), or straight to a job's ``deliver``; None is nothing to send."""
         if message is None:
             return
         if self._parts.deliver is not None:
             self._parts.deliver(message)
         else:
-            self.outbox.put(message)
+            self.outbox.put(message, channel=channel, interim=interim)
 
     async def _summary(self) -> Any:
         """An extractive summary of the whole stream and its most representative sentence."""
