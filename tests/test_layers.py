@@ -105,3 +105,22 @@ def test_modules_and_functions_stay_small() -> None:
                     if length > MAX_FUNCTION_LINES:
                         big.append(f"{path.relative_to(PACKAGE)}: {node.name}() {length} lines")
     assert not big, "over the size limits:\n" + "\n".join(big)
+
+
+# The app's services are typed and passed explicitly (issue 21): ``app.state`` holds the one
+# services object, set by the app factory's lifespan and read by the two accessors.
+STATE_READERS = {"api/app.py", "ingest/services.py", "cli.py"}
+
+
+def test_only_the_accessors_touch_app_state() -> None:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = str(path.relative_to(PACKAGE))
+        if rel in STATE_READERS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (isinstance(node, ast.Attribute) and node.attr == "state"
+                    and isinstance(node.value, ast.Attribute | ast.Name)
+                    and getattr(node.value, "attr", getattr(node.value, "id", "")) == "app"):
+                found.append(f"{rel}:{node.lineno}")
+    assert not found, "app.state read outside the services accessors:\n" + "\n".join(found)

@@ -16,9 +16,9 @@ import math
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 from earmark.config import Settings
 from earmark.core.rate_limit import RateLimiter
@@ -153,12 +153,36 @@ class TokenIssuer:
         return entry[0]
 
 
-def authenticate(app: Any, key: str | None, *, allow_token: bool = False) -> Principal:
+@dataclass(frozen=True)
+class Access:
+    """Who may call, for every transport: the key ring, the temporary socket tokens and the
+    per-key request rate, with the server's defaults for a key's limits."""
+
+    settings: Settings
+    keys: KeyRing
+    tokens: TokenIssuer
+    rate_limiter: RateLimiter
+
+    @classmethod
+    def open(cls, settings: Settings, store: KeyStore | None) -> Access:
+        return cls(settings, KeyRing(settings, store), TokenIssuer(), RateLimiter(time.monotonic))
+
+
+class Revocable(Protocol):
+    """A live session that a revoked key ends (``live/session.LiveSession``)."""
+
+    @property
+    def owner(self) -> str | None: ...
+
+    def revoke(self, err: Unauthorized) -> None: ...
+
+
+def authenticate(access: Access, key: str | None, *, allow_token: bool = False) -> Principal:
     """The caller behind ``key``. Temporary tokens count only where ``allow_token`` (sockets).
     Raises Unauthorized."""
-    ring: KeyRing = app.state.keys
+    ring = access.keys
     if allow_token and key and key.startswith(TOKEN_PREFIX):
-        principal = app.state.tokens.redeem(key)
+        principal = access.tokens.redeem(key)
         if principal is None:
             raise Unauthorized("the temporary token is unknown, used or expired")
         if not ring.is_active(principal.owner):
@@ -175,20 +199,20 @@ def authenticate(app: Any, key: str | None, *, allow_token: bool = False) -> Pri
 REVOCATION_CHECK_S = 1.0
 
 
-async def end_revoked_sessions(app: Any, every_s: float = REVOCATION_CHECK_S) -> None:
+async def end_revoked_sessions(ring: KeyRing, sessions: Iterable[Revocable],
+                               every_s: float = REVOCATION_CHECK_S) -> None:
     """Runs for the server's life: every ``every_s``, re-reads the keys and ends the live
     sessions (sockets, WebRTC peers) of a key that was revoked, with ``Error``
     ``UNAUTHORIZED`` and close 1008, after the results already decided."""
     import asyncio
 
-    ring: KeyRing = app.state.keys
     while True:
         await asyncio.sleep(every_s)
         try:
             await asyncio.to_thread(ring.refresh)
         except Exception:  # noqa: BLE001 - a locked or full database: try again next time
             continue
-        for session in app.state.sessions:
+        for session in list(sessions):
             owner = session.owner
             if owner is not None and not ring.is_active(owner):
                 session.revoke(Unauthorized("the API key of this session was revoked"))
@@ -200,20 +224,14 @@ def limit(settings: Settings, principal: Principal, name: str) -> int:
     return int(own) if own is not None else int(getattr(settings, f"{name}_per_key"))
 
 
-def spend_request(app: Any, principal: Principal) -> None:
+def spend_request(access: Access, principal: Principal) -> None:
     """Counts one request against the key's rate. Raises RateLimited (429, Retry-After)."""
     if principal.owner == LOCAL:
         return  # no keys: a loopback server for one user, nothing to share fairly
-    rpm = limit(app.state.settings, principal, "rpm")
+    rpm = limit(access.settings, principal, "rpm")
     if rpm <= 0:
         return
-    wait = app.state.rate_limiter.take(principal.owner, rpm)
+    wait = access.rate_limiter.take(principal.owner, rpm)
     if wait > 0:
         raise RateLimited(f"more than {rpm} requests per minute for this key",
                           retry_after_s=wait)
-
-
-def install(app: Any, store: KeyStore | None) -> None:
-    app.state.keys = KeyRing(app.state.settings, store)
-    app.state.tokens = TokenIssuer()
-    app.state.rate_limiter = RateLimiter(time.monotonic)

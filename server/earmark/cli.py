@@ -243,7 +243,8 @@ def _graceful_server_class():  # noqa: ANN202 - uvicorn is imported lazily
                 server.close()
             for sock in sockets or []:
                 sock.close()
-            left = await self.app.state.sessions.drain(DRAIN_TIMEOUT_S)
+            found = getattr(self.app.state, "services", None)  # None: startup failed
+            left = await found.sessions.drain(DRAIN_TIMEOUT_S) if found is not None else 0
             if left:
                 logger.warning("%d live sessions did not finish within %d s", left,
                                DRAIN_TIMEOUT_S)

@@ -14,7 +14,6 @@ import functools
 import http.server
 import threading
 import time
-import urllib.parse
 import wave
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ import pytest
 from earmark_eval import wer
 from tests.conftest import client_example, running_server, silence_pcm
 from tests.e2e.client import stream
+from tests.e2e.test_url_pull import pull
 from tests.e2e.webhook_receiver import WebhookReceiver
 
 webrtc_file = client_example("webrtc_file")
@@ -106,19 +106,8 @@ async def by_webrtc(srv, speech) -> Heard:  # noqa: ANN001
 
 
 async def by_url(srv, speech) -> Heard:  # noqa: ANN001
-    import json
-
-    import websockets
-
-    query = urllib.parse.urlencode({"url": speech[2], **LIVE})
-    messages = []
-    async with websockets.connect(f"{srv.ws}/v1/listen?{query}") as ws:
-        try:
-            async for raw in ws:
-                messages.append(json.loads(raw))
-        except websockets.ConnectionClosed:
-            pass
-    assert ws.close_code == 1000
+    messages, close_code = await pull(srv, speech[2], **LIVE)
+    assert close_code == 1000
     return from_deepgram([m for m in messages if m.get("type") != "SourceStatus"])
 
 

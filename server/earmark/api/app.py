@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from earmark import __version__, auth
+from earmark import __version__
 from earmark.api.auth_routes import router as auth_router
 from earmark.api.cluster_routes import Heartbeat, node_name
 from earmark.api.cluster_routes import router as cluster_router
@@ -22,12 +22,14 @@ from earmark.api.http_errors import install_error_handlers
 from earmark.api.job_routes import router as job_router
 from earmark.api.listen_routes import router as listen_router
 from earmark.api.request_guard import RequestGuard, body_limits
+from earmark.api.services import AppServices
 from earmark.api.stream_jobs import SEED_BASE
 from earmark.api.stream_jobs import router as stream_job_router
 from earmark.api.stream_jobs import streams as stream_task_router
 from earmark.api.sync_routes import router as sync_router
 from earmark.api.tag_routes import router as tag_router
 from earmark.api.tag_sessions import router as tag_session_router
+from earmark.auth import Access, end_revoked_sessions
 from earmark.config import Settings
 from earmark.filejobs.runner import JobRunner
 from earmark.filejobs.summaries import ConversationSummaries
@@ -56,10 +58,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     """Builds the app. ``engine`` is created from ``settings`` when not given."""
     engine = engine or Engine(settings)
     app = FastAPI(title="Earmark", version=__version__, lifespan=_lifespan(settings, engine))
-    _set_up_state(app, settings, engine)
     # Outermost: keyless bodies and oversize bodies are refused before anything reads them.
     app.add_middleware(RequestGuard, limits=body_limits(settings.max_upload_bytes),
-                       state=app.state)
+                       access=lambda: _access(app))
     for router in (auth_router, websocket_router, webrtc_router, tag_router, sync_router,
                    job_router, conversation_router, listen_router, tag_session_router,
                    stream_job_router, stream_task_router, cluster_router, health_router):
@@ -71,75 +72,77 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     return app
 
 
-def _set_up_state(app: FastAPI, settings: Settings, engine: Engine) -> None:
-    """What lives as long as the app; what needs the database opens in the lifespan."""
-    app.state.settings = settings
-    app.state.engine = engine
-    app.state.sessions = SessionRegistry(
-        engine.capacity, settings.max_url_pulls,
-        on_refused=lambda: app.state.metrics.sessions_refused.inc())
-    app.state.metrics = AppMetrics(engine, app.state.sessions)
-    app.state.webrtc = WebRtcPeers(settings.max_webrtc_peers)
-    app.state.tag_collections = None  # opened in the lifespan
-    app.state.jobs = None
-    app.state.job_runner = None
-    app.state.live_jobs = None
-    app.state.tag_sessions = TaggingSessions(app)
-    app.state.stream_jobs = StreamJobs(app)
-    app.state.metrics.watch_webrtc(app.state.webrtc)
+def _access(app: FastAPI) -> Access | None:
+    found = getattr(app.state, "services", None)
+    return found.access if found is not None else None  # None: starting up
 
 
 def _lifespan(settings: Settings, engine: Engine) -> Callable[[FastAPI], Any]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        background = await _open(app, settings, engine)
+        services = await _open(settings, engine)
+        app.state.services = services  # the one thing on app.state (api/services.py)
+        background = await _start(services)
         try:
             yield
         finally:
-            await _close(app, engine, background)
+            await _close(services, background)
 
     return lifespan
 
 
-async def _open(app: FastAPI, settings: Settings, engine: Engine) -> list[asyncio.Task[Any]]:
-    """The database and what runs on it, the models, then the work to resume."""
-    app.state.db = await asyncio.to_thread(open_database, settings.data_dir,
-                                           settings.database_url)
-    auth.install(app, KeyStore(app.state.db))
-    app.state.egress = EgressProxy(parse_networks(settings.url_allow_networks)).start()
-    app.state.tag_collections = TagCollections(
-        app.state.db, max_per_owner=settings.max_tag_collections)
-    app.state.jobs = JobStore(app.state.db)
-    app.state.outbox = Outbox(app.state.db)
-    app.state.webhook_master = await asyncio.to_thread(load_master_secret, settings)
-    app.state.webhooks = WebhookDispatcher(app.state.outbox, settings, app.state.webhook_master)
+async def _open(settings: Settings, engine: Engine) -> AppServices:
+    """The database and what runs on it, then the models."""
+    db = await asyncio.to_thread(open_database, settings.data_dir, settings.database_url)
+    jobs, outbox = JobStore(db), Outbox(db)
+    master = await asyncio.to_thread(load_master_secret, settings)
     await asyncio.to_thread(engine.load)
-    app.state.summaries = ConversationSummaries(app.state.jobs, engine)
-    app.state.job_runner = JobRunner(app.state.jobs, engine, settings,
-                                     app.state.webhooks.wake, app.state.summaries)
-    await app.state.job_runner.prepare()
-    app.state.heartbeat = Heartbeat(app)
-    background = [asyncio.create_task(app.state.webhooks.run(), name="webhooks"),
-                  asyncio.create_task(auth.end_revoked_sessions(app), name="revocations"),
-                  asyncio.create_task(app.state.heartbeat.run(), name="heartbeat"),
-                  *app.state.job_runner.start()]
-    # On a shared database each node marks its live work and resumes only its own.
-    app.state.live_jobs = LiveJobStore(
-        app.state.db, node=node_name(settings) if settings.database_url else None)
-    await app.state.tag_sessions.resume()
-    await app.state.stream_jobs.resume()
+    summaries = ConversationSummaries(jobs, engine)
+    webhooks = WebhookDispatcher(outbox, settings, master)
+    sessions = SessionRegistry(engine.capacity, settings.max_url_pulls)
+    metrics = AppMetrics(engine, sessions)
+    sessions.on_refused = metrics.sessions_refused.inc
+    webrtc = WebRtcPeers(settings.max_webrtc_peers)
+    metrics.watch_webrtc(webrtc)
+    services = AppServices(
+        settings=settings, engine=engine, access=Access.open(settings, KeyStore(db)),
+        sessions=sessions, metrics=metrics, webrtc=webrtc,
+        egress=EgressProxy(parse_networks(settings.url_allow_networks)).start(),
+        tag_collections=TagCollections(db, max_per_owner=settings.max_tag_collections),
+        # On a shared database each node marks its live work and resumes only its own.
+        live_jobs=LiveJobStore(db, node=node_name(settings) if settings.database_url else None),
+        webhooks=webhooks, webhook_master=master, db=db, jobs=jobs, outbox=outbox,
+        summaries=summaries,
+        job_runner=JobRunner(jobs, engine, settings, webhooks.wake, summaries))
+    services.tag_sessions = TaggingSessions(services)
+    services.stream_jobs = StreamJobs(services)
+    services.heartbeat = Heartbeat(services)
+    return services
+
+
+async def _start(services: AppServices) -> list[asyncio.Task[Any]]:
+    """What runs for the server's life, then the work to resume."""
+    await services.job_runner.prepare()
+    background = [
+        asyncio.create_task(services.webhooks.run(), name="webhooks"),
+        asyncio.create_task(end_revoked_sessions(services.access.keys, services.sessions),
+                            name="revocations"),
+        asyncio.create_task(services.heartbeat.run(), name="heartbeat"),
+        *services.job_runner.start()]
+    await services.tag_sessions.resume()
+    await services.stream_jobs.resume()
     return background
 
 
-async def _close(app: FastAPI, engine: Engine, background: list[asyncio.Task[Any]]) -> None:
+async def _close(services: AppServices, background: list[asyncio.Task[Any]]) -> None:
     # Live pulls stop first and stay resumable; their last webhooks are already in the outbox.
-    await app.state.tag_sessions.close()
-    await app.state.stream_jobs.close()
+    await services.tag_sessions.close()
+    await services.stream_jobs.close()
     for task in background:
         task.cancel()
     await asyncio.gather(*background, return_exceptions=True)
-    await app.state.heartbeat.leave()
-    await app.state.webrtc.close_all()
-    engine.close()
-    app.state.egress.close()
-    app.state.db.dispose()
+    await services.heartbeat.leave()
+    await services.webrtc.close_all()
+    services.engine.close()
+    services.egress.close()
+    services.db.dispose()

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from earmark.api.auth import request_principal
+from earmark.api.services import services
 from earmark.auth import key_from_request
 from earmark.errors import InvalidParameter
 
@@ -37,6 +38,6 @@ async def grant(request: Request, body: GrantRequest | None = None) -> GrantResp
                                param="Authorization")
     principal = request_principal(request)
     ttl = (body.ttl_seconds if body and body.ttl_seconds else None) or \
-        request.app.state.settings.token_ttl_s
-    token = request.app.state.tokens.mint(principal, ttl)
+        services(request).settings.token_ttl_s
+    token = services(request).access.tokens.mint(principal, ttl)
     return GrantResponse(access_token=token, expires_in=ttl)

@@ -13,7 +13,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from earmark import __version__
+from earmark.api.services import AppServices, services
 from earmark.auth import key_from_request, key_in
+from earmark.config import Settings
 from earmark.errors import Unauthorized
 from earmark.store.keys import hash_key
 from earmark.store.nodes import NodeRegistry, NodeState
@@ -23,7 +25,7 @@ router = APIRouter(tags=["cluster"])
 HEARTBEAT_S = 2.0
 
 
-def admin_digests(settings: Any) -> list[str]:
+def admin_digests(settings: Settings) -> list[str]:
     out = []
     for entry in (k.strip() for k in settings.admin_api_keys.split(",")):
         if entry:
@@ -33,16 +35,16 @@ def admin_digests(settings: Any) -> list[str]:
 
 
 def require_admin(request: Request) -> None:
-    app = request.app
-    admins = admin_digests(app.state.settings)
-    if not admins and not app.state.keys.required:
+    found = services(request)
+    admins = admin_digests(found.settings)
+    if not admins and not found.access.keys.required:
         return  # no keys at all: every route is open (loopback only), this one too
     key, _ = key_from_request(request.headers, request.query_params, [])
     if not key or not key_in(key, admins):
         raise Unauthorized("this route needs an admin key (--admin-api-keys)")
 
 
-def node_name(settings: Any) -> str:
+def node_name(settings: Settings) -> str:
     """This node's stable name: ``--node-name``, else host name and port."""
     return settings.node_name or f"{socket.gethostname()}:{settings.port}"
 
@@ -50,28 +52,24 @@ def node_name(settings: Any) -> str:
 class Heartbeat:
     """This node's row in the registry, written every ``HEARTBEAT_S`` while it runs."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        settings = app.state.settings
-        self.registry = NodeRegistry(app.state.db)
+    def __init__(self, found: AppServices) -> None:
+        self.services = found
+        settings = found.settings
+        self.registry = NodeRegistry(found.db)
         self.node_id = str(uuid.uuid4())
         self.name = node_name(settings)
         self.started = time.time()
-        # Live sessions per key on the other nodes, as of the last beat (a shared database
-        # only): per-key session limits count them too.
-        self.elsewhere: dict[str, int] = {}
         self.shared = bool(settings.database_url)
 
     def state(self) -> NodeState:
-        app = self.app
-        engine = app.state.engine
-        sessions = app.state.sessions
+        found = self.services
+        engine, sessions = found.engine, found.sessions
         return NodeState(
-            node_id=self.node_id, name=self.name, url=app.state.settings.public_url or None,
+            node_id=self.node_id, name=self.name, url=found.settings.public_url or None,
             version=__version__, started=self.started, heartbeat=0.0,
             ready=bool(engine.ready and not sessions.draining),
             capacity=engine.capacity(), sessions=len(sessions), streams=sessions.streams,
-            jobs_running=app.state.job_runner.running, owners=sessions.per_owner())
+            jobs_running=found.job_runner.running, owners=sessions.per_owner())
 
     async def run(self) -> None:
         await asyncio.to_thread(self.registry.expire)  # nodes killed long ago
@@ -79,8 +77,9 @@ class Heartbeat:
             try:
                 await asyncio.to_thread(self.registry.beat, self.state())
                 if self.shared:
-                    self.elsewhere = await asyncio.to_thread(self.registry.sessions_elsewhere,
-                                                             self.node_id)
+                    # Per-key session limits count the key's sessions on the other nodes.
+                    self.services.sessions.elsewhere = await asyncio.to_thread(
+                        self.registry.sessions_elsewhere, self.node_id)
             except Exception:  # the database may be away for a moment; the next beat retries
                 logger.exception("node heartbeat failed")
             await asyncio.sleep(HEARTBEAT_S)
@@ -95,7 +94,7 @@ class Heartbeat:
 @router.get("/v1/cluster", summary="The nodes sharing this database, with their load")
 async def cluster(request: Request) -> dict[str, Any]:
     require_admin(request)
-    heartbeat: Heartbeat = request.app.state.heartbeat
+    heartbeat = services(request).heartbeat
     now = time.time()
     found = await asyncio.to_thread(heartbeat.registry.all)
     return {"self": heartbeat.node_id, "nodes": [

@@ -11,6 +11,8 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 
 from earmark.api.auth import request_owner
+from earmark.api.job_routes import job_store
+from earmark.api.services import services
 from earmark.core.insights import ACTION_ITEM, FOLLOW_UP, QUESTION
 from earmark.core.insights import find as find_insights
 from earmark.core.summary import chapters_of
@@ -40,7 +42,7 @@ from earmark.dialects.file_jobs import (
 from earmark.errors import (
     NotReady,
 )
-from earmark.store.jobs import ACTIVE, JobStore
+from earmark.store.jobs import ACTIVE
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -48,18 +50,19 @@ CLEAN: dict[str, Any] = {"response_model_exclude_none": True}
 TOPIC_PASSAGE_WORDS = 120
 
 
-def _store(request: Request) -> JobStore:
-    store = request.app.state.jobs
-    if store is None or not request.app.state.engine.ready or \
-            request.app.state.sessions.draining:
-        raise NotReady("the server is starting or shutting down")
-    return store
+async def _loaded(request: Request, conversation_id: str) -> tuple[list[Any], Any, list[Any]]:
+    """(jobs, stored results, messages) of one of the caller's conversations."""
+    store, owner = job_store(request), request_owner(request)
+    conv = await asyncio.to_thread(store.get_conversation, owner, conversation_id)
+    jobs = await asyncio.to_thread(store.conversation_jobs, owner, conversation_id)
+    results = await asyncio.to_thread(store.results, conversation_id)
+    return jobs, results, messages_body(conv.created, conversation_id, jobs, results)
 
 
 @router.get("/v1/conversations/{conversationId}", summary="A conversation and its jobs",
             response_model=ConversationOut, **CLEAN)
 async def conversation(request: Request, conversationId: str) -> dict[str, Any]:  # noqa: N803
-    store = _store(request)
+    store = job_store(request)
     owner = request_owner(request)
     conv = await asyncio.to_thread(store.get_conversation, owner, conversationId)
     jobs = await asyncio.to_thread(store.conversation_jobs, owner, conversationId)
@@ -73,20 +76,15 @@ async def conversation(request: Request, conversationId: str) -> dict[str, Any]:
 async def messages(request: Request, conversationId: str,  # noqa: N803
                    sentiment: bool = Query(False, description="add each message's sentiment"),
                    ) -> dict[str, Any]:
-    store = _store(request)
-    owner = request_owner(request)
-    conv = await asyncio.to_thread(store.get_conversation, owner, conversationId)
-    jobs = await asyncio.to_thread(store.conversation_jobs, owner, conversationId)
-    results = await asyncio.to_thread(store.results, conversationId)
+    jobs, results, out = await _loaded(request, conversationId)
     unfinished = [j.id for j in jobs if j.status.value in ACTIVE]
-    out = messages_body(conv.created, conversationId, jobs, results)
     if any(j.options.get("detectPhrases") for j in jobs):
         for insight in find_insights([m.text for m in out]):
             if insight.phrase:
                 out[insight.message].phrases.append(
                     Phrase(type="action_phrase", text=insight.phrase))
     if sentiment and out:
-        worker = request.app.state.engine.understanding
+        worker = services(request).engine.understanding
         scores = await asyncio.wrap_future(worker.sentiments([m.text for m in out]))
         for message, found in zip(out, scores, strict=True):
             message.sentiment = SentimentOut(polarity=Polarity(score=found.score),
@@ -101,12 +99,7 @@ async def messages(request: Request, conversationId: str,  # noqa: N803
 @router.get("/v1/conversations/{conversationId}/entities", response_model=EntitiesOut,
             summary="Entities found in the conversation (jobs sent with detectEntities=true)")
 async def entities(request: Request, conversationId: str) -> EntitiesOut:  # noqa: N803
-    store = _store(request)
-    owner = request_owner(request)
-    conv = await asyncio.to_thread(store.get_conversation, owner, conversationId)
-    jobs = await asyncio.to_thread(store.conversation_jobs, owner, conversationId)
-    results = await asyncio.to_thread(store.results, conversationId)
-    out = messages_body(conv.created, conversationId, jobs, results)
+    jobs, results, out = await _loaded(request, conversationId)
     found = [m.get("entities", []) for j in jobs for m in results.get(j.id, ())]
     return entities_body(out, found)
 
@@ -114,9 +107,9 @@ async def entities(request: Request, conversationId: str) -> EntitiesOut:  # noq
 @router.get("/v1/conversations/{conversationId}/topics",
             summary="Topics of the conversation, from the tag model", response_model=TopicsOut)
 async def topics(request: Request, conversationId: str) -> dict[str, Any]:  # noqa: N803
-    store = _store(request)
+    store = job_store(request)
     owner = request_owner(request)
-    engine = request.app.state.engine
+    engine = services(request).engine
     await asyncio.to_thread(store.get_conversation, owner, conversationId)
     jobs = await asyncio.to_thread(store.conversation_jobs, owner, conversationId)
     results = await asyncio.to_thread(store.results, conversationId)
@@ -157,16 +150,12 @@ async def topics(request: Request, conversationId: str) -> dict[str, Any]:  # no
 
 async def _transcript(request: Request, conversation_id: str) -> tuple[Any, list[Any], list[Any]]:
     """(tag worker, messages, jobs) of a conversation; 503 without the sentence model."""
-    store = _store(request)
-    owner = request_owner(request)
-    engine = request.app.state.engine
-    conv = await asyncio.to_thread(store.get_conversation, owner, conversation_id)
-    jobs = await asyncio.to_thread(store.conversation_jobs, owner, conversation_id)
-    results = await asyncio.to_thread(store.results, conversation_id)
+    jobs, _, out = await _loaded(request, conversation_id)
+    engine = services(request).engine
     if engine.tag_worker is None:
         raise NotReady("this needs the sentence model, which this server runs without "
                        "(--no-tagging)")
-    return engine.tag_worker, messages_body(conv.created, conversation_id, jobs, results), jobs
+    return engine.tag_worker, out, jobs
 
 
 async def _embedded(request: Request, conversation_id: str) -> tuple[list[Any], Any]:
@@ -180,17 +169,12 @@ async def _embedded(request: Request, conversation_id: str) -> tuple[list[Any], 
 @router.get("/v1/conversations/{conversationId}/summary", response_model=SummaryOut,
             summary="An extractive summary: the most representative sentences")
 async def summary(request: Request, conversationId: str) -> SummaryOut:  # noqa: N803
-    return await request.app.state.summaries.get(request_owner(request), conversationId)
+    return await services(request).summaries.get(request_owner(request), conversationId)
 
 
 async def _insights(request: Request, conversation_id: str, kind: str) -> list[Any]:
     """A conversation's insights of one kind, over the bar its jobs asked for."""
-    store = _store(request)
-    owner = request_owner(request)
-    conv = await asyncio.to_thread(store.get_conversation, owner, conversation_id)
-    jobs = await asyncio.to_thread(store.conversation_jobs, owner, conversation_id)
-    results = await asyncio.to_thread(store.results, conversation_id)
-    out = messages_body(conv.created, conversation_id, jobs, results)
+    jobs, results, out = await _loaded(request, conversation_id)
     # The newest job's confidenceThreshold (a PUT may raise or lower it); the seed's 0.5.
     threshold = next((j.options["confidenceThreshold"] for j in reversed(jobs)
                       if "confidenceThreshold" in j.options), 0.5)

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from earmark import __version__
+from earmark.api.services import services
 
 router = APIRouter()
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -17,7 +18,7 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
-    return Response(generate_latest(request.app.state.metrics.registry),
+    return Response(generate_latest(services(request).metrics.registry),
                     media_type=CONTENT_TYPE_LATEST)
 
 
@@ -31,7 +32,7 @@ async def readyz(request: Request) -> JSONResponse:
     """200 while this node takes new live sessions; 503 while it loads, drains or is at
     capacity, so a load balancer's health check sends new sessions to other nodes (and back
     here once one ends). The body says which."""
-    engine, sessions = request.app.state.engine, request.app.state.sessions
+    engine, sessions = services(request).engine, services(request).sessions
     if not engine.ready:
         return JSONResponse({"status": "loading"}, status_code=503)
     streams, capacity = sessions.streams, engine.capacity()

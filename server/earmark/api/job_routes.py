@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from earmark.api.auth import request_owner, request_principal
+from earmark.api.services import ready_services, services
 from earmark.auth import limit
 from earmark.dialects.file_job_options import parse_job_options
 from earmark.dialects.file_jobs import (
@@ -32,7 +33,6 @@ from earmark.dialects.file_jobs import (
 from earmark.errors import (
     BadAudio,
     InvalidParameter,
-    NotReady,
     PayloadTooLarge,
     StorageFull,
     is_disk_full,
@@ -81,30 +81,27 @@ UPLOAD_BODY = {
 }
 
 
-def _store(request: Request) -> JobStore:
-    store = request.app.state.jobs
-    engine = request.app.state.engine
-    if store is None or not engine.ready or request.app.state.sessions.draining:
-        raise NotReady("the server is starting or shutting down")
-    return store
+def job_store(request: Request) -> JobStore:
+    """The job store, or 503 while the server starts or shuts down."""
+    return ready_services(request).jobs
 
 
 async def _options(request: Request) -> tuple[dict[str, Any], str | None, str | None]:
     options, webhook, name = parse_job_options(request.query_params,
-                                               request.app.state.engine.languages)
+                                               services(request).engine.languages)
     if webhook is not None:
-        await asyncio.to_thread(check_webhook_url, webhook, request.app.state.settings,
+        await asyncio.to_thread(check_webhook_url, webhook, services(request).settings,
                                 "webhookUrl")
     return options, webhook, name
 
 
 async def receive_upload(request: Request) -> Path:
     """Streams the body to a new file under the data directory, within the upload limit."""
-    limit = request.app.state.settings.max_upload_bytes
+    limit = services(request).settings.max_upload_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the file is {int(declared)} bytes; the limit is {limit}")
-    folder = Path(request.app.state.settings.data_dir) / "audio"
+    folder = Path(services(request).settings.data_dir) / "audio"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}.upload"
     size = 0
@@ -129,10 +126,10 @@ async def receive_upload(request: Request) -> Path:
 
 
 async def _accept(request: Request, conversation_id: str | None) -> JSONResponse:
-    store = _store(request)
+    store = job_store(request)
     principal = request_principal(request)
     owner = principal.owner
-    settings = request.app.state.settings
+    settings = services(request).settings
     options, webhook, name = await _options(request)
     if conversation_id is not None:
         await asyncio.to_thread(store.get_conversation, owner, conversation_id)
@@ -155,8 +152,8 @@ async def _accept(request: Request, conversation_id: str | None) -> JSONResponse
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    request.app.state.job_runner.enqueue(job.id)
-    request.app.state.webhooks.wake()
+    services(request).job_runner.enqueue(job.id)
+    services(request).webhooks.wake()
     return JSONResponse({"conversationId": job.conversation_id, "jobId": job.id},
                         status_code=201)
 
@@ -177,17 +174,17 @@ async def append_audio(request: Request, conversationId: str) -> JSONResponse:  
 
 @router.get("/v1/job/{jobId}", summary="A job's status", response_model=JobOut, **CLEAN)
 async def job_status(request: Request, jobId: str) -> JobOut:  # noqa: N803
-    store = _store(request)
+    store = job_store(request)
     return job_body(await asyncio.to_thread(store.get_job, request_owner(request), jobId))
 
 
 @router.get("/v1/job/{jobId}/webhooks", summary="A job's webhook deliveries and attempts",
             response_model=WebhooksOut, **CLEAN)
 async def job_webhooks(request: Request, jobId: str) -> dict[str, Any]:  # noqa: N803
-    store = _store(request)
+    store = job_store(request)
     owner = request_owner(request)
     await asyncio.to_thread(store.get_job, owner, jobId)
-    history = await asyncio.to_thread(request.app.state.outbox.history, owner, jobId)
+    history = await asyncio.to_thread(services(request).outbox.history, owner, jobId)
     return {"jobId": jobId, "deliveries": history}
 
 
@@ -195,7 +192,7 @@ async def job_webhooks(request: Request, jobId: str) -> dict[str, Any]:  # noqa:
             response_model=WebhookSecretOut)
 async def webhook_secret(request: Request) -> dict[str, str]:
     owner = request_owner(request)
-    return {"secret": owner_secret(request.app.state.webhook_master, owner),
+    return {"secret": owner_secret(services(request).webhook_master, owner),
             "signatureHeader": "Earmark-Signature",
             "timestampHeader": "Earmark-Timestamp",
             "scheme": "v1=hex(HMAC-SHA256(secret, timestamp + '.' + body))"}
@@ -204,12 +201,12 @@ async def webhook_secret(request: Request) -> dict[str, str]:
 @router.delete("/v1/conversations/{conversationId}", summary="Delete a conversation",
                response_model=Deleted)
 async def delete_conversation(request: Request, conversationId: str) -> dict[str, str]:  # noqa: N803
-    store = _store(request)
+    store = job_store(request)
     removed = await asyncio.to_thread(store.delete_conversation, request_owner(request),
                                       conversationId)
-    request.app.state.summaries.forget(conversationId)
+    services(request).summaries.forget(conversationId)
     for job in removed:
-        request.app.state.job_runner.cancel(job.id)
+        services(request).job_runner.cancel(job.id)
         if job.audio_path:
             Path(job.audio_path).unlink(missing_ok=True)
     return {"message": f"conversation {conversationId} was deleted"}

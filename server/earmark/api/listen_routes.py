@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 
 from earmark.api.auth import request_principal
 from earmark.api.job_routes import receive_upload
+from earmark.api.services import ready_services, services
 from earmark.auth import limit
 from earmark.dialects.deepgram_prerecorded import (
     PrerecordedOptions,
@@ -45,7 +46,6 @@ from earmark.filejobs.audio_file import AudioInfo, probe
 from earmark.filejobs.runner import listen_summary, listen_topics
 from earmark.ingest.url_download import download
 from earmark.outbound.webhooks import check_webhook_url
-from earmark.store.jobs import JobStore
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -85,19 +85,16 @@ async def listen(request: Request) -> JSONResponse:
 
 
 async def _listen(request: Request, request_id: str) -> JSONResponse:
-    app = request.app
-    settings = app.state.settings
-    store: JobStore | None = app.state.jobs
-    if store is None or not app.state.engine.ready or app.state.sessions.draining:
-        raise NotReady("the server is starting or shutting down")
+    svc = ready_services(request)
+    settings, store = svc.settings, svc.jobs
     principal = request_principal(request)
     options = parse_prerecorded_options(
         [(k, v) for k, v in request.query_params.multi_items()],
-        multilingual=app.state.engine.multilingual)
+        multilingual=svc.engine.multilingual)
     if options.callback is not None:
         await asyncio.to_thread(check_webhook_url, options.callback, settings, "callback")
     for wanted, name in ((options.summarize, "summarize"), (options.topics, "topics")):
-        if wanted and app.state.engine.tag_worker is None:
+        if wanted and svc.engine.tag_worker is None:
             raise InvalidParameter(f"{name} needs the sentence model, which this server runs "
                                    "without (--no-tagging)", param=name)
     max_jobs = limit(settings, principal, "max_jobs")
@@ -117,7 +114,7 @@ async def _listen(request: Request, request_id: str) -> JSONResponse:
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    runner = app.state.job_runner
+    runner = svc.job_runner
     if options.callback is not None:
         runner.enqueue(job.id)
         return JSONResponse({"request_id": job.id})
@@ -134,7 +131,7 @@ async def _listen(request: Request, request_id: str) -> JSONResponse:
     if done.status.value != "completed":
         raise NotReady("the server stopped before the audio was transcribed; send it again")
     records = (await asyncio.to_thread(store.results, done.conversation_id)).get(done.id, [])
-    engine = app.state.engine
+    engine = svc.engine
     summary = (await listen_summary(engine.tag_worker, records)
                if options.summarize else "")
     topics = await listen_topics(engine.tag_worker, records) if options.topics else []
@@ -158,7 +155,7 @@ def _job_options(options: PrerecordedOptions, request_id: str, sha256: str) -> d
 
 async def _audio(request: Request, options: PrerecordedOptions) -> Path:
     """The request's audio as a file under the data directory (bytes, or fetched)."""
-    settings = request.app.state.settings
+    settings = services(request).settings
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         raw = b""

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from earmark.auth import TOKEN_PREFIX, key_from_request
+from earmark.auth import TOKEN_PREFIX, Access, key_from_request
 from earmark.errors import EarmarkError, PayloadTooLarge, Unauthorized
 
 Scope = MutableMapping[str, Any]
@@ -64,11 +64,11 @@ class RequestGuard:
     """ASGI middleware around the whole app (see the module docstring)."""
 
     def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], *,
-                 limits: list[BodyLimit], state: Any,
+                 limits: list[BodyLimit], access: Callable[[], Access | None],
                  default_bytes: int = DEFAULT_BODY_BYTES) -> None:
         self.app = app
         self.limits = limits
-        self.state = state  # the app's state: its key ring and tokens, once the lifespan ran
+        self.access = access  # the app's keys and tokens (None until the lifespan built them)
         self.default_bytes = default_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -93,17 +93,16 @@ class RequestGuard:
 
     def _refuse_keyless(self, scope: Scope, headers: dict[str, str],
                         rule: BodyLimit | None) -> EarmarkError | None:
-        state = self.state
-        ring = getattr(state, "keys", None)
-        if ring is None or not ring.required:
+        access = self.access()
+        if access is None or not access.keys.required:
             return None  # starting up, or a keyless loopback server
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         key, _ = key_from_request(headers, query, [])
         key = key or headers.get("x-chatsight-api-auth")
         if key and key.startswith(TOKEN_PREFIX):
-            if rule is not None and rule.tokens and state.tokens.known(key):
+            if rule is not None and rule.tokens and access.tokens.known(key):
                 return None
-        elif ring.lookup(key) is not None:
+        elif access.keys.lookup(key) is not None:
             return None
         return Unauthorized("a valid API key is required")
 

@@ -14,15 +14,16 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from earmark.api.auth import request_owner, request_principal
+from earmark.api.services import ready_services, services
 from earmark.auth import limit
 from earmark.dialects.stream_jobs import (
     StreamStartRequest,
     stream_options,
 )
-from earmark.errors import InvalidParameter, NotFound, NotReady
+from earmark.errors import InvalidParameter, NotFound
 from earmark.outbound.url_safety import check_url, parse_networks
 from earmark.outbound.webhooks import check_webhook_url
-from earmark.store.live_jobs import StreamTask
+from earmark.store.live_jobs import LiveJobStore, StreamTask
 from earmark.store.redacted_audio import FORMATS, segment_path
 
 logger = logging.getLogger(__name__)
@@ -82,11 +83,8 @@ def _task_data(task: StreamTask) -> TaskData:
                     stream_seconds=round(task.stream_offset_s, 3))
 
 
-def _ready(request: Request) -> Any:
-    app = request.app
-    if app.state.live_jobs is None or not app.state.engine.ready or app.state.sessions.draining:
-        raise NotReady("the server is starting or shutting down")
-    return app.state.live_jobs
+def _ready(request: Request) -> LiveJobStore:
+    return ready_services(request).live_jobs
 
 
 @streams.post("/audio-stream/start", response_model=StartOut, response_model_exclude_none=True,
@@ -95,12 +93,12 @@ async def start_stream(request: Request, body: StreamStartRequest) -> dict[str, 
     store = _ready(request)
     principal = request_principal(request)
     owner = principal.owner
-    settings = request.app.state.settings
-    options = stream_options(body, request.app.state.engine.languages)
+    settings = services(request).settings
+    options = stream_options(body, services(request).engine.languages)
     for name, param in (("content_safety", "content_safety"),
                         ("summarization", "summarization"), ("auto_chapters", "auto_chapters"),
                         ("iab_categories", "iab_categories"), ("topics", "custom_topics")):
-        if getattr(options, name) and request.app.state.engine.tag_worker is None:
+        if getattr(options, name) and services(request).engine.tag_worker is None:
             raise InvalidParameter(f"{param} needs the sentence model, which this server "
                                    "runs without (--no-tagging)", param=param)
     await asyncio.to_thread(check_url, body.audio_url,
@@ -111,9 +109,9 @@ async def start_stream(request: Request, body: StreamStartRequest) -> dict[str, 
                                "/v1/settings/webhook {\"url\": ...} first", param="webhook")
     task = await asyncio.to_thread(store.create_stream, owner, body.model_dump(), webhook,
                                    limit(settings, principal, "max_streams"))
-    request.app.state.stream_jobs.start(task)
+    services(request).stream_jobs.start(task)
     if options.redacted_audio:
-        await request.app.state.stream_jobs.sweep()
+        await services(request).stream_jobs.sweep()
     return _ok({"task_id": task.id, "message": "Audio stream transcription started "
                 "successfully", **({"ignored": list(options.ignored)} if options.ignored
                                    else {})})
@@ -126,7 +124,7 @@ async def stop_stream(request: Request, task_id: str) -> dict[str, Any]:
     task = await asyncio.to_thread(store.get_stream, request_owner(request), task_id)
     if task.state != "running":
         return _ok({"task_id": task.id, "message": "the stream task had already stopped"})
-    request.app.state.stream_jobs.stop(task.id)
+    services(request).stream_jobs.stop(task.id)
     return _ok({"task_id": task.id, "message": "Audio stream transcription is stopping"})
 
 
@@ -153,7 +151,7 @@ async def get_redacted_audio(request: Request, task_id: str, index: int) -> File
     task = await asyncio.to_thread(store.get_stream, request_owner(request), task_id)
     fmt = (task.request.get("redact_pii_audio_quality") or "mp3") \
         if task.request.get("redact_pii_audio") else None
-    path = segment_path(request.app.state.settings.data_dir, task.id, index, fmt or "mp3")
+    path = segment_path(services(request).settings.data_dir, task.id, index, fmt or "mp3")
     if fmt is None or index < 0 or not path.is_file():
         raise NotFound(f"no redacted audio for segment {index} of stream task {task.id} (it "
                        "was not asked for, is not written yet, or is past retention)")
@@ -175,6 +173,6 @@ async def put_webhook_setting(request: Request, body: WebhookSetting) -> Webhook
     store = _ready(request)
     owner = request_owner(request)
     if body.url:
-        await asyncio.to_thread(check_webhook_url, body.url, request.app.state.settings, "url")
+        await asyncio.to_thread(check_webhook_url, body.url, services(request).settings, "url")
     await asyncio.to_thread(store.set_webhook_url, owner, body.url or None)
     return body

@@ -23,12 +23,12 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from earmark.api.auth import request_principal
+from earmark.api.services import ready_services
 from earmark.core.events import Priority, RecognitionRequest
 from earmark.core.music import is_music
 from earmark.errors import (
     BadAudio,
     InvalidParameter,
-    NotReady,
     Overloaded,
     RecognitionFailed,
 )
@@ -121,12 +121,10 @@ def decode_audio(data: bytes, raw_rate: int = RAW_RATE) -> np.ndarray:
 
 @router.post("/v2/stream", response_model=StreamResponse)
 async def stream(request: Request, body: StreamRequest) -> StreamResponse:
-    app = request.app
-    settings = app.state.settings
     request_principal(request)
-    engine = app.state.engine
-    if not engine.ready or engine.scheduler is None or app.state.sessions.draining:
-        raise NotReady("the server is starting or shutting down")
+    svc = ready_services(request)
+    settings, engine = svc.settings, svc.engine
+    assert engine.scheduler is not None  # (loaded with the models)
     try:
         raw = base64.b64decode(body.audio_data, validate=True)
     except (binascii.Error, ValueError):

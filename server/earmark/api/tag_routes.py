@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from earmark.api.auth import request_owner
+from earmark.api.services import services
 from earmark.dialects.deepgram import COLLECTION_NAME
 from earmark.errors import InvalidParameter, NotReady
 from earmark.inference.tagger import Tag
@@ -48,7 +49,7 @@ def _owner(request: Request) -> str:
 
 
 def _tags(request: Request, body: CollectionBody) -> tuple[Tag, ...]:
-    limit = request.app.state.settings.max_tags_per_collection
+    limit = services(request).settings.max_tags_per_collection
     if len(body.tags) > limit:
         raise InvalidParameter(f"{len(body.tags)} tags is over the limit of {limit}",
                                param="tags")
@@ -62,7 +63,7 @@ def _tags(request: Request, body: CollectionBody) -> tuple[Tag, ...]:
 
 
 def _store(request: Request) -> TagCollections:
-    store = request.app.state.tag_collections
+    store = services(request).tag_collections
     if store is None:
         raise NotReady("the database is not open yet")
     return store
@@ -71,7 +72,7 @@ def _store(request: Request) -> TagCollections:
 @router.get("/tags")
 async def default_tags(request: Request) -> dict:
     """The documented tags of the default catalogue."""
-    engine = request.app.state.engine
+    engine = services(request).engine
     return {"collection": "default", "tagging": engine.tag_worker is not None,
             "tags": [t.to_dict() for t in engine.catalogue]}
 

@@ -14,6 +14,7 @@ import logging
 from fastapi import APIRouter, Request
 
 from earmark.api.auth import request_principal
+from earmark.api.services import ready_services, services
 from earmark.auth import key_from_request
 from earmark.dialects.chatsight import (
     TagSessionOut,
@@ -46,23 +47,21 @@ def tagging_owner(request: Request) -> str:
 @router.post("/stream/tag", summary="Start a 60-second tagging session on a live URL",
              response_model=TagSessionOut, response_model_exclude_none=True)
 async def start_tagging(request: Request, body: TagSessionRequest) -> TagSessionOut:
-    app = request.app
     owner = tagging_owner(request)
-    if app.state.live_jobs is None or not app.state.engine.ready or app.state.sessions.draining:
-        raise NotReady("the server is starting or shutting down")
-    if app.state.engine.tag_worker is None:
+    svc = ready_services(request)
+    if svc.engine.tag_worker is None:
         raise NotReady("this server runs without the tag model (--no-tagging)")
-    settings = app.state.settings
+    settings = svc.settings
     await asyncio.to_thread(check_url, body.url, parse_networks(settings.url_allow_networks))
     if body.webhook:
         await asyncio.to_thread(check_webhook_url, body.webhook, settings, "webhook")
-    refusal = app.state.sessions.over_capacity() or app.state.sessions.over_pull_limit()
+    refusal = svc.sessions.over_capacity() or svc.sessions.over_pull_limit()
     if refusal is not None:
         raise refusal
-    tags = await app.state.tag_sessions.tags_for(owner, body.tagCollection)
-    session = await asyncio.to_thread(app.state.live_jobs.start_tag_session, owner,
+    tags = await svc.tag_sessions.tags_for(owner, body.tagCollection)
+    session = await asyncio.to_thread(svc.live_jobs.start_tag_session, owner,
                                       body.convoId, body.model_dump())
-    app.state.tag_sessions.start(session, tags)
+    svc.tag_sessions.start(session, tags)
     return TagSessionOut(convoId=session.convo_id, state=session.state,
                          startedAt=session.created)
 
@@ -71,7 +70,7 @@ async def start_tagging(request: Request, body: TagSessionRequest) -> TagSession
             response_model=TagSessionOut, response_model_exclude_none=True)
 async def get_tagging(request: Request, convoId: str) -> TagSessionOut:  # noqa: N803
     owner = tagging_owner(request)
-    store = request.app.state.live_jobs
+    store = services(request).live_jobs
     if store is None:
         raise NotReady("the server is starting")
     session = await asyncio.to_thread(store.get_tag_session, owner, convoId)

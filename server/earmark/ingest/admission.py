@@ -4,71 +4,53 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
 
 from earmark.auth import LOCAL, Principal, authenticate, limit, spend_request
-from earmark.config import Settings
 from earmark.core.audio import PcmDecoder
 from earmark.core.events import Event
 from earmark.dialects.deepgram import DeepgramEncoder, LiveOptions
-from earmark.errors import (
-    EarmarkError,
-    InvalidParameter,
-    NotFound,
-    NotReady,
-    RateLimited,
-)
+from earmark.errors import InvalidParameter, NotFound
 from earmark.inference.engine import Engine
 from earmark.inference.tagger import Tag
+from earmark.ingest.services import LiveServices
 from earmark.live.factory import LivePolicy, new_runner
 from earmark.live.runner import LiveRunner
 from earmark.live.session import LiveSession, SessionParts, Transport
 
 
-def not_ready(app: Any) -> EarmarkError | None:
-    if not app.state.engine.ready or app.state.sessions.draining:
-        return NotReady("the server is starting or shutting down")
-    return None
-
-
-def admit_caller(app: Any, key: str | None) -> Principal:
+def admit_caller(services: LiveServices, key: str | None) -> Principal:
     """Who opens a live session: an API key or a temporary token, with the key's request
-    rate and its session limit spent. Raises Unauthorized, RateLimited or Overloaded."""
-    principal = authenticate(app, key, allow_token=True)
-    spend_request(app, principal)
-    most = limit(app.state.settings, principal, "max_sessions")
+    rate and its session limit spent. Raises Unauthorized or RateLimited."""
+    principal = authenticate(services.access, key, allow_token=True)
+    spend_request(services.access, principal)
     if principal.owner != LOCAL:
-        here = app.state.sessions.of_owner(principal.owner)
-        # On a shared database, the key's sessions on the other nodes count too (as of
-        # their last heartbeats, at most ~2 s old).
-        heartbeat = getattr(app.state, "heartbeat", None)
-        elsewhere = heartbeat.elsewhere.get(principal.owner, 0) if heartbeat else 0
-        if here + elsewhere >= most:
-            where = f" ({elsewhere} on other nodes)" if elsewhere else ""
-            raise RateLimited(f"this key already has {most} live sessions open{where}",
-                              retry_after_s=5.0)
+        most = limit(services.settings, principal, "max_sessions")
+        refusal = services.sessions.over_key_limit(principal.owner, most)
+        if refusal is not None:
+            raise refusal
     return principal
 
 
-def check_models(app: Any, options: LiveOptions) -> None:
+def check_models(engine: Engine, options: LiveOptions) -> None:
     """Options that need the sentence model are refused when the server runs without it."""
-    if app.state.engine.tag_worker is None:
+    if engine.tag_worker is None:
         for name in ("topics", "summarize"):
             if getattr(options, name):
                 raise InvalidParameter(f"{name} needs the sentence model, which this server "
                                        "runs without (--no-tagging)", param=name)
 
 
-async def resolve_tags(app: Any, owner: str, options: LiveOptions) -> tuple[Tag, ...] | None:
+async def resolve_tags(services: LiveServices, owner: str,
+                       options: LiveOptions) -> tuple[Tag, ...] | None:
     """The tags a session scores against (None: no tagging). An unknown ``tag_collection``
     is the client's error, reported before the session starts."""
-    engine: Engine = app.state.engine
+    engine = services.engine
     if not options.tagging or engine.tag_worker is None:
         return None
     if options.tag_collection is None:
         return engine.catalogue
     try:
-        found = await asyncio.to_thread(app.state.tag_collections.get, owner,
+        found = await asyncio.to_thread(services.tag_collections.get, owner,
                                         options.tag_collection)
     except NotFound:
         raise InvalidParameter(f"no tag collection named {options.tag_collection!r} for this "
@@ -76,14 +58,13 @@ async def resolve_tags(app: Any, owner: str, options: LiveOptions) -> tuple[Tag,
     return found.tags
 
 
-def open_session(app: Any, options: LiveOptions, transport: Transport, *, request_id: str,
-                 owner: str | None, tags: tuple[Tag, ...] | None,
+def open_session(services: LiveServices, options: LiveOptions, transport: Transport, *,
+                 request_id: str, owner: str | None, tags: tuple[Tag, ...] | None,
                  decoder_for: Callable[[int | None], PcmDecoder]) -> LiveSession:
     """The one factory of client sessions: the client's options (the Deepgram dialect's
     spec) joined with the server's settings and models. ``decoder_for(channel)`` reads the
     transport's audio (channel None: every channel mixed to one stream)."""
-    settings: Settings = app.state.settings
-    engine: Engine = app.state.engine
+    settings, engine = services.settings, services.engine
     n = options.channels if options.multichannel else 1
     encoders = [DeepgramEncoder(request_id=request_id, model_name=engine.model_name,
                                 options=options, channel=i, channels=n) for i in range(n)]

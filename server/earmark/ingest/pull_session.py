@@ -31,6 +31,7 @@ from earmark.core.events import Event, SourceStatus, Transcript
 from earmark.core.session_spec import SessionSpec, SpeakersSpec, TagsSpec
 from earmark.errors import EarmarkError
 from earmark.inference.tagger import Tag
+from earmark.ingest.services import LiveServices
 from earmark.ingest.url_source import SourceConfig, UrlSource
 from earmark.live.channels import ChannelGroup
 from earmark.live.factory import LivePolicy, new_runner
@@ -50,18 +51,18 @@ class PullOutcome:
     source_failed: bool = False  # failed: the source, not the server
 
 
-def source_config(app: Any, headers: dict[str, str], **more: Any) -> SourceConfig:
+def source_config(services: LiveServices, headers: dict[str, str], **more: Any) -> SourceConfig:
     """How the server pulls: its egress proxy, its allowed networks, its reconnect budget."""
-    settings = app.state.settings
+    settings, egress = services.settings, services.egress
     return SourceConfig(headers=headers, reconnect_budget_s=settings.url_reconnect_budget_s,
-                        proxy_url=app.state.egress.url, egress=app.state.egress,
+                        proxy_url=egress.url, egress=egress,
                         allow_networks=tuple(parse_networks(settings.url_allow_networks)),
                         **more)
 
 
-async def probe_channels(app: Any, url: str, headers: dict[str, str]) -> int:
+async def probe_channels(services: LiveServices, url: str, headers: dict[str, str]) -> int:
     """The channel count of a source's audio (one short connection). Raises SourceError."""
-    source = UrlSource(url, source_config(app, headers))
+    source = UrlSource(url, source_config(services, headers))
     return await asyncio.to_thread(source.probe_channels)
 
 
@@ -108,7 +109,7 @@ class _JobTransport:
 
 
 class PullSession:
-    def __init__(self, app: Any, *, url: str, headers: dict[str, str],
+    def __init__(self, services: LiveServices, *, url: str, headers: dict[str, str],
                  on_event: Callable[[Event], None], tags: tuple[Tag, ...] | None = None,
                  seed_sentence: str | None = None, hotwords: tuple[str, ...] = (),
                  max_audio_s: float | None = None, silence_timeout_s: float | None = None,
@@ -123,8 +124,8 @@ class PullSession:
         the text (redaction): finals only at endpoints. ``early_finals``: interims are decoded
         (``on_event`` gets them too) so that words two of them agree on are final during
         continuous talk, not only at pauses; they pause under load like any interims."""
-        self.app = app
-        self.settings = app.state.settings
+        self.services = services
+        self.settings = services.settings
         self.url, self.headers = url, dict(headers)
         self.spec = SessionSpec(
             interim_results=early_finals and not whole_sentences,
@@ -154,7 +155,7 @@ class PullSession:
         if vad_threshold is not None:  # the job's own speech_threshold
             policy = replace(policy, vad_threshold=vad_threshold)
         channels = self.channels
-        engine = self.app.state.engine
+        engine = self.services.engine
 
         def build(channel: int | None, emit: Callable[[Event], None]) -> LiveRunner:
             return new_runner(policy, engine, self.spec, PcmDecoder(
@@ -183,12 +184,12 @@ class PullSession:
         self._wake.set()
 
     async def run(self) -> PullOutcome:
-        self.app.state.sessions.add(self.session)
+        self.services.sessions.add(self.session)
         try:
             await self.session.run(self._consume)
             return self._result()
         finally:
-            self.app.state.sessions.discard(self.session)
+            self.services.sessions.discard(self.session)
             self.finished.set()
 
     def _result(self) -> PullOutcome:
@@ -205,7 +206,7 @@ class PullSession:
         """Pulls until an outcome; a recognition failure is raised after it is recorded, so
         the session ends without finishing."""
         source = UrlSource(self.url, source_config(
-            self.app, self.headers,
+            self.services, self.headers,
             # The source counts the audio skipped here too: the limit is on what is kept.
             max_duration_s=(self.max_audio_s + self.skip_s) if self.max_audio_s
             else 4 * 3600.0, channels=self.channels,

@@ -37,9 +37,9 @@ from earmark.errors import (
 from earmark.ingest.admission import (
     admit_caller,
     check_models,
-    not_ready,
     resolve_tags,
 )
+from earmark.ingest.services import LiveServices, live_services
 from earmark.ingest.webrtc_peer import CHANNEL_LABEL, PeerSession, codec_delay_samples
 
 logger = logging.getLogger(__name__)
@@ -112,13 +112,13 @@ def _parse_offer(body: Any) -> str:
 
 @router.post("/v1/webrtc/offer")
 async def offer(request: Request) -> JSONResponse:
-    app = request.app
-    peers: WebRtcPeers = app.state.webrtc
+    services = live_services(request.app)
+    peers = services.webrtc
     request_id = str(uuid.uuid4())
     try:
-        owner, options, sdp = await _admit(request)
-        tags = await resolve_tags(app, owner, options)
-        refusal = not_ready(app) or app.state.sessions.over_capacity()
+        owner, options, sdp = await _admit(request, services)
+        tags = await resolve_tags(services, owner, options)
+        refusal = services.not_ready() or services.sessions.over_capacity()
         if refusal is None and len(peers.peers) >= peers.limit:
             refusal = Overloaded(f"at the limit of {peers.limit} WebRTC peers; retry later")
         if refusal is not None:
@@ -128,44 +128,39 @@ async def offer(request: Request) -> JSONResponse:
 
     from aiortc import RTCConfiguration, RTCPeerConnection
 
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=_ice_servers(app.state.settings)))
-    peer = PeerSession(pc, app.state.settings, options, request_id, app, tags, owner=owner)
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=_ice_servers(services.settings)))
+    peer = PeerSession(pc, services, options, request_id, tags, owner=owner)
     peers.peers.add(peer)
-    app.state.sessions.add(peer.session)
+    services.sessions.add(peer.session)
     try:
         await _answer(pc, sdp, request_id)
+        if peer.track is None:
+            raise InvalidParameter("the offer's audio track is not sending", param="sdp")
     except EarmarkError as err:
         peers.peers.discard(peer)
-        app.state.sessions.discard(peer.session)
+        services.sessions.discard(peer.session)
         await pc.close()
         return _error(err, request_id)
-    if peer.track is None:
-        peers.peers.discard(peer)
-        app.state.sessions.discard(peer.session)
-        await pc.close()
-        return _error(InvalidParameter("the offer's audio track is not sending", param="sdp"),
-                      request_id)
     peer.codec_delay_samples = codec_delay_samples(pc.localDescription.sdp)
     peers.start(peer)
     return JSONResponse({"type": "answer", "sdp": pc.localDescription.sdp,
                          "request_id": request_id})
 
 
-async def _admit(request: Request) -> tuple[str, LiveOptions, str]:
+async def _admit(request: Request, services: LiveServices) -> tuple[str, LiveOptions, str]:
     """Who asks, with which options, and the SDP offer. Raises EarmarkError."""
-    app = request.app
     key, _ = key_from_request(request.headers, request.query_params, [])
-    principal = admit_caller(app, key)
+    principal = admit_caller(services, key)
     options = parse_live_options(request.query_params.multi_items(),
-                                 multilingual=app.state.engine.multilingual,
-                                 defaults=app.state.settings.listen_default_pairs)
+                                 multilingual=services.engine.multilingual,
+                                 defaults=services.settings.listen_default_pairs)
     if options.url is not None:
         raise InvalidParameter("url is for /v1/listen; a WebRTC session sends its own audio",
                                param="url")
     if options.multichannel:
         raise InvalidParameter("a WebRTC track is one audio stream; multichannel is for "
                                "/v1/listen", param="multichannel")
-    check_models(app, options)
+    check_models(services.engine, options)
     try:
         body = await request.json()
     except ValueError:

@@ -13,12 +13,12 @@ from typing import Any
 import av
 import numpy as np
 
-from earmark.config import Settings
 from earmark.core.audio import PcmDecoder
 from earmark.dialects.deepgram import LiveOptions, parse_control
 from earmark.errors import BadMessage, EarmarkError, IdleTimeout
 from earmark.inference.tagger import Tag
 from earmark.ingest.admission import open_session
+from earmark.ingest.services import LiveServices
 from earmark.live.session import LiveSession, TransportGone
 from earmark.live.wall_clock import QUIET_PEAK as WALL_QUIET_PEAK
 from earmark.live.wall_clock import STALL_LOUD_S, STALL_QUIET_S, TICK_S
@@ -121,18 +121,17 @@ class ChannelTransport:
 class PeerSession:
     """One WebRTC client: track -> resampler -> LiveSession; its messages -> data channel."""
 
-    def __init__(self, pc: Any, settings: Settings, options: LiveOptions, request_id: str,
-                 app: Any, tags: tuple[Tag, ...] | None = None, *,
-                 owner: str | None = None) -> None:
+    def __init__(self, pc: Any, services: LiveServices, options: LiveOptions, request_id: str,
+                 tags: tuple[Tag, ...] | None = None, *, owner: str | None = None) -> None:
         self.pc = pc
-        self.settings = settings
+        self.services = services
+        self.settings = services.settings
         # Opus-coded speech makes greedy interim decodes steadily wrong where the final's
         # beam search is right ("round-fark" for "brown fox" through aiortc and Chromium),
         # and two wrong interims agree: WebRTC finals come at pauses and endpoints.
         options = dataclasses.replace(options, agreement=False, channels=1)
         self.options = options
         self.request_id = request_id
-        self.app = app
         self.log = logging.LoggerAdapter(logger, {"session": request_id})
         loop = asyncio.get_running_loop()
         self.track: Any = None
@@ -140,7 +139,7 @@ class PeerSession:
         self.gone: asyncio.Future[None] = loop.create_future()  # ICE/DTLS failed or closed
         self.close_requested: asyncio.Future[None] = loop.create_future()  # CloseStream
         self.session: LiveSession = open_session(
-            app, options, self.transport, request_id=request_id, owner=owner, tags=tags,
+            services, options, self.transport, request_id=request_id, owner=owner, tags=tags,
             decoder_for=lambda _channel: PcmDecoder(encoding="linear16", sample_rate=RATE,
                                                     channels=1))
         # One resampler per track: its filter state must carry across frames.
@@ -196,8 +195,8 @@ class PeerSession:
             try:
                 await self.pc.close()
             finally:
-                self.app.state.webrtc.peers.discard(self)
-                self.app.state.sessions.discard(self.session)
+                self.services.webrtc.peers.discard(self)
+                self.services.sessions.discard(self.session)
 
     async def _consume(self) -> None:
         """Feeds audio until the track ends, CloseStream or shutdown; raises on failures."""
@@ -269,4 +268,4 @@ class PeerSession:
             if len(pcm):
                 self.last_frame_quiet = int(np.abs(pcm.astype(np.int32)).max()) < QUIET_PEAK
                 await self.session.feed(pcm.tobytes())
-        self.app.state.metrics.audio_received.inc(frame.samples / frame.sample_rate)
+        self.services.metrics.audio_received.inc(frame.samples / frame.sample_rate)

@@ -17,8 +17,7 @@ from fastapi import APIRouter, WebSocket
 from fastapi.responses import JSONResponse
 from starlette.websockets import WebSocketState
 
-from earmark.auth import key_from_request
-from earmark.config import Settings
+from earmark.auth import Principal, key_from_request
 from earmark.core.audio import PcmDecoder
 from earmark.dialects.deepgram import (
     LiveOptions,
@@ -34,20 +33,19 @@ from earmark.errors import (
     SourceError,
     retry_headers,
 )
-from earmark.inference.engine import Engine
+from earmark.inference.tagger import Tag
 from earmark.ingest.admission import (
     admit_caller,
     check_models,
-    not_ready,
     open_session,
     resolve_tags,
 )
-from earmark.ingest.url_source import SourceConfig, UrlSource
-from earmark.live.registry import SessionRegistry
+from earmark.ingest.pull_session import source_config
+from earmark.ingest.services import LiveServices, live_services
+from earmark.ingest.url_source import UrlSource
 from earmark.live.runner import LiveRunner
 from earmark.live.session import CLOSE_WAIT_S, LiveSession, TransportGone
 from earmark.live.wall_clock import TICK_S, WallClockFollow
-from earmark.metrics import AppMetrics
 from earmark.outbound.url_safety import check_url, parse_networks
 
 logger = logging.getLogger(__name__)
@@ -61,64 +59,51 @@ def _deny(err: EarmarkError, request_id: str) -> JSONResponse:
 
 @router.websocket("/v1/listen")
 async def listen(websocket: WebSocket) -> None:
-    app = websocket.app
-    settings: Settings = app.state.settings
-    engine: Engine = app.state.engine
+    services = live_services(websocket.app)
     request_id = str(uuid.uuid4())
     subprotocols = list(websocket.scope.get("subprotocols") or [])
     key, subprotocol = key_from_request(websocket.headers, websocket.query_params, subprotocols)
     try:
-        principal = admit_caller(app, key)
+        principal, options, tags = await _admit(websocket, services, key)
     except EarmarkError as err:
         await websocket.send_denial_response(_deny(err, request_id))
         return
-    try:
-        options = parse_live_options(
-            websocket.query_params.multi_items(), multilingual=engine.multilingual,
-            defaults=app.state.settings.listen_default_pairs)
-    except EarmarkError as err:
-        await websocket.send_denial_response(_deny(err, request_id))
-        return
-    try:
-        check_models(app, options)
-    except EarmarkError as err:
-        await websocket.send_denial_response(_deny(err, request_id))
-        return
-    refusal = not_ready(app)
-    if refusal is not None:
-        await websocket.send_denial_response(_deny(refusal, request_id))
-        return
-    try:
-        tags = await resolve_tags(app, principal.owner, options)
-    except EarmarkError as err:
-        await websocket.send_denial_response(_deny(err, request_id))
-        return
-    if options.url is not None:
-        try:
-            await asyncio.to_thread(check_url, options.url,
-                                    parse_networks(settings.url_allow_networks))
-        except EarmarkError as err:
-            await websocket.send_denial_response(_deny(err, request_id))
-            return
-        refusal = app.state.sessions.over_pull_limit()
-        if refusal is not None:
-            await websocket.send_denial_response(_deny(refusal, request_id))
-            return
     await websocket.accept(subprotocol=subprotocol)
-    sessions: SessionRegistry = app.state.sessions
+    sessions = services.sessions
     refusal = sessions.over_capacity(options.channels if options.multichannel else 1)
     if refusal is not None:
         await _close_with_error(websocket, refusal)
         return
-    session = open_session(app, options, SocketTransport(websocket), request_id=request_id,
-                           owner=principal.owner, tags=tags,
+    session = open_session(services, options, SocketTransport(websocket),
+                           request_id=request_id, owner=principal.owner, tags=tags,
                            decoder_for=lambda channel: _decoder(options, channel))
     sessions.add(session)
     try:
-        await session.run(LiveConnection(websocket, settings, session, options,
-                                         app.state.metrics).consume)
+        await session.run(LiveConnection(websocket, services, session, options).consume)
     finally:
         sessions.discard(session)
+
+
+async def _admit(websocket: WebSocket, services: LiveServices, key: str | None
+                 ) -> tuple[Principal, LiveOptions, tuple[Tag, ...] | None]:
+    """The caller, their options and the tags they score against, checked before the
+    upgrade so that a refusal is an HTTP answer. Raises EarmarkError."""
+    principal = admit_caller(services, key)
+    options = parse_live_options(
+        websocket.query_params.multi_items(), multilingual=services.engine.multilingual,
+        defaults=services.settings.listen_default_pairs)
+    check_models(services.engine, options)
+    refusal = services.not_ready()
+    if refusal is not None:
+        raise refusal
+    tags = await resolve_tags(services, principal.owner, options)
+    if options.url is not None:
+        await asyncio.to_thread(check_url, options.url,
+                                parse_networks(services.settings.url_allow_networks))
+        refusal = services.sessions.over_pull_limit()
+        if refusal is not None:
+            raise refusal
+    return principal, options, tags
 
 
 def _decoder(options: LiveOptions, channel: int | None) -> PcmDecoder:
@@ -171,13 +156,14 @@ class SocketTransport:
 class LiveConnection:
     """The socket's input: audio frames, control messages, a pulled URL, the wall clock."""
 
-    def __init__(self, websocket: WebSocket, settings: Settings, session: LiveSession,
-                 options: LiveOptions, metrics: AppMetrics) -> None:
+    def __init__(self, websocket: WebSocket, services: LiveServices, session: LiveSession,
+                 options: LiveOptions) -> None:
         self.ws = websocket
-        self.settings = settings
+        self.services = services
+        self.settings = services.settings
         self.session = session
         self.options = options
-        self.metrics = metrics
+        self.metrics = services.metrics
         self.puller: asyncio.Task[None] | None = None
         # A pulled URL is its own clock; a client's pauses in sending are followed.
         self.clock = WallClockFollow() if options.url is None else None
@@ -195,14 +181,9 @@ class LiveConnection:
     async def _pull_loop(self) -> None:
         """Feeds the pulled source into the session; returns when the source has ended."""
         assert self.options.url is not None
-        state = self.ws.app.state
-        source = UrlSource(self.options.url, SourceConfig(
-            headers=dict(self.options.url_headers),
-            reconnect_budget_s=self.settings.url_reconnect_budget_s,
-            proxy_url=state.egress.url, egress=state.egress,
-            allow_networks=tuple(parse_networks(self.settings.url_allow_networks)),
-            rtsp_transport=self.options.rtsp_transport,
-        ))
+        source = UrlSource(self.options.url, source_config(
+            self.services, dict(self.options.url_headers),
+            rtsp_transport=self.options.rtsp_transport))
         runner = self.session.runner
         async for item in source.chunks():
             if isinstance(item, bytes):

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
-from earmark.errors import EarmarkError, Overloaded
+from earmark.errors import EarmarkError, Overloaded, RateLimited
 
 
 class RegisteredSession(Protocol):
@@ -41,9 +41,12 @@ class SessionRegistry:
                  on_refused: Callable[[], None] | None = None) -> None:
         self._capacity = capacity
         self.max_url_pulls = max_url_pulls
-        self._on_refused = on_refused
+        self.on_refused = on_refused  # counts a refusal (the app's metrics)
         self._sessions: set[RegisteredSession] = set()
         self.draining = False  # set at shutdown: new sessions are refused
+        # Live sessions per key on the other nodes of a shared database, as of the cluster
+        # heartbeat's last read (at most ~2 s old): per-key limits count them too.
+        self.elsewhere: dict[str, int] = {}
 
     def __iter__(self) -> Iterator[RegisteredSession]:
         return iter(list(self._sessions))
@@ -71,12 +74,21 @@ class SessionRegistry:
     def of_owner(self, owner: str) -> int:
         return sum(1 for s in self._sessions if s.owner == owner)
 
+    def over_key_limit(self, owner: str, most: int) -> EarmarkError | None:
+        """Refusal for one more session of ``owner``'s key, here and on the other nodes."""
+        elsewhere = self.elsewhere.get(owner, 0)
+        if self.of_owner(owner) + elsewhere < most:
+            return None
+        where = f" ({elsewhere} on other nodes)" if elsewhere else ""
+        return RateLimited(f"this key already has {most} live sessions open{where}",
+                           retry_after_s=5.0)
+
     def over_capacity(self, streams: int = 1) -> EarmarkError | None:
         """Refusal for a new session of ``streams`` streams, or None when it fits."""
         capacity = self._capacity()
         if self.streams + streams > capacity:
-            if self._on_refused is not None:
-                self._on_refused()
+            if self.on_refused is not None:
+                self.on_refused()
             return Overloaded(
                 f"the server is at its capacity of {capacity} live sessions; retry later")
         return None

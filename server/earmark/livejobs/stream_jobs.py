@@ -37,8 +37,9 @@ from earmark.dialects.stream_jobs import (
 )
 from earmark.errors import EarmarkError
 from earmark.ingest.pull_session import PullOutcome, PullSession, probe_channels
+from earmark.livejobs.services import JobServices
 from earmark.livejobs.stream_parts import RedactedAudio, StreamStory, StreamTopics
-from earmark.store.live_jobs import StreamTask
+from earmark.store.live_jobs import LiveJobStore, StreamTask
 from earmark.store.redacted_audio import sweep
 
 logger = logging.getLogger(__name__)
@@ -84,13 +85,13 @@ class _Run:
 
 
 class StreamJobs:
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def __init__(self, services: JobServices) -> None:
+        self.services = services
         self._running: dict[str, tuple[PullSession | None, asyncio.Task[None]]] = {}
 
     @property
-    def store(self) -> Any:
-        return self.app.state.live_jobs
+    def store(self) -> LiveJobStore:
+        return self.services.live_jobs
 
     async def resume(self) -> None:
         await self.sweep()
@@ -101,7 +102,7 @@ class StreamJobs:
 
     async def sweep(self) -> None:
         """Redacted audio past ``--audio-retention-h`` goes (at start-up and each new task)."""
-        settings = self.app.state.settings
+        settings = self.services.settings
         await asyncio.to_thread(sweep, settings.data_dir, settings.audio_retention_h * 3600)
 
     def start(self, task: StreamTask) -> None:
@@ -140,7 +141,7 @@ class StreamJobs:
             await self._stop(run, NO_DATA, "reached audio_end_at")
             return
         run.writes, run.languages = asyncio.Queue(), []
-        settings = self.app.state.settings
+        settings = self.services.settings
         if options.redacted_audio:
             run.redacted = RedactedAudio(settings.data_dir, task.id, options.redacted_audio,
                                          run.offset)
@@ -162,9 +163,9 @@ class StreamJobs:
         await self._stop(run, status, message)
 
     def _new_run(self, task: StreamTask) -> _Run:
-        settings = self.app.state.settings
+        settings = self.services.settings
         options = stream_options(StreamStartRequest(**task.request),
-                                 self.app.state.engine.languages)
+                                 self.services.engine.languages)
         # A resumed task goes on from the stream time whose words were all sent (a segment's
         # end, or before it when words of it were not final yet): segment numbers go on, and
         # the time the server was down is no gap in stream time. Redacted audio is written
@@ -182,11 +183,11 @@ class StreamJobs:
         """The source's channels, and room for them; else the task stops (15 or 16)."""
         if run.options.multichannel:
             try:
-                run.channels = await probe_channels(self.app, run.options.audio_url, {})
+                run.channels = await probe_channels(self.services, run.options.audio_url, {})
             except EarmarkError as err:  # the source could not be opened
                 await self._stop(run, NO_DATA, f"{_STATUS['unreachable'][1]}: {err.message}")
                 return False
-        sessions = self.app.state.sessions
+        sessions = self.services.sessions
         if sessions.over_capacity(run.channels) is not None or sessions.over_pull_limit():
             await self._stop(run, CAPACITY,
                              "server capacity reached; start the stream again later")
@@ -194,9 +195,9 @@ class StreamJobs:
         return True
 
     def _pull(self, run: _Run, done_s: float, end_at: float | None) -> PullSession:
-        settings, options = self.app.state.settings, run.options
+        settings, options = self.services.settings, run.options
         on_event, on_progress = self._listeners(run)
-        return PullSession(self.app, url=options.audio_url, headers={}, on_event=on_event,
+        return PullSession(self.services, url=options.audio_url, headers={}, on_event=on_event,
                            silence_timeout_s=settings.stream_no_data_s,
                            max_audio_s=None if end_at is None else end_at - done_s,
                            skip_s=0.0 if done_s else options.start_from_s,
@@ -214,7 +215,7 @@ class StreamJobs:
         partials (at most one a second) onto the writer's queue."""
         assembler, writes, languages = run.assembler, run.writes, run.languages
         assert writes is not None and languages is not None
-        partials = self.app.state.settings.stream_partial_callbacks and run.redacted is None
+        partials = self.services.settings.stream_partial_callbacks and run.redacted is None
         last_partial: list[Any] = [0.0, ""]  # when the last partial went, and its text
 
         def on_event(event: Event) -> None:
@@ -243,7 +244,7 @@ class StreamJobs:
     # --- callbacks ---
     async def _write(self, run: _Run) -> None:
         """Writes segment callbacks to the outbox in order (one thread hop each)."""
-        engine, options = self.app.state.engine, run.options
+        engine, options = self.services.engine, run.options
         story = StreamStory(engine, options) \
             if options.summarization or options.auto_chapters else None
         topics = StreamTopics(engine.tag_worker, options) \
@@ -276,14 +277,14 @@ class StreamJobs:
         if threshold and sure is not None and sure < threshold:
             return  # its final is an error callback; no partial says otherwise
         body = orjson.dumps(segment_callback(
-            run.task.id, seg, run.options, speech_model=self.app.state.engine.model_name,
+            run.task.id, seg, run.options, speech_model=self.services.engine.model_name,
             partial=True, language=language, language_confidence=sure)).decode()
         if await asyncio.to_thread(self.store.record_partial, run.task, body=body):
-            self.app.state.webhooks.wake()
+            self.services.webhooks.wake()
 
     async def _analysed(self, run: _Run, seg: Segment) -> dict[str, Any]:
         """The segment after the text options, and what they and content safety found."""
-        options, engine = run.options, self.app.state.engine
+        options, engine = run.options, self.services.engine
         worker = engine.understanding
         out: dict[str, Any] = {"segment": seg, "sentiment": (), "entities": (),
                                "highlights": (), "safety": (), "redacted_audio_url": None}
@@ -293,7 +294,7 @@ class StreamJobs:
             spans = (await asyncio.wrap_future(worker.submit(context, options.text))).words \
                 if context else ()
             # The hosted API links an absolute URL; --public-url gives this server's.
-            out["redacted_audio_url"] = self.app.state.settings.public_url.rstrip("/") + \
+            out["redacted_audio_url"] = self.services.settings.public_url.rstrip("/") + \
                 await run.redacted.write(seg, spans)
         if options.text.active and seg.words:
             done = await asyncio.wrap_future(worker.submit(seg.words, options.text))
@@ -315,7 +316,7 @@ class StreamJobs:
         await asyncio.to_thread(self.store.record_segment, run.task, index=seg.index,
                                 end_s=seg.complete_until / SAMPLE_RATE,
                                 body=orjson.dumps(callback).decode())
-        self.app.state.webhooks.wake()
+        self.services.webhooks.wake()
 
     async def _stop(self, run: _Run, status: int, message: str) -> None:
         index = run.assembler.next_index
@@ -324,5 +325,5 @@ class StreamJobs:
                                           status, message)).decode()
         await asyncio.to_thread(self.store.stop_stream, run.task, status=status,
                                 reason=message, body=body)
-        self.app.state.webhooks.wake()
+        self.services.webhooks.wake()
         logger.info("stream task %s stopped: %d %s", run.task.id, status, message)

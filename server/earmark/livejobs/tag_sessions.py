@@ -10,7 +10,6 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from earmark.core import SAMPLE_RATE
 from earmark.core.events import Event, Tags, Transcript
@@ -18,8 +17,9 @@ from earmark.dialects.chatsight import tag_fields, webhook_body, webhook_payload
 from earmark.errors import InvalidParameter, NotFound
 from earmark.inference.tagger import Tag
 from earmark.ingest.pull_session import PullSession
+from earmark.livejobs.services import JobServices
 from earmark.outbound.webhooks import owner_secret
-from earmark.store.live_jobs import TagSession
+from earmark.store.live_jobs import LiveJobStore, TagSession
 
 logger = logging.getLogger(__name__)
 
@@ -42,20 +42,20 @@ class _Run:
 class TaggingSessions:
     """Runs the sessions of this process; the database holds their state."""
 
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def __init__(self, services: JobServices) -> None:
+        self.services = services
         self._running: dict[tuple[str, str], tuple[str, PullSession, asyncio.Task[None]]] = {}
 
     @property
-    def store(self) -> Any:
-        return self.app.state.live_jobs
+    def store(self) -> LiveJobStore:
+        return self.services.live_jobs
 
     async def tags_for(self, owner: str, collection: str | None) -> tuple[Tag, ...]:
         """The default catalogue, or the key's own collection. Raises InvalidParameter."""
         if collection is None:
-            return self.app.state.engine.catalogue
+            return self.services.engine.catalogue
         try:
-            found = await asyncio.to_thread(self.app.state.tag_collections.get, owner,
+            found = await asyncio.to_thread(self.services.tag_collections.get, owner,
                                             collection)
         except NotFound:
             raise InvalidParameter(f"no tag collection named {collection!r} for this API key",
@@ -83,10 +83,10 @@ class TaggingSessions:
         auth = session.request.get("authorization")
         if auth:
             headers["Authorization"] = auth if " " in auth else f"Bearer {auth}"
-        pull = PullSession(self.app, url=session.request["url"], headers=headers,
+        pull = PullSession(self.services, url=session.request["url"], headers=headers,
                            on_event=run.on_event, tags=tags or None,
                            seed_sentence=session.request.get("seedSentence"),
-                           max_audio_s=self.app.state.settings.tag_session_s)
+                           max_audio_s=self.services.settings.tag_session_s)
         task = asyncio.create_task(self._run(run, pull))
         self._running[key] = (session.run_id, pull, task)
         task.add_done_callback(lambda _t: self._forget(key, session.run_id))
@@ -124,7 +124,7 @@ class TaggingSessions:
                                     reason=reason, result=result, webhook_body=None)
             logger.warning("tagging session %s failed: %s", session.convo_id, reason)
             return
-        secret = owner_secret(self.app.state.webhook_master, session.owner)
+        secret = owner_secret(self.services.webhook_master, session.owner)
         body = webhook_body(secret, webhook_payload(tags=names, undocumented=extra,
                                                     convo_id=session.convo_id),
                             int(time.time() * 1000))
@@ -132,6 +132,6 @@ class TaggingSessions:
                                        state="completed", reason=None, result=result,
                                        webhook_body=body)
         if done:
-            self.app.state.webhooks.wake()
+            self.services.webhooks.wake()
             logger.info("tagging session %s completed: %s (%.1f s of speech)",
                         session.convo_id, names or "no tags", speech_s)
