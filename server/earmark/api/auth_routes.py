@@ -37,7 +37,7 @@ async def grant(request: Request, body: GrantRequest | None = None) -> GrantResp
         raise InvalidParameter("a temporary token cannot mint another; use an API key",
                                param="Authorization")
     principal = request_principal(request)
-    ttl = (body.ttl_seconds if body and body.ttl_seconds else None) or \
-        services(request).settings.token_ttl_s
-    token = services(request).access.tokens.mint(principal, ttl)
+    svc = services(request)
+    ttl = (body.ttl_seconds if body and body.ttl_seconds else None) or svc.settings.token_ttl_s
+    token = svc.access.tokens.mint(principal, ttl)
     return GrantResponse(access_token=token, expires_in=ttl)

@@ -32,7 +32,8 @@ async def readyz(request: Request) -> JSONResponse:
     """200 while this node takes new live sessions; 503 while it loads, drains or is at
     capacity, so a load balancer's health check sends new sessions to other nodes (and back
     here once one ends). The body says which."""
-    engine, sessions = services(request).engine, services(request).sessions
+    svc = services(request)
+    engine, sessions = svc.engine, svc.sessions
     if not engine.ready:
         return JSONResponse({"status": "loading"}, status_code=503)
     streams, capacity = sessions.streams, engine.capacity()

@@ -87,21 +87,21 @@ def job_store(request: Request) -> JobStore:
 
 
 async def _options(request: Request) -> tuple[dict[str, Any], str | None, str | None]:
-    options, webhook, name = parse_job_options(request.query_params,
-                                               services(request).engine.languages)
+    svc = services(request)
+    options, webhook, name = parse_job_options(request.query_params, svc.engine.languages)
     if webhook is not None:
-        await asyncio.to_thread(check_webhook_url, webhook, services(request).settings,
-                                "webhookUrl")
+        await asyncio.to_thread(check_webhook_url, webhook, svc.settings, "webhookUrl")
     return options, webhook, name
 
 
 async def receive_upload(request: Request) -> Path:
     """Streams the body to a new file under the data directory, within the upload limit."""
-    limit = services(request).settings.max_upload_bytes
+    settings = services(request).settings
+    limit = settings.max_upload_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the file is {int(declared)} bytes; the limit is {limit}")
-    folder = Path(services(request).settings.data_dir) / "audio"
+    folder = Path(settings.data_dir) / "audio"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{uuid.uuid4().hex}.upload"
     size = 0
@@ -126,10 +126,10 @@ async def receive_upload(request: Request) -> Path:
 
 
 async def _accept(request: Request, conversation_id: str | None) -> JSONResponse:
-    store = job_store(request)
+    svc = ready_services(request)
+    store, settings = svc.jobs, svc.settings
     principal = request_principal(request)
     owner = principal.owner
-    settings = services(request).settings
     options, webhook, name = await _options(request)
     if conversation_id is not None:
         await asyncio.to_thread(store.get_conversation, owner, conversation_id)
@@ -152,8 +152,8 @@ async def _accept(request: Request, conversation_id: str | None) -> JSONResponse
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    services(request).job_runner.enqueue(job.id)
-    services(request).webhooks.wake()
+    svc.job_runner.enqueue(job.id)
+    svc.webhooks.wake()
     return JSONResponse({"conversationId": job.conversation_id, "jobId": job.id},
                         status_code=201)
 
@@ -201,12 +201,12 @@ async def webhook_secret(request: Request) -> dict[str, str]:
 @router.delete("/v1/conversations/{conversationId}", summary="Delete a conversation",
                response_model=Deleted)
 async def delete_conversation(request: Request, conversationId: str) -> dict[str, str]:  # noqa: N803
-    store = job_store(request)
-    removed = await asyncio.to_thread(store.delete_conversation, request_owner(request),
+    svc = ready_services(request)
+    removed = await asyncio.to_thread(svc.jobs.delete_conversation, request_owner(request),
                                       conversationId)
-    services(request).summaries.forget(conversationId)
+    svc.summaries.forget(conversationId)
     for job in removed:
-        services(request).job_runner.cancel(job.id)
+        svc.job_runner.cancel(job.id)
         if job.audio_path:
             Path(job.audio_path).unlink(missing_ok=True)
     return {"message": f"conversation {conversationId} was deleted"}

@@ -90,15 +90,16 @@ def _ready(request: Request) -> LiveJobStore:
 @streams.post("/audio-stream/start", response_model=StartOut, response_model_exclude_none=True,
              summary="Start transcribing a live stream in 5-second segments")
 async def start_stream(request: Request, body: StreamStartRequest) -> dict[str, Any]:
-    store = _ready(request)
+    svc = ready_services(request)
+    store = svc.live_jobs
     principal = request_principal(request)
     owner = principal.owner
-    settings = services(request).settings
-    options = stream_options(body, services(request).engine.languages)
+    settings = svc.settings
+    options = stream_options(body, svc.engine.languages)
     for name, param in (("content_safety", "content_safety"),
                         ("summarization", "summarization"), ("auto_chapters", "auto_chapters"),
                         ("iab_categories", "iab_categories"), ("topics", "custom_topics")):
-        if getattr(options, name) and services(request).engine.tag_worker is None:
+        if getattr(options, name) and svc.engine.tag_worker is None:
             raise InvalidParameter(f"{param} needs the sentence model, which this server "
                                    "runs without (--no-tagging)", param=param)
     await asyncio.to_thread(check_url, body.audio_url,
@@ -109,9 +110,9 @@ async def start_stream(request: Request, body: StreamStartRequest) -> dict[str, 
                                "/v1/settings/webhook {\"url\": ...} first", param="webhook")
     task = await asyncio.to_thread(store.create_stream, owner, body.model_dump(), webhook,
                                    limit(settings, principal, "max_streams"))
-    services(request).stream_jobs.start(task)
+    svc.stream_jobs.start(task)
     if options.redacted_audio:
-        await services(request).stream_jobs.sweep()
+        await svc.stream_jobs.sweep()
     return _ok({"task_id": task.id, "message": "Audio stream transcription started "
                 "successfully", **({"ignored": list(options.ignored)} if options.ignored
                                    else {})})
