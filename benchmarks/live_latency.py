@@ -183,7 +183,8 @@ def main() -> None:
     first_seen, final_lat, after_word, per_word, text = latencies(received, spans)
     refs = workload.reference
     streaming_wer = wer([refs], [text])
-    offline_wer = wer([refs], [offline_text(audio, args.model)])
+    offline = offline_text(audio, args.model)
+    offline_wer = wer([refs], [offline])
     row = {
         "workload": args.workload,
         "audio_s": round(len(audio) / 16000, 1),
@@ -216,7 +217,15 @@ def main() -> None:
     print("targets:", ", ".join(f"{k} {'PASS' if v else 'FAIL'}" for k, v in targets.items()))
     write_json(f"live_latency_{args.workload}",
                {"result": row, "targets": targets, "first_seen_s": first_seen,
-                "final_s": final_lat, "word_final_s": per_word}, args.out)
+                "final_s": final_lat, "word_final_s": per_word,
+                "finals_text": text, "offline_text": offline,
+                # Every Results as received, to see how a wrong final came about.
+                "results": [{"t": round(t, 3), "is_final": m["is_final"],
+                             "speech_final": m.get("speech_final"),
+                             "start": m["start"], "duration": m["duration"],
+                             "words": [(w["word"], w["start"], w["end"])
+                                       for w in m["channel"]["alternatives"][0]["words"]]}
+                            for t, m in received if m.get("type") == "Results"]}, args.out)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,12 @@ time advances with each 96 ms step, and every model call occupies one model work
 long as it really took here, finals before partials. This isolates the policy from the socket
 and the scheduler, runs faster than real time, and gives per-word figures:
 
+With ``--fixed-cost FINAL,PARTIAL`` every final decode occupies the worker for FINAL seconds
+and every interim for PARTIAL seconds instead of its measured time, so two runs of the same
+settings give the same figures (the model's output is deterministic on CPU; its timing is
+not, and on this VM the spread was about 0.6 WER points between runs). Use it to compare
+policy settings; use the measured clock for latency figures.
+
 - final latency per word: when the first final holding the word is sent, minus the word's
   end in the audio;
 - first-seen latency per word: when the word first shows up in any result;
@@ -44,7 +50,8 @@ def replay(workload: Workload, backend: WhisperBackend, vad: SileroVad, *,
            endpointing: int | None, interim: bool, beam: int = 5,
            partial_beam: int = 1, overrides: dict | None = None,
            final_window: WindowPolicy | None = None,
-           partial_window: WindowPolicy | None = None) -> dict:
+           partial_window: WindowPolicy | None = None,
+           fixed_cost: tuple[float, float] | None = None) -> dict:
     config = session_config(LiveOptions(interim_results=interim, endpointing_ms=endpointing).spec(),
                             LivePolicy(music_threshold=0.007))
     config = dataclasses.replace(config, **(overrides or {}))
@@ -58,6 +65,8 @@ def replay(workload: Workload, backend: WhisperBackend, vad: SileroVad, *,
     events: list[tuple[float, object]] = []
     model_s = 0.0
     final_model_s = 0.0
+    calls = {"final": 0, "partial": 0}
+    partial_audio_s: list[float] = []  # how much audio each interim decode re-reads
 
     def pump(now: float) -> None:
         for r in session.requests_to_send():
@@ -79,7 +88,12 @@ def replay(workload: Workload, backend: WhisperBackend, vad: SileroVad, *,
             rec = backend.transcribe_batch([req.audio], [options],
                                            window=partial_window if partial else final_window)[0]
             took = time.perf_counter() - t0
+            if fixed_cost is not None:
+                took = fixed_cost[1] if partial else fixed_cost[0]
             model_s += took
+            calls["partial" if partial else "final"] += 1
+            if partial:
+                partial_audio_s.append(len(req.audio) / SAMPLE_RATE)
             final_model_s += 0.0 if partial else took
             busy_until = max(now, busy_until) + took
             in_flight = (busy_until, rid, rec)
@@ -106,7 +120,14 @@ def replay(workload: Workload, backend: WhisperBackend, vad: SileroVad, *,
     start_next(end)
     while in_flight is not None:
         deliver_until(in_flight[0])
-    return measure(workload, events, model_s, final_model_s)
+    row = measure(workload, events, model_s, final_model_s)
+    partial_s = model_s - final_model_s
+    return {**row, "final_calls": calls["final"], "partial_calls": calls["partial"],
+            "final_call_s": final_model_s / max(1, calls["final"]),
+            "partial_call_s": partial_s / max(1, calls["partial"]),
+            "partial_audio_p90_s": float(np.percentile(partial_audio_s, 90))
+            if partial_audio_s else None,
+            "partial_audio_max_s": max(partial_audio_s, default=None)}
 
 
 def measure(workload: Workload, events, model_s: float, final_model_s: float) -> dict:
@@ -181,11 +202,16 @@ def main() -> None:
     ap.add_argument("--bucket", type=float, default=5.0,
                     help="decode windows are rounded up to this (s; window_bucket_s and "
                     "partial_window_bucket_s)")
+    ap.add_argument("--fixed-cost", default=None, metavar="FINAL,PARTIAL",
+                    help="seconds each final / interim decode occupies the simulated worker "
+                    "(default: the measured time), for run-to-run identical comparisons")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     names = NAMES if args.workload == "both" else (args.workload,)
     overrides = {k: (None if v == "none" else int(v))
                  for k, v in (o.split("=", 1) for o in args.set)}
+    fixed_cost = (tuple(float(x) for x in args.fixed_cost.split(","))
+                  if args.fixed_cost else None)
     backend = WhisperBackend(None, device="cpu")
     vad = SileroVad()
     rows = []
@@ -197,9 +223,10 @@ def main() -> None:
             row = {"workload": name, "audio_s": round(len(workload.audio) / SAMPLE_RATE, 1),
                    "endpointing": ep, "interim": args.interim, "min_window_s": args.min_window,
                    "bucket_s": args.bucket, "partial_beam": args.partial_beam,
+                   "fixed_cost": args.fixed_cost, "set": args.set,
                    **replay(workload, backend, vad, endpointing=endpointing,
                             interim=args.interim == "true", overrides=overrides,
-                            partial_beam=args.partial_beam,
+                            partial_beam=args.partial_beam, fixed_cost=fixed_cost,
                             final_window=WindowPolicy(args.bucket, min_window_s=args.min_window),
                             partial_window=WindowPolicy(args.bucket,
                                                         min_window_s=args.partial_min_window)),
@@ -211,7 +238,8 @@ def main() -> None:
             "speech_finals",
             "final_every_s", "words", "final_p50_s", "final_p90_s", "first_seen_p50_s",
             "first_seen_p90_s", "wer_finals", "wer_offline", "model_s_per_audio_s",
-            "final_model_s_per_audio_s"]
+            "final_model_s_per_audio_s", "final_call_s", "partial_call_s", "partial_audio_p90_s",
+            "partial_audio_max_s"]
     print("one stream, simulated clock, tiny.en on this machine's CPU")
     print_table(rows, cols)
     write_json("policy_replay", {"rows": rows}, args.out)

@@ -7,6 +7,7 @@ endpoint, as podcasts and lectures bring them; the fake VAD hears any non-zero w
 import dataclasses
 
 import numpy as np
+import pytest
 
 from earmark.core import SAMPLE_RATE
 from earmark.core.events import Priority, Transcript
@@ -179,3 +180,74 @@ def test_no_agreement_without_interim_decodes():
     d = Driver(agreeing(interim_results=False))
     d.feed(talk([10], pause_s=0.0))
     assert not d.finals
+
+
+class Drifting:
+    """The fake recogniser, except that a decode of more than 2 s hears the first word
+    differently and places every word 0.3 s early: the agreed words are not a prefix of its
+    text, and by time alone the first word after them would look already agreed."""
+
+    def __call__(self, request):  # noqa: ANN001, ANN204
+        result = fake_recognize(request)
+        if len(request.audio) <= 2 * SAMPLE_RATE or not result.words:
+            return result
+        shift = int(0.3 * SAMPLE_RATE)
+        words = [dataclasses.replace(w, text="x" if w.text == "w0" else w.text,
+                                     start_sample=max(0, w.start_sample - shift),
+                                     end_sample=max(0, w.end_sample - shift))
+                 for w in result.words]
+        return dataclasses.replace(result, words=tuple(words))
+
+
+def test_a_decode_that_hears_an_earlier_word_differently_loses_and_repeats_nothing():
+    d = Driver(agreeing(), recognize=Drifting())
+    audio = talk([20], pause_s=0.0)
+    d.feed(np.concatenate([audio, silence(1.0)]))
+    assert words_of([f for f in d.finals if f.words])[0] == "w0", "agreed before the drift"
+    assert words_of(d.finals) == [f"w{k}" for k in range(20)], "each word once, in order"
+    check_invariants(d.events, len(audio) + SAMPLE_RATE)
+
+
+def test_where_the_text_does_not_show_the_seam_nothing_more_is_agreed():
+    from earmark.core.agreement import match_agreed
+    from earmark.core.events import Word
+
+    def ws(*spec: tuple[str, int, int]) -> list[Word]:
+        return [Word(t, s, e, 0.9) for t, s, e in spec]
+
+    agreed = ws(("the", 0, 100), ("movable", 100, 400), ("metal", 400, 500),
+                ("type", 500, 600))
+    heard = ws(("the", 0, 100), ("moveable", 100, 380), ("metal", 380, 480),
+               ("type", 480, 560), ("letters", 560, 700))
+    assert match_agreed(agreed, heard) == (heard[4:], True)  # the agreed tail, aligned
+    # Nothing of the agreed tail repeats: time decides, and the seam is a guess.
+    guess = ws(("a", 0, 100), ("moving", 100, 580), ("letters", 590, 700))
+    assert match_agreed(agreed, guess) == (guess[2:], False)
+
+
+def punctuating(request):  # noqa: ANN001, ANN201
+    """The fake recogniser, with a full stop after every tenth word (w9., w19., ...)."""
+    result = fake_recognize(request)
+    words = [dataclasses.replace(w, text=w.text + ".") if w.text[1:].endswith("9") else w
+             for w in result.words]
+    return dataclasses.replace(result, words=tuple(words))
+
+
+@pytest.mark.parametrize("limit", [8 * SAMPLE_RATE, None])
+def test_a_long_piece_restarts_after_its_last_agreed_sentence(limit):
+    # Agreement makes words final word by word, up to each pause, so no pause cut comes
+    # (1.5 s since the last final never pass); the piece is still decoded from its start.
+    d = Driver(agreeing(agreement_margin_samples=1600, partial_interval_samples=3200,
+                        agreement_piece_samples=limit), recognize=punctuating)
+    audio = talk([10] * 6, pause_s=0.25)  # 3 s sentences, 250 ms pauses, 19.5 s in all
+    d.feed(np.concatenate([audio, silence(1.0)]))
+    assert [w.rstrip(".") for w in words_of(d.finals)] == [f"w{k}" for k in range(60)]
+    longest = max(len(r.audio) for r in d.requests) / SAMPLE_RATE
+    if limit is None:
+        assert longest > 14.0  # to the forced cut
+    else:
+        assert longest < 9.0, f"a decode re-read {longest:.1f} s"
+        starts = {r.start_sample for r in d.requests if r.priority is Priority.PARTIAL}
+        ends = {w.end_sample for f in d.finals for w in f.words if w.text.endswith(".")}
+        assert starts & ends, "decodes start after a sentence"
+    check_invariants(d.events, len(audio) + SAMPLE_RATE)

@@ -341,7 +341,7 @@ def test_words_are_never_placed_before_the_last_final_word():
     session._last_word_end = 2400  # an agreed word ran to here, past the request below
     request = RecognitionRequest(1, Priority.FINAL, 0, np.zeros(2188, np.float32))
     got = session._place_words(request, Recognition((Word(" a", 2000, 2188, 0.6),)))
-    assert got == []  # clamped to 2188 it would have come before the word ending at 2400
+    assert got == ([], True)  # clamped to 2188 it would have come before the word ending at 2400
     session._last_word_end = 1000
-    kept = session._place_words(request, Recognition((Word(" a", 1500, 1800, 0.6),)))
+    kept, _ = session._place_words(request, Recognition((Word(" a", 1500, 1800, 0.6),)))
     assert [(w.start_sample, w.end_sample) for w in kept] == [(1500, 1800)]

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from earmark.core import SAMPLE_RATE, WINDOW_SAMPLES
-from earmark.core.agreement import agreed_prefix, strip_agreed
+from earmark.core.agreement import agreed_prefix, match_agreed
 from earmark.core.audio import AudioBuffer
 from earmark.core.events import (
     Event,
@@ -60,7 +60,7 @@ class SessionConfig:
         early_final_samples: silence after which the final is decoded speculatively, before
             the endpoint confirms it; it is used if the endpoint lands where predicted (None:
             off). Takes the decode time off the final's latency.
-        pause_cut_after_samples: continuous talk: once the speech since the last final is at
+        pause_cut_after_samples: continuous talk: once the speech since the last cut is at
             least this long, a short pause (``pause_cut_samples`` of VAD silence) ends a final
             at once (``is_final``, ``speech_final: false``); the region stays open, so the
             endpoint still comes as ``speech_final``. None: finals only at endpoints and
@@ -72,6 +72,11 @@ class SessionConfig:
             older decode's end, are final at once (``speech_final: false``); later decodes
             of the piece still hear them but drop them. None: off (no interims, no
             agreement).
+        agreement_piece_samples: a piece with agreed words is decoded from its start, so the
+            model hears the sentence; once the decodes would read more than this, the piece
+            restarts after its last agreed sentence end (else clause end). Whisper looped in
+            longer windows, and their cost grows with them (None: the piece runs to the
+            forced cut).
         agreement_min_probability: a word either decode gave a lower probability is not
             agreed: a greedy interim decode can be steadily wrong, and such words wait for
             the final's beam search.
@@ -98,9 +103,10 @@ class SessionConfig:
     max_utterance_samples: int = 15 * SAMPLE_RATE
     hold_back_samples: int = 8000
     early_final_samples: int | None = 3200
-    pause_cut_after_samples: int | None = 16000
+    pause_cut_after_samples: int | None = 24000
     pause_cut_samples: int = 2048
     agreement_margin_samples: int | None = 4800
+    agreement_piece_samples: int | None = 8 * SAMPLE_RATE
     agreement_min_probability: float = 0.5
     context_samples: int | None = 3 * SAMPLE_RATE
     utterance_end_samples: int | None = None
@@ -471,14 +477,17 @@ class StreamSession:
         self._requests.append(request)
 
     # ---------------------------------------------------------------- results
-    def _place_words(self, request: RecognitionRequest, recognition: Recognition) -> list[Word]:
+    def _place_words(self, request: RecognitionRequest,
+                     recognition: Recognition) -> tuple[list[Word], bool]:
         """Moves words onto the session timeline, inside the request audio and monotonic,
-        without the words of the piece already final by agreement."""
+        without the words of the piece already final by agreement; and whether the decode's
+        text showed where those end (else it is no ground for agreeing on more)."""
         lo, hi = request.start_sample, request.end_sample
         words = [Word(w.text, min(lo + w.start_sample, hi), min(lo + w.end_sample, hi),
                       w.probability) for w in recognition.words if w.text.strip()]
+        seam_known = True
         if self._agreed and request.start_sample == self._piece_start:
-            words = strip_agreed(self._agreed, words)
+            words, seam_known = match_agreed(self._agreed, words)
         floor = max(lo, self._last_word_end or 0)
         placed: list[Word] = []
         for word in words:
@@ -491,15 +500,18 @@ class StreamSession:
             end = min(max(word.end_sample, start), hi)
             placed.append(Word(word.text, start, end, word.probability))
             floor = end
-        return placed
+        return placed, seam_known
 
-    def _agree(self, request: RecognitionRequest, words: list[Word],
+    def _agree(self, request: RecognitionRequest, words: list[Word], seam_known: bool,
                language: str | None) -> list[Word]:
         """Local agreement: sends as final the words this interim decode and the one before
         it agree on (well inside the older one); returns the words left for the interim."""
         margin = self.config.agreement_margin_samples
         prev, self._prev_partial = self._prev_partial, (
             request.start_sample, request.end_sample, len(self._agreed), words)
+        if not seam_known:
+            self._prev_partial = None  # nor for the next decode to agree with
+            return words
         if margin is None or prev is None or self.pending_finals:
             return words
         p_start, p_end, p_k, p_words = prev
@@ -516,6 +528,7 @@ class StreamSession:
             self._piece_start = request.start_sample
         self._agreed.extend(agreed)
         self._prev_partial = (request.start_sample, request.end_sample, len(self._agreed), rest)
+        self._maybe_restart_piece(request.end_sample)
         self._events.append(Transcript(self.committed_sample, boundary, tuple(agreed), True,
                                        False, False, language=language))
         self._after_final_words(agreed)
@@ -525,6 +538,17 @@ class StreamSession:
         self.committed_sample = max(self.committed_sample, boundary)
         return rest
 
+    def _maybe_restart_piece(self, decoded_to: int) -> None:
+        limit = self.config.agreement_piece_samples
+        if limit is None or decoded_to - self._piece_start <= limit:
+            return
+        for marks in (".?!", ",;:"):
+            for i in range(len(self._agreed) - 1, -1, -1):
+                if self._agreed[i].text.rstrip()[-1:] in marks:
+                    self._piece_start = self._agreed[i].end_sample
+                    self._agreed = self._agreed[i + 1 :]
+                    return
+
     def _emit_partial(self, request: RecognitionRequest, recognition: Recognition) -> None:
         # Stale: a final moved the boundary after this partial was asked for.
         if self._speech_start is None or request.start_sample != self._decode_start(
@@ -533,8 +557,8 @@ class StreamSession:
             return
         if is_music(recognition.music_prob, self._music_bar(request.start_sample)):
             return  # a sung interim; its final will say so too, or bring the text
-        words = self._agree(request, self._place_words(request, recognition),
-                            recognition.language)
+        placed, seam_known = self._place_words(request, recognition)
+        words = self._agree(request, placed, seam_known, recognition.language)
         partial = Transcript(self.committed_sample, request.end_sample, tuple(words), False,
                              language=recognition.language)
         if not words or partial.text == self._last_partial_text:
@@ -544,7 +568,7 @@ class StreamSession:
         self._events.append(partial)
 
     def _commit(self, request: RecognitionRequest, job: _FinalJob, result: Recognition) -> None:
-        words = self._place_words(request, result)
+        words, _ = self._place_words(request, result)
         if is_music(result.music_prob, self._music_bar(request.start_sample)):
             words = []
             self._music_end = request.end_sample
