@@ -32,8 +32,9 @@ MAX_GAP_S = 5.0  # lost packets are filled with silence, up to this much at once
 # clock still follows the wall clock, so endpoints and finals come. A gap this long starts it
 # after quiet audio (DTX, or a track that stopped after speech); after loud audio it must be
 # longer: a busy sender or event loop also delivers frames late, in bursts, and silence
-# put between them lands inside words (0.2 s did that with four peers on 2 cores). The live
-# socket follows the same stalls (live/wall_clock.py).
+# put between them lands inside words (0.2 s did that with four peers on 2 cores; with 16
+# peers on 2 cores, twice what they can decode, the longest gap after a loud frame was
+# 0.36 s). The live socket follows the same stalls (live/wall_clock.py).
 STALL_S = STALL_QUIET_S
 QUIET_PEAK = round(WALL_QUIET_PEAK * 32768)  # int16 peak of a quiet frame (-30 dBFS)
 STALL_TICK_S = TICK_S

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 SAMPLE_RATE = 16000
 STALL_QUIET_S = 0.5
-STALL_LOUD_S = 2.0
+STALL_LOUD_S = 1.0  # ~3x the longest late-frame gap measured at 2x overload (webrtc_peer.py)
 QUIET_PEAK = 1000 / 32768  # a frame under -30 dBFS counts as quiet
 TICK_S = 0.05  # how often an adapter asks while the client is silent
 MIN_FILL = SAMPLE_RATE // 100  # 10 ms
