@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from earmark_eval import load_items, read_mono_16k
+from earmark_eval import load_items, read_mono_16k, trim_silence
 
 SR = 16000
 NAMES = ("gapped", "continuous")
@@ -24,19 +24,6 @@ class Workload:
     audio: np.ndarray  # 16 kHz mono float32
     reference: str  # the words of the whole stream, in order
     spans: list[tuple[float, float]]  # (start, end) seconds of each recording in the stream
-
-
-def trim_silence(audio: np.ndarray, floor_db: float = -40.0) -> np.ndarray:
-    """Drops leading and trailing audio quieter than ``floor_db`` (20 ms frames)."""
-    frame = SR // 50
-    n = len(audio) // frame
-    if n == 0:
-        return audio
-    rms = np.sqrt(np.mean(audio[: n * frame].reshape(n, frame) ** 2, axis=1) + 1e-12)
-    loud = np.nonzero(20 * np.log10(rms) > floor_db)[0]
-    if not len(loud):
-        return audio
-    return audio[loud[0] * frame : (loud[-1] + 1) * frame]
 
 
 def gapped(n_items: int = 10, seed: int = 3) -> Workload:

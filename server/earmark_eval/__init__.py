@@ -79,6 +79,20 @@ def read_mono_16k(path: Path) -> npt.NDArray[np.float32]:
 _PUNCT = re.compile(r"[^\w\s']|(?<!\w)'|'(?!\w)")
 
 
+def trim_silence(audio: npt.NDArray[np.float32],
+                 floor_db: float = -40.0) -> npt.NDArray[np.float32]:
+    """Drops leading and trailing 16 kHz audio quieter than ``floor_db`` (20 ms frames)."""
+    frame = 320
+    n = len(audio) // frame
+    if n == 0:
+        return audio
+    rms = np.sqrt(np.mean(audio[: n * frame].reshape(n, frame) ** 2, axis=1) + 1e-12)
+    loud = np.nonzero(20 * np.log10(rms) > floor_db)[0]
+    if not len(loud):
+        return audio
+    return audio[loud[0] * frame : (loud[-1] + 1) * frame]
+
+
 def normalize(text: str) -> str:
     """The manifest's WER convention: lowercase, strip punctuation (keep word-internal
     apostrophes), collapse whitespace."""

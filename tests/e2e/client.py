@@ -17,6 +17,7 @@ class Session:
     close_code: int | None = None
     close_reason: str = ""
     sent_s: float = 0.0
+    sent_at: list[float] = field(default_factory=list)  # audio s sent when each message came
 
     @property
     def results(self) -> list[dict]:
@@ -86,6 +87,7 @@ async def stream(
         try:
             async for raw in ws:
                 out.messages.append(json.loads(raw))
+                out.sent_at.append(out.sent_s)
         except websockets.ConnectionClosedError:
             pass
         await sender

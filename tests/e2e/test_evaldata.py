@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from earmark_eval import read_mono_16k, wer
+from earmark_eval import read_mono_16k, trim_silence, wer
 from tests.conftest import evaldata_items, silence_pcm
 from tests.e2e.client import stream
 
@@ -50,6 +50,39 @@ async def test_streaming_wer_is_within_two_points_of_offline(server, offline_mod
     streaming_wer, offline_wer = wer(refs, streamed), wer(refs, offline)
     print(f"\nshort_read x{len(items)}: streaming WER {streaming_wer:.3f}, "
           f"offline WER {offline_wer:.3f}")
+    assert streaming_wer <= offline_wer + 0.02
+
+
+@pytest.mark.slow
+async def test_continuous_reading_is_final_during_the_talk(server, offline_model):
+    """Issue 19: the dev LJ readings joined with 0.25 s pauses, in real time. Words become
+    final while the talk goes on (agreement and pause cuts, not only endpoints or the 15 s
+    forced cut), and the finals are as accurate as an offline decode of the same stream."""
+    items = [it for it in evaldata_items("short_read")
+             if it.id.startswith("lj_") and it.reference]
+    parts = [np.zeros(8000, np.float32)]
+    for item in items:
+        parts += [trim_silence(read_mono_16k(item.path)), np.zeros(4000, np.float32)]
+    audio = np.concatenate(parts)
+    talk_s = len(audio) / 16000
+    s = await stream(server.ws, np.concatenate([pcm16(audio), silence_pcm(1.0)]),
+                     pace=1.0, tagging=False)
+    assert s.close_code == 1000, s.messages[-1:]
+    lags = [sent - w["end"] for m, sent in zip(s.messages, s.sent_at, strict=True)
+            if m.get("type") == "Results" and m["is_final"]
+            for w in m["channel"]["alternatives"][0]["words"]
+            if sent < talk_s]
+    words = sum(len(m["channel"]["alternatives"][0]["words"]) for m in s.finals)
+    segments, _ = offline_model.transcribe(audio, beam_size=5, language="en")
+    reference = " ".join(it.reference for it in items)
+    streaming_wer = wer([reference], [s.final_text])
+    offline_wer = wer([reference], [" ".join(seg.text for seg in segments)])
+    print(f"\ncontinuous {talk_s:.0f} s: {len(lags)} of {words} words final during the "
+          f"talk, lag p50 {np.median(lags):.2f} s; WER streaming {streaming_wer:.3f}, "
+          f"offline {offline_wer:.3f}")
+    # Before the policy, finals came at the 15 s forced cut: a word waited 6.2 s (p50).
+    assert len(lags) >= 0.8 * words
+    assert np.median(lags) < 3.0
     assert streaming_wer <= offline_wer + 0.02
 
 
