@@ -57,13 +57,14 @@ def speech_end(audio: np.ndarray, start_s: float, end_s: float) -> float:
 
 
 async def agent(url: str, audio: np.ndarray, ends: list[float], query: str,
-                finalize_after: float | None) -> tuple[list[tuple[float, dict]], list[float]]:
+                finalize_after: float | None, chunk_s: float = CHUNK_S
+                ) -> tuple[list[tuple[float, dict]], list[float]]:
     """Streams ``audio`` in real time; returns (arrival time, message) and the wall times
     (from the stream's start) at which each Finalize was sent."""
     import websockets
 
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
-    step = int(16000 * CHUNK_S) * 2
+    step = int(16000 * chunk_s) * 2
     received: list[tuple[float, dict]] = []
     finalized: list[float] = []
     async with websockets.connect(f"{url}/v1/listen?encoding=linear16&sample_rate=16000&"
@@ -78,7 +79,7 @@ async def agent(url: str, audio: np.ndarray, ends: list[float], query: str,
                 await ws.send(pcm[i : i + step])
                 # The client's VAD fires once it has heard stop_secs of silence: the audio up
                 # to end + stop_secs has been sent, which is this frame's end.
-                sent_to = (i // 2) / 16000 + CHUNK_S
+                sent_to = (i // 2) / 16000 + chunk_s
                 while pending and pending[0] <= sent_to:
                     pending.pop(0)
                     finalized.append(time.monotonic() - t0)
@@ -135,18 +136,19 @@ def coverage(reference: str, text: str) -> float:
     return hit / len(ref) if ref else 1.0
 
 
-async def level(url: str, n: int, seconds: float, pattern: str) -> dict:
+async def level(url: str, n: int, seconds: float, pattern: str,
+                chunk_s: float = CHUNK_S) -> dict:
     query, finalize_after = PATTERNS[pattern]
     streams = sessions(n, seconds, "gapped")
     ends = [[speech_end(audio, a, b) for a, b in spans] for audio, spans, _ in streams]
-    runs = await asyncio.gather(*(agent(url, audio, e, query, finalize_after)
+    runs = await asyncio.gather(*(agent(url, audio, e, query, finalize_after, chunk_s)
                                   for (audio, _, _), e in zip(streams, ends, strict=True)))
     lat: list[float] = []
     answered = sent = 0
     texts, refs, covered = [], [], []
     for (received, finalized), e, (_, _, ref) in zip(runs, ends, streams, strict=True):
-        # speech end in wall time: frames go out at their start time, CHUNK_S each
-        wall_ends = [np.ceil(x / CHUNK_S - 1e-9) * CHUNK_S - CHUNK_S for x in e]
+        # speech end in wall time: frames go out at their start time, chunk_s each
+        wall_ends = [np.ceil(x / chunk_s - 1e-9) * chunk_s - chunk_s for x in e]
         got, n_answers = turn_latencies(received, e, wall_ends,
                                         by_finalize=finalize_after is not None)
         lat += got
@@ -157,7 +159,8 @@ async def level(url: str, n: int, seconds: float, pattern: str) -> dict:
         refs.append(ref)
         covered.append(coverage(ref, text))
     return {
-        "pattern": pattern, "agents": n, "turns": sum(len(e) for e in ends),
+        "pattern": pattern, "agents": n, "chunk_ms": round(chunk_s * 1000),
+        "turns": sum(len(e) for e in ends),
         "latency_p50_s": float(np.percentile(lat, 50)) if lat else None,
         "latency_p90_s": float(np.percentile(lat, 90)) if lat else None,
         "finalize_sent": sent, "finalize_answered": answered,
@@ -174,6 +177,8 @@ def main() -> None:
                     + ", ".join(PATTERNS))
     ap.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                     help="a server setting, e.g. EARMARK_FINALIZE_BEAM_SIZE=1 (repeatable)")
+    ap.add_argument("--chunk-ms", type=int, default=round(CHUNK_S * 1000),
+                    help="audio per frame the agents send (pipecat's transports: 20)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     patterns = list(PATTERNS) if args.patterns == "all" else args.patterns.split(",")
@@ -185,7 +190,8 @@ def main() -> None:
     try:
         for n in (int(x) for x in args.agents.split(",")):
             for pattern in patterns:
-                row = asyncio.run(level(f"ws://127.0.0.1:{PORT}", n, args.seconds, pattern))
+                row = asyncio.run(level(f"ws://127.0.0.1:{PORT}", n, args.seconds, pattern,
+                                        args.chunk_ms / 1000))
                 rows.append(row)
                 print_table([row], list(row))
                 print()
