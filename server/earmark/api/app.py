@@ -21,6 +21,7 @@ from earmark.api.health_routes import router as health_router
 from earmark.api.http_errors import install_error_handlers
 from earmark.api.job_routes import router as job_router
 from earmark.api.listen_routes import router as listen_router
+from earmark.api.openai_routes import router as openai_router
 from earmark.api.request_guard import RequestGuard, body_limits
 from earmark.api.services import AppServices
 from earmark.api.stream_jobs import SEED_BASE
@@ -62,8 +63,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.add_middleware(RequestGuard, limits=body_limits(settings.max_upload_bytes),
                        access=lambda: _access(app))
     for router in (auth_router, websocket_router, webrtc_router, tag_router, sync_router,
-                   job_router, conversation_router, listen_router, tag_session_router,
-                   stream_job_router, stream_task_router, cluster_router, health_router):
+                   job_router, conversation_router, listen_router, openai_router,
+                   tag_session_router, stream_job_router, stream_task_router, cluster_router,
+                   health_router):
         app.include_router(router)
     app.include_router(stream_task_router, prefix=SEED_BASE, include_in_schema=False)
     install_error_handlers(app)

@@ -13,7 +13,6 @@ across restarts) once ready. Errors use Deepgram's REST shape (``err_code``, ``e
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import uuid
 import wave
@@ -27,6 +26,7 @@ from fastapi.responses import JSONResponse
 from earmark.api.auth import request_principal
 from earmark.api.job_routes import receive_upload
 from earmark.api.services import ready_services, services
+from earmark.api.waited_jobs import HASH_BLOCK, create_job, sha256_of, wait_for
 from earmark.auth import limit
 from earmark.dialects.deepgram_prerecorded import (
     PrerecordedOptions,
@@ -34,15 +34,7 @@ from earmark.dialects.deepgram_prerecorded import (
     parse_prerecorded_options,
     prerecorded_body,
 )
-from earmark.errors import (
-    BadAudio,
-    EarmarkError,
-    InvalidParameter,
-    NotReady,
-    RecognitionFailed,
-    retry_headers,
-)
-from earmark.filejobs.audio_file import AudioInfo, probe
+from earmark.errors import BadAudio, EarmarkError, InvalidParameter, retry_headers
 from earmark.filejobs.runner import listen_summary, listen_topics
 from earmark.ingest.url_download import download
 from earmark.outbound.webhooks import check_webhook_url
@@ -50,7 +42,6 @@ from earmark.outbound.webhooks import check_webhook_url
 logger = logging.getLogger(__name__)
 router = APIRouter()
 MAX_URL_BODY_BYTES = 64 * 1024
-HASH_BLOCK = 1 << 20
 
 LISTEN_BODY = {
     "requestBody": {
@@ -86,7 +77,7 @@ async def listen(request: Request) -> JSONResponse:
 
 async def _listen(request: Request, request_id: str) -> JSONResponse:
     svc = ready_services(request)
-    settings, store = svc.settings, svc.jobs
+    settings = svc.settings
     principal = request_principal(request)
     options = parse_prerecorded_options(
         [(k, v) for k, v in request.query_params.multi_items()],
@@ -98,39 +89,20 @@ async def _listen(request: Request, request_id: str) -> JSONResponse:
             raise InvalidParameter(f"{name} needs the sentence model, which this server runs "
                                    "without (--no-tagging)", param=name)
     max_jobs = limit(settings, principal, "max_jobs")
-    await asyncio.to_thread(store.check_room, principal.owner, max_jobs)
+    await asyncio.to_thread(svc.jobs.check_room, principal.owner, max_jobs)
     path = await _audio(request, options)
     try:
-        info: AudioInfo = await asyncio.to_thread(probe, str(path))
-        if info.duration_s > settings.max_job_audio_s:
-            raise InvalidParameter(f"the audio is {info.duration_s:.0f} s; the limit is "
-                                   f"{settings.max_job_audio_s:.0f} s", param="body")
-        sha256 = await asyncio.to_thread(_sha256, path)
-        job = await asyncio.to_thread(
-            store.create_job, owner=principal.owner, conversation_id=None,
-            name=f"listen {request_id}", audio_path=str(path), duration_s=info.duration_s,
-            channels=info.channels, options=_job_options(options, request_id, sha256),
-            webhook_url=None, max_active=max_jobs)
+        sha256 = await asyncio.to_thread(sha256_of, path)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    runner = svc.job_runner
+    job = await create_job(svc, principal, path, name=f"listen {request_id}",
+                           options=_job_options(options, request_id, sha256),
+                           max_jobs=max_jobs)
     if options.callback is not None:
-        runner.enqueue(job.id)
+        svc.job_runner.enqueue(job.id)
         return JSONResponse({"request_id": job.id})
-    # A waiting caller's job runs before queued file jobs; if the caller goes away the job
-    # still completes (its result stays in the store, as any job's).
-    runner.enqueue(job.id, urgent=True)
-    await runner.wait(job.id)
-    done = await asyncio.to_thread(store.get_job, principal.owner, job.id)
-    if done.status.value == "failed":
-        reason = done.reason or "transcription failed"
-        if "internal error" in reason:
-            raise RecognitionFailed(reason)
-        raise BadAudio(reason)
-    if done.status.value != "completed":
-        raise NotReady("the server stopped before the audio was transcribed; send it again")
-    records = (await asyncio.to_thread(store.results, done.conversation_id)).get(done.id, [])
+    done, records = await wait_for(svc, principal, job)
     engine = svc.engine
     summary = (await listen_summary(engine.tag_worker, records)
                if options.summarize else "")
@@ -206,11 +178,3 @@ def _wrap_raw(path: Path, options: PrerecordedOptions) -> None:
         while block := src.read(HASH_BLOCK):
             out.writeframes(block)
     wrapped.replace(path)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()

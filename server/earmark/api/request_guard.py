@@ -43,12 +43,18 @@ class BodyLimit:
         return path.startswith(self.path) if self.path.endswith("/") else path == self.path
 
 
+FORM_OVERHEAD_BYTES = 64 * KIB
+
+
 def body_limits(max_upload_bytes: int) -> list[BodyLimit]:
     """Per-route body limits (docs/security.md lists them); others get 1 MiB."""
     return [
         BodyLimit("/v1/process/audio", max_upload_bytes),
         BodyLimit("/v1/process/audio/", max_upload_bytes),
         BodyLimit("/v1/listen", max_upload_bytes),  # Deepgram pre-recorded: a file
+        # OpenAI's audio API: the file in a multipart form, with a few small fields
+        BodyLimit("/v1/audio/transcriptions", max_upload_bytes + FORM_OVERHEAD_BYTES),
+        BodyLimit("/v1/audio/translations", max_upload_bytes + FORM_OVERHEAD_BYTES),
         BodyLimit("/v2/stream", SYNC_BODY_BYTES),
         BodyLimit("/v1/auth/grant", 64 * KIB),
         BodyLimit("/v1/webrtc/offer", 256 * KIB, tokens=True),

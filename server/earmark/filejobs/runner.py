@@ -241,6 +241,8 @@ class JobRunner:
                 deliveries.append((listen.callback, orjson.dumps(body).decode()))
         else:
             records = [message_record(m) for m in messages]
+            if job.options.get("markLanguages"):
+                mark_languages(records, heard)
             if job.options.get("detectEntities"):
                 await self._entities(job, messages, records)
         done = await asyncio.to_thread(self.store.complete, job.id, records, deliveries)
