@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from fastapi.responses import JSONResponse
 from earmark.api.auth import request_owner, request_principal
 from earmark.api.services import ready_services, services
 from earmark.auth import limit
+from earmark.config import Settings
 from earmark.dialects.file_job_options import parse_job_options
 from earmark.dialects.file_jobs import (
     Deleted,
@@ -101,19 +103,32 @@ async def receive_upload(request: Request) -> Path:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the file is {int(declared)} bytes; the limit is {limit}")
+    return await store_upload(settings, request.stream(),
+                              "the request body is empty; send the audio file's bytes")
+
+
+def new_upload_path(settings: Settings) -> Path:
+    """A fresh file name for uploaded audio under the data directory."""
     folder = Path(settings.data_dir) / "audio"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{uuid.uuid4().hex}.upload"
+    return folder / f"{uuid.uuid4().hex}.upload"
+
+
+async def store_upload(settings: Settings, pieces: AsyncIterator[bytes],
+                       empty_message: str) -> Path:
+    """Writes ``pieces`` to a new upload file, within the upload limit."""
+    limit = settings.max_upload_bytes
+    path = new_upload_path(settings)
     size = 0
     try:
         with path.open("wb") as f:
-            async for piece in request.stream():
+            async for piece in pieces:
                 size += len(piece)
                 if size > limit:
                     raise PayloadTooLarge(f"the file is over the {limit}-byte upload limit")
                 f.write(piece)
         if size == 0:
-            raise BadAudio("the request body is empty; send the audio file's bytes")
+            raise BadAudio(empty_message)
     except OSError as exc:
         path.unlink(missing_ok=True)
         if is_disk_full(exc):

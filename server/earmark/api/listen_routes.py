@@ -24,7 +24,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from earmark.api.auth import request_principal
-from earmark.api.job_routes import receive_upload
+from earmark.api.job_routes import new_upload_path, receive_upload
 from earmark.api.services import ready_services, services
 from earmark.api.waited_jobs import HASH_BLOCK, create_job, sha256_of, wait_for
 from earmark.auth import limit
@@ -143,9 +143,7 @@ async def _audio(request: Request, options: PrerecordedOptions) -> Path:
         url = parsed.get("url") if isinstance(parsed, dict) else None
         if not isinstance(url, str) or not url:
             raise InvalidParameter("the JSON body must be {\"url\": \"...\"}", param="url")
-        folder = Path(settings.data_dir) / "audio"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{uuid.uuid4().hex}.upload"
+        path = new_upload_path(settings)
         try:
             await download(url, path, allow_networks=settings.url_allow_networks,
                            max_bytes=settings.max_upload_bytes)

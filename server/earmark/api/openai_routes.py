@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
 from earmark.api.auth import request_principal
+from earmark.api.job_routes import store_upload
 from earmark.api.services import ready_services, services
 from earmark.api.waited_jobs import create_job, wait_for
 from earmark.auth import limit
@@ -30,7 +32,7 @@ from earmark.dialects.openai_audio import (
     parse_form,
     render,
 )
-from earmark.errors import BadAudio, EarmarkError, InvalidParameter, retry_headers
+from earmark.errors import EarmarkError, InvalidParameter, retry_headers
 
 router = APIRouter()
 COPY_BLOCK = 1 << 20
@@ -158,19 +160,9 @@ def _job_options(options: OpenAIAudioOptions, multilingual: bool) -> dict[str, A
 
 async def _keep(request: Request, upload: UploadFile) -> Path:
     """Copies the uploaded part under the data directory (the decoder reads it from there)."""
-    settings = services(request).settings
-    folder = Path(settings.data_dir) / "audio"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{uuid.uuid4().hex}.upload"
-    size = 0
-    try:
-        with path.open("wb") as out:
-            while block := await upload.read(COPY_BLOCK):
-                size += len(block)
-                out.write(block)
-        if size == 0:
-            raise BadAudio("the `file` part is empty; send the audio file's bytes")
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-    return path
+    async def pieces() -> AsyncIterator[bytes]:
+        while block := await upload.read(COPY_BLOCK):
+            yield block
+
+    return await store_upload(services(request).settings, pieces(),
+                              "the `file` part is empty; send the audio file's bytes")
