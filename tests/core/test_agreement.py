@@ -1,4 +1,4 @@
-from earmark.core.agreement import agreed_prefix, key, strip_agreed
+from earmark.core.agreement import agreed_prefix, key, match_agreed
 from earmark.core.events import Word
 
 
@@ -18,11 +18,11 @@ def test_agreement_stops_at_the_first_difference_and_near_the_older_end():
     assert agreed_prefix(older, 460, newer, margin=200) == 1  # "quick" ends too near 460
 
 
-def test_strip_agreed_by_text_by_time_and_at_the_seam():
+def test_agreed_words_are_stripped_by_text_by_time_and_at_the_seam():
     agreed = words(("printing", 0, 500), ("in", 500, 600))
     same = words(("Printing,", 0, 480), ("in", 480, 600), ("the", 600, 700))
-    assert [w.text for w in strip_agreed(agreed, same)] == ["the"]
+    assert [w.text for w in match_agreed(agreed, same)[0]] == ["the"]
     # The decode heard another first word; time decides, and "in" repeated at the seam goes.
     moved = words(("Print", 0, 300), ("in", 610, 650), ("the", 650, 700))
-    assert [w.text for w in strip_agreed(agreed, moved)] == ["the"]
-    assert strip_agreed([], moved) == moved
+    assert [w.text for w in match_agreed(agreed, moved)[0]] == ["the"]
+    assert match_agreed([], moved)[0] == moved

@@ -34,19 +34,14 @@ def agreed_prefix(older: list[Word], older_end: int, newer: list[Word], margin: 
     return n
 
 
-def strip_agreed(agreed: list[Word], words: list[Word]) -> list[Word]:
-    """``words`` (a new decode of the piece, on the timeline) without the ``agreed`` ones."""
-    return match_agreed(agreed, words)[0]
-
-
 def match_agreed(agreed: list[Word], words: list[Word]) -> tuple[list[Word], bool]:
-    """``words`` without the ``agreed`` ones, and whether the decode's text showed where they
-    end. By text when the decode begins with them; else where the decode repeats the agreed
-    tail near its time (an earlier word heard differently: "moveable" for "movable"); else by
-    time (what is centred before the last agreed word's end), then the agreed tail repeated
-    at the seam, since a word's time can move between decodes. The time fallback can drop a
-    word that was never agreed, or keep one that was: such a decode is no ground for
-    agreeing on more words."""
+    """``words`` (a new decode of the piece, on the timeline) without the ``agreed`` ones,
+    and whether the decode's text showed where they end. By text when the decode begins
+    with them; else where the decode repeats the agreed tail near its time (an earlier word
+    heard differently: "moveable" for "movable"); else by time (what is centred before the
+    last agreed word's end), then the agreed tail repeated at the seam, since a word's time
+    can move between decodes. The time fallback can drop a word that was never agreed, or
+    keep one that was: such a decode is no ground for agreeing on more words."""
     if not agreed:
         return words, True
     keys = [key(w.text) for w in agreed]
